@@ -1,0 +1,76 @@
+// Rendering overlays. `kubectl kustomize` is the one host prerequisite besides Node, so its
+// absence and its errors are turned into messages that say what to do.
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+
+const run = promisify(execFile);
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const MANIFESTS_DIR = join(REPO_ROOT, 'manifests');
+export const OVERLAYS_DIR = join(MANIFESTS_DIR, 'overlays');
+
+/** The subset of a Kubernetes object every check relies on. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+export function listOverlays(overlaysDir = OVERLAYS_DIR): string[] {
+  return readdirSync(overlaysDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(overlaysDir, d.name, 'kustomization.yaml')))
+    .map((d) => d.name)
+    .sort();
+}
+
+export function overlayDir(name: string, overlaysDir = OVERLAYS_DIR): string {
+  const dir = join(overlaysDir, name);
+  if (!existsSync(join(dir, 'kustomization.yaml'))) {
+    throw new Error(`No overlay "${name}" (no ${join(dir, 'kustomization.yaml')}). Overlays: ${listOverlays(overlaysDir).join(', ')}`);
+  }
+  return dir;
+}
+
+export class KubectlMissingError extends Error {
+  constructor() {
+    super(
+      'kubectl was not found on PATH. It renders the overlays (kubectl kustomize) and is the only host tool ' +
+        'needed besides Node. Install it (Debian/Ubuntu: `apt-get install kubernetes-client`; macOS: ' +
+        '`brew install kubectl`) and run the command again.',
+    );
+    this.name = 'KubectlMissingError';
+  }
+}
+
+/** Renders a kustomization directory to YAML text. */
+export async function render(dir: string): Promise<string> {
+  try {
+    const { stdout } = await run('kubectl', ['kustomize', dir], { maxBuffer: 64 * 1024 * 1024 });
+    return stdout;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new KubectlMissingError();
+    const detail = (e.stderr ?? e.message).replace(/^E\d{4} [\d:.]+\s+\d+ run\.go:\d+\] /gm, '').trim();
+    throw new Error(`kustomize could not render ${dir}:\n${detail}`);
+  }
+}
+
+/** Parses multi-document YAML into objects, failing on any YAML error with its position. */
+export function parseObjects(text: string, source = 'manifest'): KubeObject[] {
+  const objects: KubeObject[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length > 0) throw new Error(`${source}: ${doc.errors[0]!.message}`);
+    const value = doc.toJS() as KubeObject | null;
+    if (value) objects.push(value);
+  }
+  return objects;
+}
+
+export async function renderObjects(dir: string): Promise<KubeObject[]> {
+  return parseObjects(await render(dir), dir);
+}

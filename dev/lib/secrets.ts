@@ -1,0 +1,97 @@
+// Secrets are generated, never committed: every overlay's secretGenerator reads gitignored
+// `secrets/*.env` files, and a committed `*.env.example` beside each lists the keys. This module
+// turns the examples into real env files without ever overwriting a value that exists.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, chmodSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+/** `KEY=@random` or `KEY=@random:prefix-` in an example means "generate a strong value". */
+const RANDOM_MARKER = /^@random(?::(.*))?$/;
+const LINE = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
+
+export interface EnvFileReport {
+  file: string;
+  created: boolean;
+  /** Keys appended to an existing file because its example gained them. */
+  added: string[];
+  /** Keys that have no value yet and cannot be generated (an API key, a database URL...). */
+  missing: string[];
+}
+
+export function randomSecret(prefix = ''): string {
+  // 32 random bytes, base64url: 256 bits, safe in env files, URLs and headers.
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+export function parseEnv(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = LINE.exec(line);
+    if (m) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+function valueFor(exampleValue: string): string {
+  const m = RANDOM_MARKER.exec(exampleValue);
+  return m ? randomSecret(m[1] ?? '') : exampleValue;
+}
+
+/** Makes `<name>.env` from `<name>.env.example` if missing (mode 0600); never rewrites a value. */
+export function ensureEnvFile(examplePath: string): EnvFileReport {
+  const file = examplePath.replace(/\.example$/, '');
+  const example = parseEnv(readFileSync(examplePath, 'utf8'));
+  const report: EnvFileReport = { file, created: false, added: [], missing: [] };
+  if (!existsSync(file)) {
+    const lines = [...example].map(([k, v]) => `${k}=${valueFor(v)}`);
+    writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
+    report.created = true;
+  } else {
+    const current = parseEnv(readFileSync(file, 'utf8'));
+    const extra = [...example].filter(([k]) => !current.has(k));
+    if (extra.length > 0) {
+      const text = readFileSync(file, 'utf8');
+      const sep = text === '' || text.endsWith('\n') ? '' : '\n';
+      appendFileSync(file, sep + extra.map(([k, v]) => `${k}=${valueFor(v)}`).join('\n') + '\n');
+      report.added = extra.map(([k]) => k);
+    }
+  }
+  chmodSync(file, 0o600);
+  for (const [k, v] of parseEnv(readFileSync(file, 'utf8'))) {
+    if (v === '' || RANDOM_MARKER.test(v)) report.missing.push(k);
+  }
+  return report;
+}
+
+/** Ensures every env file of one overlay directory (its `secrets/` folder). */
+export function ensureOverlaySecrets(overlayDir: string): EnvFileReport[] {
+  const dir = join(overlayDir, 'secrets');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.env.example'))
+    .sort()
+    .map((f) => ensureEnvFile(join(dir, f)));
+}
+
+/** One line per file, plus what the user still has to fill in; `base` shortens the paths. */
+export function describeReports(reports: EnvFileReport[], base: string): string[] {
+  return reports.map((r) => {
+    const name = relative(base, r.file);
+    const state = r.created ? 'created' : r.added.length > 0 ? `kept, added ${r.added.join(', ')}` : 'kept';
+    const todo = r.missing.length > 0 ? `; fill in: ${r.missing.join(', ')}` : '';
+    return `${name}: ${state}${todo}`;
+  });
+}
+
+/** Thrown when an overlay is about to be used while one of its secrets has no value. */
+export class MissingSecretsError extends Error {
+  constructor(reports: EnvFileReport[], base: string) {
+    const lines = reports
+      .filter((r) => r.missing.length > 0)
+      .map((r) => `  ${relative(base, r.file)}: ${r.missing.join(', ')}`);
+    super(`These secrets have no value yet; edit the files and set them:\n${lines.join('\n')}`);
+    this.name = 'MissingSecretsError';
+  }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// npm run secrets [-- --overlay <name>]: writes the missing secrets/*.env files of every overlay
+// (or one) from their *.env.example, with fresh random values; existing values are kept.
+import { parseArgs } from 'node:util';
+import { ensureOverlaySecrets, describeReports } from './lib/secrets.ts';
+import { REPO_ROOT, listOverlays, overlayDir } from './lib/kustomize.ts';
+
+const { values } = parseArgs({ options: { overlay: { type: 'string' } } });
+const overlays = values.overlay ? [values.overlay] : listOverlays();
+let todo = 0;
+for (const name of overlays) {
+  const reports = ensureOverlaySecrets(overlayDir(name));
+  for (const line of describeReports(reports, REPO_ROOT)) console.log(line);
+  todo += reports.reduce((n, r) => n + r.missing.length, 0);
+}
+if (todo > 0) console.log(`\n${todo} value(s) need your input (see "fill in" above); the files are mode 0600 and gitignored.`);

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { listOverlays, type KubeObject } from '../../dev/lib/kustomize.ts';
+import { validateObjects } from './schema.ts';
+import * as policy from './policy.ts';
+import { createWorkspace, type Workspace } from './workspace.ts';
+
+// What differs per overlay: OpenShift assigns UIDs and runs its own DNS and router.
+const EXPECT: Record<string, { ctx: policy.PolicyContext; cluster: policy.ClusterShape; flows: policy.Flow[]; namespace: string }> = {
+  dev: { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: [...policy.BASE_FLOWS, ...policy.DEV_FLOWS], namespace: 'chat-dev' },
+  kind: { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: policy.BASE_FLOWS, namespace: 'chat' },
+  production: { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: policy.PRODUCTION_FLOWS, namespace: 'chat' },
+  openshift: { ctx: { fixedIds: false }, cluster: policy.OPENSHIFT_CLUSTER, flows: policy.BASE_FLOWS, namespace: 'chat' },
+};
+
+let ws: Workspace;
+const rendered = new Map<string, KubeObject[]>();
+
+beforeAll(async () => {
+  ws = createWorkspace();
+  await Promise.all(listOverlays(ws.overlaysDir).map(async (name) => rendered.set(name, await ws.render(join(ws.overlaysDir, name)))));
+});
+afterAll(() => ws?.[Symbol.dispose]());
+
+describe('the overlays', () => {
+  it('are exactly the documented ones', () => {
+    expect(listOverlays(ws.overlaysDir)).toEqual(Object.keys(EXPECT).sort());
+  });
+});
+
+describe.each(Object.keys(EXPECT))('overlay %s', (name) => {
+  const { ctx, cluster, flows, namespace } = EXPECT[name]!;
+  const objects = () => rendered.get(name)!;
+
+  it('renders and puts everything in its namespace', () => {
+    expect(objects().length).toBeGreaterThan(10);
+    expect(objects().find((o) => o.kind === 'Namespace')?.metadata.name).toBe(namespace);
+  });
+  it('validates against the Kubernetes API schemas', () => {
+    expect(validateObjects(objects())).toEqual([]);
+  });
+  it('meets Pod Security Standard "restricted" in every container', () => {
+    expect(policy.checkRestricted(objects(), ctx)).toEqual([]);
+  });
+  it('runs every container with a read-only root filesystem', () => {
+    expect(policy.checkReadOnlyRoot(objects())).toEqual([]);
+  });
+  it('mounts no service account token and injects no service links', () => {
+    expect(policy.checkPodHardening(objects())).toEqual([]);
+  });
+  it('pins every image to an exact release', () => {
+    expect(policy.checkPinnedImages(objects())).toEqual([]);
+  });
+  it('gives every container startup, liveness and readiness probes', () => {
+    expect(policy.checkProbes(objects())).toEqual([]);
+  });
+  it('sets requests and limits on every container', () => {
+    expect(policy.checkResources(objects())).toEqual([]);
+  });
+  it('takes every secret from a generated Secret', () => {
+    expect(policy.checkNoLiteralSecrets(objects())).toEqual([]);
+  });
+  it('keeps Open WebUI auth on with a stable signing key', () => {
+    expect(policy.checkAuth(objects())).toEqual([]);
+  });
+  it('scales Open WebUI only the way its database allows', () => {
+    expect(policy.checkOpenWebUiScaling(objects())).toEqual([]);
+  });
+  it('serves Open WebUI at / with no path rewrite', () => {
+    expect(policy.checkIngress(objects())).toEqual([]);
+  });
+  it('enforces Pod Security Admission "restricted" on its namespace', () => {
+    expect(policy.checkPodSecurityAdmission(objects())).toEqual([]);
+  });
+  it('denies all traffic by default', () => {
+    expect(policy.checkDefaultDeny(objects())).toEqual([]);
+  });
+  it('allows exactly the flows of the NetworkPolicy matrix', () => {
+    expect(policy.checkFlows(objects(), flows, cluster)).toEqual([]);
+  });
+});
+
+describe('overlay deltas', () => {
+  const images = (name: string) =>
+    policy.workloads(rendered.get(name)!).flatMap((w) => w.spec.containers.map((c) => `${w.id}/${c.name}=${c.image}`)).sort();
+
+  it('all run the same LiteLLM and Open WebUI images', () => {
+    const apps = (name: string) => images(name).filter((i) => !i.includes('fake-anthropic'));
+    for (const name of ['kind', 'production', 'openshift']) expect(apps(name)).toEqual(apps('dev'));
+  });
+  it('production scales both apps with PodDisruptionBudgets and HPAs', () => {
+    const objs = rendered.get('production')!;
+    for (const app of ['litellm', 'open-webui']) {
+      const d = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === app)!;
+      expect((d['spec'] as { replicas: number }).replicas).toBeGreaterThanOrEqual(2);
+      expect(objs.some((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === app)).toBe(true);
+      expect(objs.some((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === app)).toBe(true);
+    }
+    const ingress = objs.find((o) => o.kind === 'Ingress')!;
+    expect((ingress['spec'] as { tls?: unknown[] }).tls?.length).toBeGreaterThan(0);
+  });
+  it('openshift exposes Open WebUI through an edge-terminated Route and has no Ingress', () => {
+    const objs = rendered.get('openshift')!;
+    expect(objs.some((o) => o.kind === 'Ingress')).toBe(false);
+    expect((objs.find((o) => o.kind === 'Route')!['spec'] as { tls: { termination: string } }).tls.termination).toBe('edge');
+  });
+  it('only dev talks to the fake upstream', () => {
+    for (const name of ['kind', 'production', 'openshift']) {
+      expect(images(name).some((i) => i.includes('fake-anthropic'))).toBe(false);
+      const litellm = policy.workloads(rendered.get(name)!).find((w) => w.id === 'Deployment/litellm')!;
+      expect(litellm.spec.containers[0]!.env?.map((e) => e.name)).not.toContain('ANTHROPIC_API_BASE');
+    }
+  });
+});

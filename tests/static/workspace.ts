@@ -1,0 +1,34 @@
+// A scratch copy of the manifests (and the broken fixtures that build on them) with generated
+// secrets, so rendering never touches, or depends on, the developer's own secrets/*.env files.
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, listOverlays, renderObjects, type KubeObject } from '../../dev/lib/kustomize.ts';
+import { ensureOverlaySecrets } from '../../dev/lib/secrets.ts';
+
+export interface Workspace {
+  root: string;
+  overlaysDir: string;
+  fixturesDir: string;
+  render(dir: string): Promise<KubeObject[]>;
+  [Symbol.dispose](): void;
+}
+
+export function createWorkspace(): Workspace {
+  const root = mkdtempSync(join(tmpdir(), 'chatstack-static-'));
+  // Keep the repository's relative layout: fixtures refer to ../../../../manifests/overlays/...
+  cpSync(join(REPO_ROOT, 'manifests'), join(root, 'manifests'), {
+    recursive: true,
+    filter: (src) => !/\/secrets\/[^/]+\.env$/.test(src),
+  });
+  cpSync(join(REPO_ROOT, 'tests/static/fixtures'), join(root, 'tests/static/fixtures'), { recursive: true });
+  const overlaysDir = join(root, 'manifests/overlays');
+  for (const name of listOverlays(overlaysDir)) ensureOverlaySecrets(join(overlaysDir, name));
+  return {
+    root,
+    overlaysDir,
+    fixturesDir: join(root, 'tests/static/fixtures'),
+    render: renderObjects,
+    [Symbol.dispose]: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
