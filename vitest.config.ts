@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'static',
-          include: ['tests/static/**/*.test.ts', 'images/**/*.test.ts'],
+          include: ['tests/static/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },
@@ -17,14 +17,12 @@ export default defineConfig({
         test: {
           name: 'smoke',
           include: ['tests/smoke/**/*.test.ts'],
-          passWithNoTests: true,
         },
       },
       {
         test: {
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
-          passWithNoTests: true,
         },
       },
     ],

@@ -4,6 +4,8 @@ import { listOverlays, type KubeObject } from '../../dev/lib/kustomize.ts';
 import { validateObjects } from './schema.ts';
 import * as policy from './policy.ts';
 import { createWorkspace, type Workspace } from './workspace.ts';
+import { checkLiteLLMConfig, documentedModels, liteLLMConfig, modelMap } from './litellm-config.ts';
+import { pinnedImages } from '../../dev/lib/pins.ts';
 
 // What differs per overlay: OpenShift assigns UIDs and runs its own DNS and router.
 const EXPECT: Record<string, { ctx: policy.PolicyContext; cluster: policy.ClusterShape; flows: policy.Flow[]; namespace: string }> = {
@@ -77,6 +79,23 @@ describe.each(Object.keys(EXPECT))('overlay %s', (name) => {
   });
   it('allows exactly the flows of the NetworkPolicy matrix', () => {
     expect(policy.checkFlows(objects(), flows, cluster)).toEqual([]);
+  });
+  it('configures LiteLLM with models the pinned release knows, keys from the environment', () => {
+    expect(checkLiteLLMConfig(objects())).toEqual([]);
+  });
+});
+
+describe('the LiteLLM model list', () => {
+  it('is the one the README documents', () => {
+    const config = liteLLMConfig(rendered.get('dev')!);
+    expect(config.model_list.map((m) => ({ name: m.model_name, id: m.litellm_params.model }))).toEqual(documentedModels());
+  });
+  it('is checked against the model map of the LiteLLM version the manifests pin', () => {
+    expect('v' + modelMap().litellmVersion).toBe(pinnedImages()['ghcr.io/berriai/litellm-non_root']);
+  });
+  it('is the same in every overlay', () => {
+    const lists = [...rendered.values()].map((o) => liteLLMConfig(o));
+    for (const l of lists) expect(l).toEqual(lists[0]);
   });
 });
 

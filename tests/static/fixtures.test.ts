@@ -1,0 +1,50 @@
+// Every check is shown to fail: each fixture breaks one rule on top of a real overlay, and the
+// check meant for it must name the problem. (The real overlays pass the same checks in
+// overlays.test.ts, so a check that always fails would show there.)
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import type { KubeObject } from '../../dev/lib/kustomize.ts';
+import * as policy from './policy.ts';
+import { validateObjects } from './schema.ts';
+import { checkLiteLLMConfig } from './litellm-config.ts';
+import { createWorkspace, type Workspace } from './workspace.ts';
+
+const DEV_FLOWS = [...policy.BASE_FLOWS, ...policy.DEV_FLOWS];
+const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegExp }> = {
+  'root-container': { check: (o) => policy.checkRestricted(o, { fixedIds: true }), finds: /Deployment\/litellm.*(runAsNonRoot must be true|UID 0)/ },
+  'privileged-init': { check: (o) => policy.checkRestricted(o, { fixedIds: true }), finds: /initContainer fix-perms: is privileged/ },
+  'latest-image': { check: policy.checkPinnedImages, finds: /open-webui:main" uses the mutable tag "main"/ },
+  'missing-default-deny': { check: policy.checkDefaultDeny, finds: /no default-deny NetworkPolicy/ },
+  'writable-root': { check: policy.checkReadOnlyRoot, finds: /Deployment\/open-webui container open-webui: readOnlyRootFilesystem/ },
+  'health-probe': { check: policy.checkProbes, finds: /livenessProbe uses \/health/ },
+  'no-limits': { check: policy.checkResources, finds: /Deployment\/litellm container litellm: no limits.cpu/ },
+  'literal-secret': { check: policy.checkNoLiteralSecrets, finds: /OPENAI_API_KEY is a literal value/ },
+  'auth-off': { check: policy.checkAuth, finds: /WEBUI_AUTH must be "True"/ },
+  'path-rewrite': { check: policy.checkIngress, finds: /rewrite-target/ },
+  'baseline-namespace': { check: policy.checkPodSecurityAdmission, finds: /enforce must be restricted/ },
+  'open-egress': { check: (o) => policy.checkFlows(o, DEV_FLOWS, policy.K8S_CLUSTER), finds: /Open WebUI cannot reach the internet: allowed/ },
+  'token-automount': { check: policy.checkPodHardening, finds: /automountServiceAccountToken must be false/ },
+  'rolling-sqlite': { check: policy.checkOpenWebUiScaling, finds: /needs strategy Recreate/ },
+  'schema-error': { check: validateObjects, finds: /Service\/litellm: .*port must be integer/ },
+  'unknown-model': { check: (o) => checkLiteLLMConfig(o), finds: /claude-3-7-sonnet-latest is not in the model map/ },
+};
+
+let ws: Workspace;
+beforeAll(() => {
+  ws = createWorkspace();
+});
+afterAll(() => ws?.[Symbol.dispose]());
+
+describe('deliberately broken fixtures', () => {
+  it('each have a case here, and each case a fixture', () => {
+    expect(readdirSync(ws.fixturesDir).sort()).toEqual(Object.keys(CASES).sort());
+  });
+
+  it.concurrent.each(Object.keys(CASES))('%s is caught', async (name) => {
+    const { check, finds } = CASES[name]!;
+    const objects = await ws.render(join(ws.fixturesDir, name));
+    const violations = check(objects);
+    expect(violations.join('\n')).toMatch(finds);
+  });
+});

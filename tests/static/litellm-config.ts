@@ -1,0 +1,49 @@
+// The LiteLLM config as it ships in the rendered ConfigMap, checked against the model map
+// bundled with the pinned LiteLLM release (tests/static/data, refreshed by `npm run model-map`).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { REPO_ROOT, type KubeObject } from '../../dev/lib/kustomize.ts';
+
+export interface LiteLLMConfig {
+  model_list: { model_name: string; litellm_params: { model: string; api_key?: string; api_base?: string } }[];
+  litellm_settings?: { drop_params?: boolean };
+  general_settings?: { master_key?: string };
+}
+export interface ModelMap {
+  litellmVersion: string;
+  models: Record<string, { mode: string | null; deprecation_date: string | null }>;
+}
+
+export const modelMap = (): ModelMap => JSON.parse(readFileSync(join(REPO_ROOT, 'tests/static/data/litellm-model-map.json'), 'utf8')) as ModelMap;
+
+export function liteLLMConfig(objects: KubeObject[]): LiteLLMConfig {
+  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('litellm-config'));
+  const text = (cm?.['data'] as Record<string, string> | undefined)?.['config.yaml'];
+  if (!text) throw new Error('no litellm-config ConfigMap with a config.yaml key in the render');
+  return parse(text) as LiteLLMConfig;
+}
+
+export function checkLiteLLMConfig(objects: KubeObject[], map: ModelMap = modelMap()): string[] {
+  const v: string[] = [];
+  const config = liteLLMConfig(objects);
+  if (!Array.isArray(config.model_list) || config.model_list.length === 0) return ['model_list is empty'];
+  for (const m of config.model_list) {
+    const id = m.litellm_params?.model ?? '';
+    const [provider, ...rest] = id.split('/');
+    if (provider !== 'anthropic') v.push(`${m.model_name}: ${id} is not an anthropic/ model`);
+    else if (!map.models[rest.join('/')]) v.push(`${m.model_name}: ${id} is not in the model map of LiteLLM ${map.litellmVersion}`);
+    if (m.litellm_params?.api_key !== 'os.environ/ANTHROPIC_API_KEY') v.push(`${m.model_name}: api_key must be os.environ/ANTHROPIC_API_KEY`);
+    if (m.litellm_params?.api_base) v.push(`${m.model_name}: api_base is set in the config (use ANTHROPIC_API_BASE per overlay)`);
+  }
+  if (config.litellm_settings?.drop_params !== true) v.push('litellm_settings.drop_params must be true');
+  if (config.general_settings?.master_key !== 'os.environ/LITELLM_MASTER_KEY') v.push('general_settings.master_key must be os.environ/LITELLM_MASTER_KEY');
+  return v;
+}
+
+/** The model table of the README, between its `models:start` and `models:end` markers. */
+export function documentedModels(readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')): { name: string; id: string }[] {
+  const block = /<!-- models:start -->([\s\S]*?)<!-- models:end -->/.exec(readme)?.[1];
+  if (!block) throw new Error('README.md has no <!-- models:start --> ... <!-- models:end --> table');
+  return [...block.matchAll(/^\|\s*`([^`]+)`\s*\|\s*`([^`]+)`\s*\|/gm)].map((m) => ({ name: m[1]!, id: m[2]! }));
+}

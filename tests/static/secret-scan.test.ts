@@ -1,0 +1,62 @@
+// No credential is committed: secretlint's recommended rules over every tracked file, shown to
+// work on a planted key first, and the generated env files are ignored by git.
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
+
+const run = promisify(execFile);
+const SECRETLINT = join(REPO_ROOT, 'node_modules/.bin/secretlint');
+const RC = join(REPO_ROOT, '.secretlintrc.json');
+
+async function secretlint(files: string[], cwd: string): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout } = await run(SECRETLINT, ['--secretlintrc', RC, '--format', 'compact', ...files], { cwd, maxBuffer: 16 << 20 });
+    return { code: 0, out: stdout };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+async function trackedFiles(): Promise<string[]> {
+  const { stdout } = await run('git', ['ls-files', '-z'], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
+  return stdout.split('\0').filter((f) => f !== '' && !f.endsWith('package-lock.json'));
+}
+
+describe('secret scan', { timeout: 30_000 }, () => {
+  it('catches a planted Anthropic key (positive control)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'secretlint-'));
+    try {
+      // Built at run time so no key-shaped string is ever committed.
+      const key = ['sk', 'ant', 'api03'].join('-') + '-' + 'Ab1'.repeat(31) + '-' + 'x'.repeat(6) + 'AA';
+      writeFileSync(join(dir, 'litellm.env'), `ANTHROPIC_API_KEY=${key}\n`);
+      const { code, out } = await secretlint(['litellm.env'], dir);
+      expect(code).not.toBe(0);
+      expect(out).toMatch(/anthropic/i);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('finds nothing in the tracked files', async () => {
+    const files = await trackedFiles();
+    expect(files.length).toBeGreaterThan(20);
+    const { code, out } = await secretlint(files, REPO_ROOT);
+    expect(out.trim()).toBe('');
+    expect(code).toBe(0);
+  });
+
+  it('tracks no env file and ignores every generated one', async () => {
+    const files = await trackedFiles();
+    expect(files.filter((f) => /\.env$/.test(f))).toEqual([]);
+    const examples = files.filter((f) => f.endsWith('.env.example'));
+    expect(examples.length).toBeGreaterThan(0);
+    const generated = examples.map((f) => f.replace(/\.example$/, ''));
+    const { stdout } = await run('git', ['check-ignore', '--no-index', ...generated], { cwd: REPO_ROOT });
+    expect(stdout.trim().split('\n').sort()).toEqual(generated.sort());
+  });
+});

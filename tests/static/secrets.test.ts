@@ -1,0 +1,58 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureEnvFile, ensureOverlaySecrets, parseEnv, MissingSecretsError } from '../../dev/lib/secrets.ts';
+
+const dirs: string[] = [];
+function scratch(): string {
+  const d = mkdtempSync(join(tmpdir(), 'secrets-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('npm run secrets', () => {
+  it('writes a missing env file with fresh random values, readable by its owner only', () => {
+    const d = scratch();
+    writeFileSync(join(d, 'app.env.example'), '# comment\nMASTER=@random:sk-\nEMAIL=admin@chat.local\n');
+    const r = ensureEnvFile(join(d, 'app.env.example'));
+    expect(r).toMatchObject({ created: true, added: [], missing: [] });
+    const env = parseEnv(readFileSync(join(d, 'app.env'), 'utf8'));
+    expect(env.get('MASTER')).toMatch(/^sk-[A-Za-z0-9_-]{43}$/);
+    expect(env.get('EMAIL')).toBe('admin@chat.local');
+    expect(statSync(join(d, 'app.env')).mode & 0o777).toBe(0o600);
+  });
+
+  it('never changes an existing value, and adds keys the example gained', () => {
+    const d = scratch();
+    writeFileSync(join(d, 'app.env.example'), 'MASTER=@random\nNEW=@random\n');
+    writeFileSync(join(d, 'app.env'), 'MASTER=mine');
+    const r = ensureEnvFile(join(d, 'app.env.example'));
+    expect(r).toMatchObject({ created: false, added: ['NEW'], missing: [] });
+    const env = parseEnv(readFileSync(join(d, 'app.env'), 'utf8'));
+    expect(env.get('MASTER')).toBe('mine');
+    expect(env.get('NEW')).toHaveLength(43);
+  });
+
+  it('generates different values each time', () => {
+    const values = [0, 1].map(() => {
+      const d = scratch();
+      writeFileSync(join(d, 'a.env.example'), 'K=@random\n');
+      ensureEnvFile(join(d, 'a.env.example'));
+      return parseEnv(readFileSync(join(d, 'a.env'), 'utf8')).get('K');
+    });
+    expect(values[0]).not.toBe(values[1]);
+  });
+
+  it('reports values only a person can provide, with the file to edit', () => {
+    const d = scratch();
+    mkdirSync(join(d, 'secrets'));
+    writeFileSync(join(d, 'secrets/litellm.env.example'), 'LITELLM_MASTER_KEY=@random\nANTHROPIC_API_KEY=\n');
+    const reports = ensureOverlaySecrets(d);
+    expect(reports[0]!.missing).toEqual(['ANTHROPIC_API_KEY']);
+    expect(new MissingSecretsError(reports, d).message).toContain('secrets/litellm.env: ANTHROPIC_API_KEY');
+  });
+});
