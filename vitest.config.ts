@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'static',
-          include: ['tests/static/**/*.test.ts'],
+          include: ['tests/static/**/*.test.ts', 'images/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Build the local images (images/<name>/) that are missing or stale, dependencies first.
+//   npm run images:build [-- --only base,ryuk] [--force] [--verbose]
+import { argv, chalk } from 'zx';
+import { ensureImages, ImageBuildError } from './lib/images.ts';
+
+const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+const only = list(argv.only);
+
+try {
+  const t0 = Date.now();
+  const results = await ensureImages(only, { force: Boolean(argv.force), verbose: Boolean(argv.verbose) });
+  const built = results.filter((r) => r.status === 'built');
+  console.log(
+    chalk.green(`images: ${results.length} ready, ${built.length} built, ${((Date.now() - t0) / 1000).toFixed(1)}s`) +
+      (built.length ? ` (${built.map((r) => `${r.name} ${r.seconds}s`).join(', ')})` : ''),
+  );
+} catch (err) {
+  if (err instanceof ImageBuildError) {
+    console.error(chalk.red(`images: FAILED at ${err.step} of ${err.image}`));
+    console.error(err.message);
+  } else {
+    console.error(chalk.red(`images: FAILED: ${(err as Error).message}`));
+  }
+  process.exitCode = 1;
+}

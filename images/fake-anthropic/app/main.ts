@@ -1,0 +1,1 @@
+../../../fake-anthropic/src/main.ts

@@ -1,0 +1,3 @@
+module chatstack.local/ryuk
+
+go 1.19
