@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// npm run dev:down [-- --keep-cluster]: stops a running dev:up's forwards and removes the k3s
+// node with its volumes (or, with --keep-cluster, only the stack's namespace). Idempotent.
+import { parseArgs } from 'node:util';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { CLUSTER_LABEL } from './lib/cluster.ts';
+import { STATE_FILE, type StackInfo } from './lib/stack.ts';
+import { kubeConfigFromFile } from './lib/kube.ts';
+
+const run = promisify(execFile);
+const { values } = parseArgs({ options: { 'keep-cluster': { type: 'boolean', default: false } } });
+const state = existsSync(STATE_FILE) ? (JSON.parse(readFileSync(STATE_FILE, 'utf8')) as StackInfo & { pid?: number }) : undefined;
+const removed: string[] = [];
+
+if (state?.pid && state.pid !== process.pid) {
+  try {
+    process.kill(state.pid, 'SIGTERM');
+    removed.push(`forwards of dev:up (pid ${state.pid})`);
+  } catch {
+    // already gone
+  }
+}
+
+if (values['keep-cluster']) {
+  if (state) {
+    const kc = kubeConfigFromFile(state.kubeconfig);
+    try {
+      await kc.makeApiClient(k8s.CoreV1Api).deleteNamespace({ name: state.namespace });
+      removed.push(`namespace ${state.namespace}`);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+    }
+  }
+} else {
+  const ids = (await run('docker', ['ps', '-aq', '--filter', `label=${CLUSTER_LABEL}=dev`])).stdout.split('\n').filter(Boolean);
+  for (const id of ids) {
+    await run('docker', ['rm', '-f', '-v', id]);
+    removed.push(`k3s node container ${id.slice(0, 12)} and its volumes`);
+  }
+}
+rmSync(STATE_FILE, { force: true });
+console.log(removed.length ? `Removed: ${removed.join('; ')}.` : 'Nothing to remove: no dev stack is running.');

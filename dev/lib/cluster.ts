@@ -1,0 +1,124 @@
+// The throwaway cluster: a k3s node in a container, started with @testcontainers/k3s as
+// users would, and fed the stack's images straight from the local Docker (never a registry).
+import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
+import { execFile, spawn } from 'node:child_process';
+import { statfsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfigFrom } from './kube.ts';
+
+const run = promisify(execFile);
+
+/** Label on the node container, so `dev:down` finds it whoever started it. */
+export const CLUSTER_LABEL = 'chat-stack.dev/cluster';
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+/** Where a marker per imported image records the Docker image id it was imported from. */
+const IMPORTED_DIR = '/var/lib/rancher/k3s/agent/chatstack-imported';
+
+export interface ClusterOptions {
+  image: string;
+  /** Reuse a running node with the same configuration (dev:up) instead of always a fresh one (tests). */
+  reuse?: boolean;
+  /** A name for the reusable node; distinct names give distinct clusters. */
+  name?: string;
+  log?: (line: string) => void;
+}
+
+export interface Cluster {
+  container: StartedK3sContainer;
+  id: string;
+  kubeConfigYaml: string;
+  kc: KubeConfig;
+  /** seconds from start() to the node's "ready" log line (0 when an existing node was reused) */
+  bootSeconds: number;
+}
+
+/** k3s server flags: nothing it would fetch, and the cgroup v1 escape hatch only where needed. */
+export function serverCommand(cgroupV1: boolean): string[] {
+  return [
+    'server',
+    '--disable=traefik,metrics-server,servicelb',
+    // Kubernetes 1.35 refuses cgroup v1 hosts unless told otherwise; v2 hosts need nothing.
+    ...(cgroupV1 ? ['--kubelet-arg=fail-cgroupv1=false'] : []),
+  ];
+}
+
+export function hostUsesCgroupV1(): boolean {
+  try {
+    return statfsSync('/sys/fs/cgroup').type !== CGROUP2_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  const log = opts.log ?? (() => {});
+  const v1 = hostUsesCgroupV1();
+  log(`cgroup ${v1 ? 'v1 host: passing --kubelet-arg=fail-cgroupv1=false' : 'v2 host'}`);
+  let container = new K3sContainer(opts.image)
+    .withCommand(serverCommand(v1))
+    .withLabels({ [CLUSTER_LABEL]: opts.name ?? 'test' })
+    .withStartupTimeout(240_000);
+  if (opts.reuse) container = container.withReuse();
+  const t0 = Date.now();
+  log(`starting ${opts.image}${opts.reuse ? ` (reusing a running node named ${opts.name ?? 'test'} if there is one)` : ''}`);
+  const started = await container.start();
+  const bootSeconds = (Date.now() - t0) / 1000;
+  const kubeConfigYaml = started.getKubeConfig();
+  log(`node ${started.getId().slice(0, 12)} ready after ${bootSeconds.toFixed(1)} s`);
+  return { container: started, id: started.getId(), kubeConfigYaml, kc: kubeConfigFrom(kubeConfigYaml), bootSeconds };
+}
+
+async function dockerImageId(ref: string): Promise<string> {
+  try {
+    return (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', ref])).stdout.trim();
+  } catch {
+    throw new Error(`Image ${ref} is not in the local Docker; build it (npm run images:build) or pull it first.`);
+  }
+}
+
+/** Streams `docker save ref` into the node's containerd (`ctr images import`), no file, no registry. */
+async function importImage(containerId: string, ref: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const save = spawn('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const load = spawn('docker', ['exec', '-i', containerId, 'ctr', '-n', 'k8s.io', 'images', 'import', '--all-platforms', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    save.stderr.on('data', (d: Buffer) => (err += d));
+    load.stderr.on('data', (d: Buffer) => (err += d));
+    save.stdout.pipe(load.stdin);
+    let pending = 2;
+    const done = (what: string) => (code: number | null) => {
+      if (code !== 0) reject(new Error(`loading ${ref} into the node failed (${what} exited ${code}): ${err.trim()}`));
+      else if (--pending === 0) resolve();
+    };
+    save.on('close', done('docker save'));
+    load.on('close', done('ctr images import'));
+    save.on('error', reject);
+    load.on('error', reject);
+  });
+}
+
+/**
+ * Makes the node's containerd hold `refs`, importing only those whose local Docker image id
+ * differs from what was imported before (a reused node skips unchanged images).
+ */
+export async function loadImages(cluster: Cluster, refs: string[], log: (line: string) => void = () => {}): Promise<{ imported: string[]; skipped: string[] }> {
+  const imported: string[] = [];
+  const skipped: string[] = [];
+  for (const ref of refs) {
+    const id = await dockerImageId(ref);
+    const marker = `${IMPORTED_DIR}/${ref.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+    const current = await cluster.container.exec(['cat', marker]);
+    if (current.exitCode === 0 && current.output.trim() === id) {
+      skipped.push(ref);
+      continue;
+    }
+    const t0 = Date.now();
+    await importImage(cluster.id, ref);
+    const write = await cluster.container.exec(['sh', '-c', `mkdir -p ${IMPORTED_DIR} && printf %s "$1" > "$2"`, 'sh', id, marker]);
+    if (write.exitCode !== 0) throw new Error(`could not record the import of ${ref}: ${write.output}`);
+    log(`loaded ${ref} into the node (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    imported.push(ref);
+  }
+  return { imported, skipped };
+}

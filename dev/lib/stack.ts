@@ -1,0 +1,180 @@
+// The whole stack, from nothing to port-forwarded: preflight, images, node, apply, rollout,
+// forwards. `npm run dev:up` and the smoke/integration global setup both call `up()`.
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { REPO_ROOT, overlayDir, render } from './kustomize.ts';
+import { ensureOverlaySecrets, MissingSecretsError, parseEnv } from './secrets.ts';
+import { assertPortFree, forwardService, type Forward } from './port-forward.ts';
+import { chooseImageMode, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
+import { startCluster, loadImages, type Cluster } from './cluster.ts';
+import { applyObjects, kubeConfigFromFile, waitUntilRolledOut } from './kube.ts';
+import { useLocalRyuk } from './testcontainers-env.ts';
+
+const run = promisify(execFile);
+
+export const STATE_DIR = join(REPO_ROOT, '.dev');
+export const STATE_FILE = join(STATE_DIR, 'stack.json');
+
+export interface UpOptions {
+  overlay: string;
+  /** Target an existing cluster instead of starting a k3s node. */
+  kubeconfig?: string;
+  context?: string;
+  /** Local ports (0 = any free port). */
+  ports?: { openWebui?: number; litellm?: number };
+  /** Also forward the dev overlay's fake upstream (tests read what it received). */
+  forwardFakeUpstream?: boolean;
+  /** Reuse the node of an earlier `dev:up` (Testcontainers reuse). */
+  reuse?: boolean;
+  /** Name of the node (distinct names, distinct clusters). */
+  clusterName?: string;
+  rolloutTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface StackInfo {
+  overlay: string;
+  namespace: string;
+  images: ImageChoice;
+  kubeconfig: string;
+  clusterId?: string;
+  urls: { openWebui: string; litellm: string; fakeAnthropic?: string };
+  credentials: { admin?: string; litellm: string };
+  adminEmail?: string;
+  timings: Record<string, number>;
+}
+
+export interface Stack {
+  info: StackInfo;
+  kc: KubeConfig;
+  cluster?: Cluster;
+  forwards: Forward[];
+  /** Stops the forwards (the cluster stays; `down` removes it). */
+  close(): Promise<void>;
+}
+
+export class DockerUnavailableError extends Error {
+  constructor(detail: string) {
+    super(
+      `No Docker Engine is reachable (${detail}). Start one: as root, \`bash dev/engine.sh\` installs and starts it; ` +
+        'otherwise start Docker Desktop / dockerd, or pass --kubeconfig to use an existing cluster.',
+    );
+    this.name = 'DockerUnavailableError';
+  }
+}
+
+export async function assertDocker(): Promise<void> {
+  try {
+    await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeout: 20_000 });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    throw new DockerUnavailableError(e.code === 'ENOENT' ? 'the docker CLI is not installed' : (e.stderr ?? e.message).trim().split('\n')[0]!);
+  }
+}
+
+function secs(t0: number): number {
+  return Math.round((Date.now() - t0) / 100) / 10;
+}
+
+export async function up(opts: UpOptions): Promise<Stack> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const timings: Record<string, number> = {};
+  const t0 = Date.now();
+
+  // ---- preflight: everything that can be wrong is found before anything starts
+  const dir = overlayDir(opts.overlay);
+  const reports = ensureOverlaySecrets(dir);
+  for (const r of reports.filter((x) => x.created)) log(`secrets: generated ${relative(REPO_ROOT, r.file)}`);
+  if (reports.some((r) => r.missing.length > 0)) throw new MissingSecretsError(reports, REPO_ROOT);
+  await render(dir); // a malformed overlay fails here, with kustomize's reason
+  const ports = { openWebui: opts.ports?.openWebui ?? 0, litellm: opts.ports?.litellm ?? 0 };
+  for (const p of Object.values(ports)) if (p) await assertPortFree(p);
+  if (opts.kubeconfig && !existsSync(opts.kubeconfig)) throw new Error(`--kubeconfig ${opts.kubeconfig}: no such file`);
+  if (!opts.kubeconfig) await assertDocker();
+
+  // ---- images
+  let t = Date.now();
+  const choice = opts.kubeconfig ? { mode: 'upstream' as const, reason: 'existing cluster: it pulls the upstream images itself' } : await chooseImageMode();
+  log(`images: ${choice.mode} (${choice.reason})`);
+  const images = await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) });
+  timings['images'] = secs(t);
+
+  // ---- cluster
+  let kc: KubeConfig;
+  let kubeconfigPath: string;
+  let cluster: Cluster | undefined;
+  if (opts.kubeconfig) {
+    kc = kubeConfigFromFile(opts.kubeconfig, opts.context);
+    kubeconfigPath = opts.kubeconfig;
+    log(`cluster: using ${opts.kubeconfig} (context ${kc.getCurrentContext()})`);
+  } else {
+    await useLocalRyuk({ log: (l) => log(`images: ${l}`) });
+    t = Date.now();
+    cluster = await startCluster({ image: images.node, reuse: opts.reuse, name: opts.clusterName, log: (l) => log(`cluster: ${l}`) });
+    timings['cluster'] = secs(t);
+    kc = cluster.kc;
+    mkdirSync(STATE_DIR, { recursive: true });
+    kubeconfigPath = join(STATE_DIR, `kubeconfig-${opts.clusterName ?? 'test'}.yaml`);
+    writeFileSync(kubeconfigPath, cluster.kubeConfigYaml, { mode: 0o600 });
+    t = Date.now();
+    await loadImages(cluster, images.workload, (l) => log(`cluster: ${l}`));
+    timings['loadImages'] = secs(t);
+  }
+
+  // ---- apply and roll out
+  t = Date.now();
+  const objects = await renderWithImages(dir, images.swaps);
+  const namespace = objects.find((o) => o.kind === 'Namespace')?.metadata.name;
+  if (!namespace) throw new Error(`overlay ${opts.overlay} renders no Namespace`);
+  await applyObjects(kc, objects, opts.overlay, (l) => log(`apply: ${l}`));
+  timings['apply'] = secs(t);
+  t = Date.now();
+  await waitUntilRolledOut(kc, namespace, { timeoutMs: opts.rolloutTimeoutMs ?? 600_000, log: (l) => log(`rollout: ${l}`) });
+  timings['rollout'] = secs(t);
+
+  // ---- forwards
+  const forwards: Forward[] = [];
+  const fwd = async (service: string, localPort = 0) => {
+    const f = await forwardService(kc, namespace, service, { localPort, log: (l) => log(l) });
+    forwards.push(f);
+    return f.url;
+  };
+  const urls: StackInfo['urls'] = { openWebui: await fwd('open-webui', ports.openWebui), litellm: await fwd('litellm', ports.litellm) };
+  if (opts.forwardFakeUpstream && objects.some((o) => o.kind === 'Service' && o.metadata.name === 'fake-anthropic')) {
+    urls.fakeAnthropic = await fwd('fake-anthropic');
+  }
+  timings['total'] = secs(t0);
+
+  const adminFile = join(dir, 'secrets/admin.env');
+  const info: StackInfo = {
+    overlay: opts.overlay,
+    namespace,
+    images: choice,
+    kubeconfig: kubeconfigPath,
+    clusterId: cluster?.id,
+    urls,
+    credentials: { admin: existsSync(adminFile) ? adminFile : undefined, litellm: join(dir, 'secrets/litellm.env') },
+    adminEmail: existsSync(adminFile) ? parseEnv(readFileSync(adminFile, 'utf8')).get('WEBUI_ADMIN_EMAIL') : undefined,
+    timings,
+  };
+  return {
+    info,
+    kc,
+    cluster,
+    forwards,
+    close: async () => {
+      await Promise.all(forwards.map((f) => f.close()));
+    },
+  };
+}
+
+/** Reads a key from one of the overlay's generated env files (tests and scripts; never printed). */
+export function overlaySecret(overlay: string, file: string, key: string): string {
+  const path = join(overlayDir(overlay), 'secrets', file);
+  const value = parseEnv(readFileSync(path, 'utf8')).get(key);
+  if (!value) throw new Error(`${relative(REPO_ROOT, path)} has no value for ${key} (run npm run secrets)`);
+  return value;
+}

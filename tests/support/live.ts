@@ -1,0 +1,23 @@
+// What a live test needs: the stack's info, a kube client for it, the generated credentials,
+// and a failure hook that leaves the namespace's state in test-results/.
+import { afterEach, inject } from 'vitest';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfigFrom } from '../../dev/lib/kube.ts';
+import { overlaySecret } from '../../dev/lib/stack.ts';
+import { dumpDiagnostics } from './stack-setup.ts';
+
+export const stack = inject('stack');
+export const kc: KubeConfig = kubeConfigFrom(stack.kubeConfigYaml);
+export const masterKey = () => overlaySecret(stack.overlay, 'litellm.env', 'LITELLM_MASTER_KEY');
+export const admin = () => ({
+  email: overlaySecret(stack.overlay, 'admin.env', 'WEBUI_ADMIN_EMAIL'),
+  password: overlaySecret(stack.overlay, 'admin.env', 'WEBUI_ADMIN_PASSWORD'),
+});
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state !== 'fail') return;
+  const file = await dumpDiagnostics(kc, stack.namespace, ctx.task.name);
+  const err = ctx.task.result.errors?.[0];
+  if (err) err.message += `\n(pod logs, events and states: ${file})`;
+  console.error(`diagnostics for "${ctx.task.name}": ${file}`);
+});

@@ -1,0 +1,69 @@
+// Global setup of the smoke and integration projects: ONE stack per run, shared by both
+// projects (their setups run in the same main process, so the stack lives on globalThis and
+// the last teardown removes it). Tests reach it through `inject('stack')`.
+import type { TestProject } from 'vitest/node';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { up, type Stack, type StackInfo } from '../../dev/lib/stack.ts';
+import { describeNamespace } from '../../dev/lib/kube.ts';
+import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    stack: StackInfo & { kubeConfigYaml: string };
+  }
+}
+
+interface Shared {
+  stack: Promise<Stack>;
+  users: number;
+}
+const KEY = Symbol.for('chat-stack.live-stack');
+const g = globalThis as unknown as Record<symbol, Shared | undefined>;
+
+export const RESULTS_DIR = join(REPO_ROOT, 'test-results');
+
+async function boot(): Promise<Stack> {
+  const t0 = Date.now();
+  const lines: string[] = [];
+  const log = (l: string) => {
+    lines.push(l);
+    console.log(`[stack] ${l}`);
+  };
+  try {
+    const stack = await up({ overlay: 'dev', reuse: false, clusterName: `test-${process.pid}`, forwardFakeUpstream: true, log });
+    console.log(`[stack] up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(stack.info.timings)}`);
+    return stack;
+  } catch (err) {
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    const file = join(RESULTS_DIR, 'stack-setup-failure.txt');
+    const report = (err as { report?: string }).report ?? '';
+    writeFileSync(file, `${(err as Error).stack}\n\n--- setup log\n${lines.join('\n')}\n\n${report}`);
+    throw new Error(`The test stack did not come up: ${(err as Error).message.split('\n')[0]}\nDetails: ${file}`, { cause: err });
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const shared = (g[KEY] ??= { stack: boot(), users: 0 });
+  shared.users++;
+  const stack = await shared.stack;
+  project.provide('stack', { ...stack.info, kubeConfigYaml: stack.cluster?.kubeConfigYaml ?? '' });
+  return async () => {
+    if (--shared.users > 0) return;
+    g[KEY] = undefined;
+    if (process.env['CHATSTACK_KEEP_STACK'] === '1') {
+      console.log(`[stack] kept: KUBECONFIG=${stack.info.kubeconfig}`);
+      return;
+    }
+    await stack.close();
+    await stack.cluster?.container.stop({ remove: true, removeVolumes: true });
+  };
+}
+
+/** Writes the namespace's pods, logs and events for a failed test; returns the file. */
+export async function dumpDiagnostics(kc: import('@kubernetes/client-node').KubeConfig, namespace: string, name: string): Promise<string> {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, `diagnostics-${name.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 120)}.txt`);
+  writeFileSync(file, await describeNamespace(kc, namespace, 80).catch((e: unknown) => `could not describe ${namespace}: ${String(e)}`));
+  return file;
+}
