@@ -122,3 +122,17 @@ export async function loadImages(cluster: Cluster, refs: string[], log: (line: s
   }
   return { imported, skipped };
 }
+
+/**
+ * Evidence, read from the node itself, that a NetworkPolicy controller programs the dataplane:
+ * k3s's embedded kube-router adds KUBE-NWPLCY-* iptables chains; kube-network-policies adds an
+ * nftables table. Without either, every denial a test sees would mean nothing.
+ */
+export async function networkPolicyEnforcement(containerId: string): Promise<{ running: boolean; detail: string }> {
+  const sh = async (script: string) => (await run('docker', ['exec', containerId, 'sh', '-c', script]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }))).stdout;
+  const chains = (await sh('(iptables-save; iptables-legacy-save) 2>/dev/null | grep -c "^:KUBE-NWPLCY" || true')).trim();
+  if (Number(chains) > 0) return { running: true, detail: `kube-router: ${chains} KUBE-NWPLCY chains` };
+  const tables = (await sh('nft list tables 2>/dev/null || true')).trim();
+  if (/kube-network-policies/.test(tables)) return { running: true, detail: `kube-network-policies: ${tables.replace(/\n/g, '; ')}` };
+  return { running: false, detail: `no NetworkPolicy dataplane found in the node (iptables chains: ${chains || 0}; nft tables: ${tables || 'none'})` };
+}

@@ -1,0 +1,136 @@
+// The deployed dev stack, checked the way an operator would: rollouts, health endpoints, the
+// probes the kubelet really runs, and the security posture at run time.
+import { describe, expect, it } from 'vitest';
+import * as k8s from '@kubernetes/client-node';
+import { kc, stack } from '../support/live.ts';
+import { execIn, podOf } from '../support/pods.ts';
+import { apiMessage } from '../../dev/lib/kube.ts';
+
+const apps = kc.makeApiClient(k8s.AppsV1Api);
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const ns = stack.namespace;
+
+/** The local URL that forwards to an app's Service. */
+const URLS: Record<string, string | undefined> = {
+  'open-webui': stack.urls.openWebui,
+  litellm: stack.urls.litellm,
+  'fake-anthropic': stack.urls.fakeAnthropic,
+};
+
+describe('the dev stack', { timeout: 60_000 }, () => {
+  it('rolled out every Deployment, with every pod Ready and never restarted', async () => {
+    const deployments = (await apps.listNamespacedDeployment({ namespace: ns })).items;
+    expect(deployments.map((d) => d.metadata!.name).sort()).toEqual(['fake-anthropic', 'litellm', 'open-webui']);
+    for (const d of deployments) expect(d.status?.availableReplicas, d.metadata!.name).toBe(d.spec?.replicas);
+    const pods = (await core.listNamespacedPod({ namespace: ns })).items;
+    for (const p of pods) {
+      expect(p.status?.conditions?.find((c) => c.type === 'Ready')?.status, p.metadata!.name).toBe('True');
+      for (const c of p.status?.containerStatuses ?? []) expect(c.restartCount, `${p.metadata!.name}/${c.name} restarts`).toBe(0);
+    }
+  });
+});
+
+describe('health endpoints', { timeout: 30_000 }, () => {
+  it('LiteLLM answers liveliness and readiness without a key', async () => {
+    const live = await fetch(`${stack.urls.litellm}/health/liveliness`);
+    expect(live.status).toBe(200);
+    expect(await live.text()).toContain("I'm alive");
+    const ready = await fetch(`${stack.urls.litellm}/health/readiness`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'healthy' });
+  });
+
+  it('LiteLLM refuses /health without the master key (which is why it is no probe)', async () => {
+    const res = await fetch(`${stack.urls.litellm}/health`);
+    expect(res.status).toBe(401);
+  });
+
+  it('Open WebUI reports itself and its database healthy', async () => {
+    const health = await fetch(`${stack.urls.openWebui}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: true });
+    const db = await fetch(`${stack.urls.openWebui}/health/db`);
+    expect(db.status).toBe(200);
+    expect(await db.json()).toEqual({ status: true });
+  });
+});
+
+describe('the probes the kubelet runs', { timeout: 30_000 }, () => {
+  it('are the manifests\' probes, and answer 200 through the port-forward', async () => {
+    const deployments = (await apps.listNamespacedDeployment({ namespace: ns })).items;
+    let checked = 0;
+    for (const d of deployments) {
+      const name = d.metadata!.name!;
+      const base = URLS[name];
+      expect(base, `a forward for ${name}`).toBeDefined();
+      for (const c of d.spec!.template.spec!.containers) {
+        const http = ['startupProbe', 'livenessProbe', 'readinessProbe'].map((p) => (c as unknown as Record<string, k8s.V1Probe | undefined>)[p]?.httpGet);
+        expect(http.every(Boolean), `${name}: every probe is an httpGet`).toBe(true);
+        for (const get of http) {
+          // Every probe targets the container port the Service forwards to (named "http").
+          expect(get!.port).toBe('http');
+          const res = await fetch(`${base}${get!.path}`);
+          expect(res.status, `${name} ${get!.path}`).toBe(200);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(9);
+  });
+});
+
+describe('security posture at run time', { timeout: 60_000 }, () => {
+  const CASES = [
+    { app: 'litellm', uid: 65534, writable: '/tmp' },
+    { app: 'open-webui', uid: 1000, writable: '/tmp' },
+    { app: 'fake-anthropic', uid: 10001 },
+  ];
+
+  it.each(CASES)('$app runs as UID $uid, as its manifest says', async ({ app, uid }) => {
+    const d = await apps.readNamespacedDeployment({ name: app, namespace: ns });
+    expect(d.spec!.template.spec!.securityContext!.runAsUser).toBe(uid);
+    const pod = await podOf(kc, ns, app);
+    const r = await execIn(kc, ns, pod.metadata!.name!, app, ['id']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^uid=${uid}\\b.*gid=${uid}\\b`));
+  });
+
+  it.each(CASES)('$app cannot write to its root filesystem', async ({ app, writable }) => {
+    const pod = (await podOf(kc, ns, app)).metadata!.name!;
+    if (writable) {
+      // Positive control: the same write succeeds on the emptyDir the manifest mounts.
+      const ok = await execIn(kc, ns, pod, app, ['sh', '-c', `echo x > ${writable}/.probe && rm ${writable}/.probe`]);
+      expect(ok.code, ok.stderr).toBe(0);
+    }
+    const denied = await execIn(kc, ns, pod, app, ['sh', '-c', 'echo x > /probe-root-write']);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toMatch(/Read-only file system/);
+  });
+
+  it('the namespace rejects a privileged root pod, naming the "restricted" policy', async () => {
+    const pod = (privileged: boolean): k8s.V1Pod => ({
+      metadata: { name: privileged ? 'psa-privileged' : 'psa-compliant' },
+      spec: {
+        securityContext: privileged ? undefined : { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          {
+            name: 'c',
+            image: 'chatstack.local/fake-anthropic:0.1.0',
+            securityContext: privileged
+              ? { privileged: true, runAsUser: 0 }
+              : { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          },
+        ],
+      },
+    });
+    // Positive control: a compliant pod passes admission (dry run: nothing is created).
+    await core.createNamespacedPod({ namespace: ns, body: pod(false), dryRun: 'All' });
+    const err = await core.createNamespacedPod({ namespace: ns, body: pod(true), dryRun: 'All' }).then(
+      () => undefined,
+      (e: unknown) => apiMessage(e),
+    );
+    expect(err).toMatch(/violates PodSecurity "restricted:latest"/);
+    expect(err).toMatch(/privileged/);
+    expect(err).toMatch(/runAsNonRoot|runAsUser=0/);
+  });
+});

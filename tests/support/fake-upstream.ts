@@ -1,0 +1,19 @@
+// Reading what the fake Anthropic upstream received, through its port-forward.
+import type { RecordedRequest } from '../../fake-anthropic/src/server.ts';
+import { stack } from './live.ts';
+
+function url(): string {
+  if (!stack.urls.fakeAnthropic) throw new Error('the stack has no forward to fake-anthropic (dev overlay only)');
+  return `${stack.urls.fakeAnthropic}/_fake/requests`;
+}
+
+export async function upstreamRequests(): Promise<RecordedRequest[]> {
+  const res = await fetch(url());
+  if (!res.ok) throw new Error(`GET /_fake/requests: ${res.status}`);
+  return (await res.json()) as RecordedRequest[];
+}
+
+export async function resetUpstream(): Promise<void> {
+  const res = await fetch(url(), { method: 'DELETE' });
+  if (!res.ok) throw new Error(`DELETE /_fake/requests: ${res.status}`);
+}
