@@ -40,8 +40,9 @@ export class KubectlMissingError extends Error {
   constructor() {
     super(
       'kubectl was not found on PATH. It renders the overlays (kubectl kustomize) and is the only host tool ' +
-        'needed besides Node. Install it (Debian/Ubuntu: `apt-get install kubernetes-client`; macOS: ' +
-        '`brew install kubectl`) and run the command again.',
+        'needed besides Node. Install kubectl 1.27 or newer (its kustomize must know Components; Debian ' +
+        "bookworm's kubernetes-client 1.20 is too old): the Kubernetes release binary, `brew install kubectl`, " +
+        'or your cloud SDK, then run the command again.',
     );
     this.name = 'KubectlMissingError';
   }

@@ -22,7 +22,7 @@ describe('rendering', () => {
     process.env['PATH'] = '/nonexistent';
     try {
       await expect(render(scratch('resources: []\n'))).rejects.toThrow(KubectlMissingError);
-      await expect(render(scratch('resources: []\n'))).rejects.toThrow(/apt-get install kubernetes-client/);
+      await expect(render(scratch('resources: []\n'))).rejects.toThrow(/Install kubectl 1.27 or newer/);
     } finally {
       process.env['PATH'] = path;
     }
