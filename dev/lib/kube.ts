@@ -1,7 +1,6 @@
 // Talking to the cluster: server-side apply with a dry run first, pruning, rollout waits that
 // say what each pod is waiting on, and failure reports carrying the pods' real state.
 import * as k8s from '@kubernetes/client-node';
-import { PassThrough } from 'node:stream';
 import type { KubeObject } from './kustomize.ts';
 
 export const FIELD_MANAGER = 'chat-stack';
@@ -224,19 +223,11 @@ export async function waitUntilRolledOut(kc: k8s.KubeConfig, namespace: string, 
 
 /** The last `lines` log lines of a container (the previous instance's when `previous`). */
 export async function containerLogs(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, lines: number, previous = false): Promise<string> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
   try {
-    await new Promise<void>((resolve, reject) => {
-      new k8s.Log(kc)
-        .log(namespace, pod, container, out, (err: unknown) => (err ? reject(err) : resolve()), { tailLines: lines, previous, follow: false })
-        .catch(reject);
-    });
+    return await kc.makeApiClient(k8s.CoreV1Api).readNamespacedPodLog({ name: pod, namespace, container, tailLines: lines, previous });
   } catch (err) {
     return `(no logs: ${apiMessage(err)})`;
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Pods with their state, the namespace's events, and each container's last log lines. */

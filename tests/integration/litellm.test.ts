@@ -15,9 +15,21 @@ describe('LiteLLM model list', { timeout: 30_000 }, () => {
     expect(ids.sort()).toEqual(configuredModels().map((m) => m.name).sort());
   });
 
-  it('refuses a missing key and a wrong key with an authentication error', async () => {
-    await expect(client('').models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
-    await expect(client('sk-wrong-key').models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+  it('refuses a request without a key with an authentication error', async () => {
+    const res = await fetch(`${stack.urls.litellm}/v1/models`);
+    expect(res.status).toBe(401);
+    expect(JSON.stringify(await res.json())).toMatch(/auth/i);
+  });
+
+  it('refuses a wrong key; without a database LiteLLM says so with a 400 (its source: user_api_key_auth.py)', async () => {
+    // LiteLLM checks a non-master key against its key database; with none configured (this
+    // stack has none) it refuses with 400 "No connected db." instead of 401. Still refused.
+    for (const key of ['sk-wrong-key', 'not-even-sk']) {
+      const err = await client(key).models.list().then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      expect(err).toMatchObject({ status: 400 });
+      expect((err as Error).message).toMatch(/No connected db/);
+    }
   });
 });
 
@@ -63,13 +75,16 @@ describe('streamed chat through LiteLLM', { timeout: 60_000 }, () => {
 });
 
 describe('bad input', { timeout: 60_000 }, () => {
+  beforeEach(resetUpstream);
+
   it('gets the API\'s error for a wrong key, a malformed body and an unknown model, and the stack stays healthy', async () => {
     const wrong = await fetch(`${stack.urls.litellm}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: 'Bearer sk-wrong', 'content-type': 'application/json' },
       body: JSON.stringify({ model: configuredModels()[0]!.name, messages: [{ role: 'user', content: 'hi' }] }),
     });
-    expect(wrong.status).toBe(401);
+    expect(wrong.status).toBe(400);
+    expect(await wrong.text()).toMatch(/No connected db/);
 
     const malformed = await fetch(`${stack.urls.litellm}/v1/chat/completions`, {
       method: 'POST',
@@ -83,6 +98,8 @@ describe('bad input', { timeout: 60_000 }, () => {
       client(masterKey()).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
     ).rejects.toMatchObject({ status: 400 });
 
+    // None of the bad requests reached the upstream.
+    expect(await upstreamRequests()).toEqual([]);
     expect((await fetch(`${stack.urls.litellm}/health/readiness`)).status).toBe(200);
     const ok = await client(masterKey()).chat.completions.create({ model: configuredModels()[0]!.name, messages: [{ role: 'user', content: 'still there?' }] });
     expect(ok.choices[0]!.message.content).toContain('Echo: still there?');

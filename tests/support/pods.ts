@@ -2,8 +2,7 @@
 // a pod, and short-lived probe pods that pass the namespace's "restricted" admission.
 import * as k8s from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
-import { expect } from 'vitest';
-import { apiMessage } from '../../dev/lib/kube.ts';
+import { apiMessage, podState } from '../../dev/lib/kube.ts';
 
 export interface ExecResult {
   code: number;
@@ -116,17 +115,15 @@ export async function createProbePod(kc: k8s.KubeConfig, namespace: string, name
       },
     },
   });
-  let pod: k8s.V1Pod | undefined;
-  await expect
-    .poll(
-      async () => {
-        pod = await core.readNamespacedPod({ name, namespace });
-        return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-      },
-      { timeout: 90_000, interval: 1000, message: `probe pod ${namespace}/${name} did not become ready` },
-    )
-    .toBe(true);
-  return pod!;
+  // A plain poll: this also runs in beforeAll hooks, where expect.poll is not allowed.
+  const deadline = Date.now() + 90_000;
+  let pod = await core.readNamespacedPod({ name, namespace });
+  while (!pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) {
+    if (Date.now() > deadline) throw new Error(`probe pod ${namespace}/${name} not ready after 90 s: ${podState(pod).waitingOn}`);
+    await new Promise((r) => setTimeout(r, 1000));
+    pod = await core.readNamespacedPod({ name, namespace });
+  }
+  return pod;
 }
 
 export async function deletePod(kc: k8s.KubeConfig, namespace: string, name: string): Promise<void> {

@@ -2,7 +2,7 @@
 // projects (their setups run in the same main process, so the stack lives on globalThis and
 // the last teardown removes it). Tests reach it through `inject('stack')`.
 import type { TestProject } from 'vitest/node';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { up, type Stack, type StackInfo } from '../../dev/lib/stack.ts';
 import { describeNamespace } from '../../dev/lib/kube.ts';
@@ -57,6 +57,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
     await stack.close();
     await stack.cluster?.container.stop({ remove: true, removeVolumes: true });
+    rmSync(stack.info.kubeconfig, { force: true });
   };
 }
 

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Compile everything the k3s-compatible node image needs, on the host (Go's default module and
+# build caches stay warm between runs), into the build context $CONTEXT_DIR:
+#   bin/k3s                     multi-call: server supervisor, kube-apiserver, kube-controller-manager,
+#                               kube-scheduler, kubelet, kube-proxy, kubectl, etcd, oci-archive
+#                               (our module in ./src: k8s.io/kubernetes + go.etcd.io/etcd/server/v3)
+#   bin/containerd, bin/containerd-shim-runc-v2, bin/ctr, bin/runc, bin/kube-router
+#   cni/{bridge,host-local,loopback,portmap,bandwidth}
+#   images/*.tar                OCI archives preloaded into containerd: pause, CoreDNS,
+#                               local-path-provisioner (busybox is made in the Dockerfile)
+# Everything comes from the Go module proxy (k3s itself is not served there) and Debian.
+# Per-step times go to $CONTEXT_DIR/build-times.txt.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+: "${CONTEXT_DIR:?CONTEXT_DIR must be set}"
+: "${INPUT_KUBERNETES:=v1.35.4}" "${INPUT_CONTAINERD:=v2.2.9}" "${INPUT_RUNC:=v1.3.6}"
+: "${INPUT_CNI_PLUGINS:=v1.9.1}" "${INPUT_COREDNS:=v1.14.7}" "${INPUT_LOCAL_PATH_PROVISIONER:=v0.0.30}"
+: "${INPUT_KUBE_ROUTER:=v2.1.0}" "${INPUT_PAUSE_VERSION:=3.10-chatstack}"
+: "${INPUT_PAUSE_IMAGE:=chatstack.local/pause:3.10}" "${INPUT_COREDNS_IMAGE:=chatstack.local/coredns:1.14.7}"
+: "${INPUT_LOCAL_PATH_IMAGE:=chatstack.local/local-path-provisioner:v0.0.30}"
+: "${INPUT_HELPER_IMAGE:=chatstack.local/busybox:1.35.0}"
+export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-}"
+
+need_pkgs=()
+command -v go >/dev/null || need_pkgs+=(golang-go)
+command -v gcc >/dev/null || need_pkgs+=(gcc)
+[[ -e /usr/lib/$(uname -m)-linux-gnu/libc.a ]] || need_pkgs+=(libc6-dev)
+[[ -e /usr/include/seccomp.h ]] || need_pkgs+=(libseccomp-dev)
+command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
+if ((${#need_pkgs[@]})); then
+  if [[ "$(id -u)" != 0 ]]; then
+    echo "k3s: needs ${need_pkgs[*]} (apt-get install ${need_pkgs[*]})" >&2
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+gov="$(go env GOVERSION)"
+case "$gov" in go1.2[5-9]* | go1.[3-9]*) ;; *) echo "k3s: needs Go >= 1.25 (kubernetes $INPUT_KUBERNETES), have $gov" >&2; exit 1 ;; esac
+
+mkdir -p "$CONTEXT_DIR/bin" "$CONTEXT_DIR/cni" "$CONTEXT_DIR/images"
+times="$CONTEXT_DIR/build-times.txt"
+: >"$times"
+step() { # step NAME CMD...
+  local name=$1 t0 t1
+  shift
+  t0=$(date +%s%N)
+  echo "k3s: building $name" >&2
+  "$@"
+  t1=$(date +%s%N)
+  awk -v n="$name" -v ns=$((t1 - t0)) 'BEGIN { printf "%-28s %7.1f s\n", n, ns / 1e9 }' | tee -a "$times" >&2
+}
+
+BIN="$CONTEXT_DIR/bin"
+major_minor="${INPUT_KUBERNETES#v}"
+k8s_ldflags=(
+  -X "k8s.io/component-base/version.gitVersion=${INPUT_KUBERNETES}+chatstack"
+  -X "k8s.io/component-base/version.gitMajor=${major_minor%%.*}"
+  -X "k8s.io/component-base/version.gitMinor=$(echo "$major_minor" | cut -d. -f2)"
+  -X "k8s.io/component-base/version.gitTreeState=clean"
+  -X "k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+  -X "k8s.io/client-go/pkg/version.gitVersion=${INPUT_KUBERNETES}+chatstack"
+  -X "main.pauseImage=$INPUT_PAUSE_IMAGE" -X "main.corednsImage=$INPUT_COREDNS_IMAGE"
+  -X "main.localPathImage=$INPUT_LOCAL_PATH_IMAGE" -X "main.helperImage=$INPUT_HELPER_IMAGE"
+)
+build_k3s() { # (no value above contains a space)
+  (cd "$HERE/src" && CGO_ENABLED=0 go build -tags providerless -ldflags "-s -w ${k8s_ldflags[*]}" -o "$BIN/k3s" .)
+}
+build_containerd() {
+  CGO_ENABLED=0 GOBIN="$BIN" go install -tags no_btrfs \
+    -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$INPUT_CONTAINERD" \
+    "github.com/containerd/containerd/v2/cmd/containerd@$INPUT_CONTAINERD" \
+    "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$INPUT_CONTAINERD" \
+    "github.com/containerd/containerd/v2/cmd/ctr@$INPUT_CONTAINERD"
+}
+build_runc() { # cgo + libseccomp: pods use seccompProfile RuntimeDefault
+  CGO_ENABLED=1 GOBIN="$BIN" go install -tags seccomp \
+    -ldflags "-s -w -X main.version=${INPUT_RUNC#v}" "github.com/opencontainers/runc@$INPUT_RUNC"
+}
+build_cni() {
+  local m=github.com/containernetworking/plugins/plugins
+  CGO_ENABLED=0 GOBIN="$CONTEXT_DIR/cni" go install -ldflags "-s -w" \
+    "$m/main/bridge@$INPUT_CNI_PLUGINS" "$m/main/loopback@$INPUT_CNI_PLUGINS" \
+    "$m/ipam/host-local@$INPUT_CNI_PLUGINS" "$m/meta/portmap@$INPUT_CNI_PLUGINS" \
+    "$m/meta/bandwidth@$INPUT_CNI_PLUGINS"
+}
+build_coredns() {
+  CGO_ENABLED=0 GOBIN="$BIN" go install -ldflags "-s -w" "github.com/coredns/coredns@$INPUT_COREDNS"
+}
+build_local_path() {
+  CGO_ENABLED=0 GOBIN="$BIN" go install -ldflags "-s -w -X main.VERSION=$INPUT_LOCAL_PATH_PROVISIONER" \
+    "github.com/rancher/local-path-provisioner@$INPUT_LOCAL_PATH_PROVISIONER"
+}
+build_kube_router() { # NetworkPolicy controller only (--run-router=false --run-service-proxy=false)
+  CGO_ENABLED=0 GOBIN="$BIN" go install \
+    -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$INPUT_KUBE_ROUTER" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$INPUT_KUBE_ROUTER"
+}
+build_pause() { # same source as images/pause
+  mkdir -p "$CONTEXT_DIR/pause"
+  gcc -Os -Wall -Werror -static -DVERSION="\"$INPUT_PAUSE_VERSION\"" -o "$CONTEXT_DIR/pause/pause" "$HERE/../pause/pause.c"
+  strip "$CONTEXT_DIR/pause/pause"
+}
+oci_archives() {
+  local img="$CONTEXT_DIR/images"
+  "$BIN/k3s" oci-archive --out "$img/pause.tar" --name "$INPUT_PAUSE_IMAGE" \
+    --file "$CONTEXT_DIR/pause/pause:/pause" --entrypoint /pause --user 65535:65535
+  "$BIN/k3s" oci-archive --out "$img/coredns.tar" --name "$INPUT_COREDNS_IMAGE" \
+    --file "$BIN/coredns:/coredns" --entrypoint /coredns --user 0:0
+  "$BIN/k3s" oci-archive --out "$img/local-path-provisioner.tar" --name "$INPUT_LOCAL_PATH_IMAGE" \
+    --file "$BIN/local-path-provisioner:/usr/bin/local-path-provisioner" --entrypoint local-path-provisioner
+  # only the node needs these; they are inside the OCI archives now
+  rm -f "$BIN/coredns" "$BIN/local-path-provisioner"
+}
+
+step "k3s (kubernetes+etcd)" build_k3s
+step "containerd+shim+ctr" build_containerd
+step "runc" build_runc
+step "cni plugins" build_cni
+step "coredns" build_coredns
+step "local-path-provisioner" build_local_path
+step "kube-router" build_kube_router
+step "pause" build_pause
+step "oci archives" oci_archives
+"$BIN/k3s" version >&2
+du -sh "$BIN"/* "$CONTEXT_DIR/cni" "$CONTEXT_DIR/images"/* | sed 's/^/k3s: /' >&2

@@ -1,0 +1,257 @@
+// The k3s-compatible node image (images/k3s) booted exactly as users boot k3s: with
+// @testcontainers/k3s's K3sContainer, which waits for "Node controller sync successful".
+// Proves: API + Ready node, pods from preloaded images (logs readable), Service DNS (CoreDNS),
+// PVC on local-path, NetworkPolicy enforcement (positive control, deny, allow again), nothing
+// pulled from a registry, and a clean tear-down.
+import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
+import * as k8s from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ensureImages, IMAGES_DIR } from '../../dev/lib/images.ts';
+import { useLocalRyuk } from '../../dev/lib/testcontainers-env.ts';
+
+const run = promisify(execFile);
+const docker = async (...args: string[]) => (await run('docker', args)).stdout.trim();
+
+const recipe = JSON.parse(readFileSync(path.join(IMAGES_DIR, 'k3s', 'image.json'), 'utf8')) as {
+  inputs: Record<string, string>;
+};
+const BUSYBOX = recipe.inputs.helperImage; // preloaded in the node, also the local-path helper
+const NS = 'smoke';
+const LABEL = 'chatstack.test';
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+let node: StartedK3sContainer | undefined;
+let stopped = false;
+let kc: k8s.KubeConfig;
+let core: k8s.CoreV1Api;
+let net: k8s.NetworkingV1Api;
+let volumes: string[] = [];
+let hostCgroupDir = '';
+const label = `cluster-smoke-${process.pid}`;
+
+const log = (line: string) => console.log(`[cluster.test] ${line}`);
+
+async function nodeExec(cmd: string[]): Promise<string> {
+  const r = await node!.exec(cmd);
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(' ')} exited ${r.exitCode}: ${r.output}`);
+  return r.output;
+}
+
+interface PodExtras {
+  volumeMounts?: k8s.V1VolumeMount[];
+  volumes?: k8s.V1Volume[];
+}
+
+function pod(name: string, command: string[], extras: PodExtras = {}): k8s.V1Pod {
+  return {
+    metadata: { name, namespace: NS },
+    spec: {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 1,
+      securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [{ name: 'main', image: BUSYBOX, imagePullPolicy: 'Never', command, volumeMounts: extras.volumeMounts }],
+      volumes: extras.volumes,
+    },
+  };
+}
+
+/** Waits until the pod has finished; returns its phase ('Succeeded' | 'Failed'). */
+async function finished(name: string, timeout = 90_000): Promise<string> {
+  return vi.waitUntil(
+    async () => {
+      const p = await core.readNamespacedPod({ name, namespace: NS });
+      const phase = p.status?.phase;
+      return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined; // undefined = keep waiting
+    },
+    { timeout, interval: 500 },
+  );
+}
+
+async function deletePod(name: string) {
+  await core.deleteNamespacedPod({ name, namespace: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
+}
+
+/** Runs a one-shot busybox pod; returns its phase and logs. */
+async function runPod(name: string, command: string[], extras: PodExtras = {}): Promise<{ phase: string; logs: string }> {
+  await core.createNamespacedPod({ namespace: NS, body: pod(name, command, extras) });
+  const phase = await finished(name);
+  const logs = String(await core.readNamespacedPodLog({ name, namespace: NS, container: 'main' }));
+  if (phase !== 'Succeeded') {
+    const state = (await core.readNamespacedPod({ name, namespace: NS })).status?.containerStatuses?.[0]?.state?.terminated;
+    return { phase, logs: `${logs}[${state?.reason ?? '?'} exit ${state?.exitCode ?? '?'}: ${state?.message ?? ''}]` };
+  }
+  return { phase, logs };
+}
+
+let probeCount = 0;
+/** One HTTP probe from a fresh client pod to the web Service; true when it got the page. */
+async function probeWeb(ip: string): Promise<boolean> {
+  const name = `probe-${++probeCount}`;
+  // busybox nc, not wget: Debian's static busybox 1.35 wget segfaults (seen here).
+  const r = await runPod(name, ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 8080 | grep hello-from-web && echo PROBE-OK`]);
+  await deletePod(name);
+  return r.phase === 'Succeeded' && r.logs.includes('hello-from-web') && r.logs.includes('PROBE-OK');
+}
+
+beforeAll(async () => {
+  await useLocalRyuk({ log });
+  const [k3s] = (await ensureImages(['k3s'], { log })).filter((r) => r.name === 'k3s');
+  const v1 = statfsSync('/sys/fs/cgroup').type !== CGROUP2_SUPER_MAGIC;
+  const command = ['server', '--disable=traefik,metrics-server,servicelb'];
+  if (v1) command.push('--kubelet-arg=fail-cgroupv1=false');
+  log(`image ${k3s.ref} (${(k3s.sizeBytes / 1e6).toFixed(0)} MB); cgroup ${v1 ? 'v1 host: passing --kubelet-arg=fail-cgroupv1=false' : 'v2 host: no cgroup flag'}`);
+  const t0 = Date.now();
+  node = await new K3sContainer(k3s.ref).withCommand(command).withLabels({ [LABEL]: label }).start();
+  log(`container start -> "Node controller sync successful": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const inspect = JSON.parse(await docker('inspect', node.getId()))[0];
+  volumes = (inspect.Mounts as { Type: string; Name?: string }[]).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!);
+  const memCgroup = `/sys/fs/cgroup/memory/docker/${node.getId()}`;
+  if (v1 && existsSync(memCgroup)) hostCgroupDir = memCgroup;
+  kc = new k8s.KubeConfig();
+  kc.loadFromString(node.getKubeConfig());
+  core = kc.makeApiClient(k8s.CoreV1Api);
+  net = kc.makeApiClient(k8s.NetworkingV1Api);
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  // The namespace's default ServiceAccount appears asynchronously; pods need it.
+  await vi.waitUntil(async () => (await core.listNamespacedServiceAccount({ namespace: NS })).items.some((s) => s.metadata?.name === 'default'), {
+    timeout: 30_000,
+    interval: 500,
+  });
+}, 60 * 60_000); // a cold image build compiles Kubernetes
+
+afterAll(async () => {
+  if (node && !stopped) await node.stop();
+});
+
+describe('k3s-compatible node', () => {
+  it('serves the API, with the node Ready and the admin kubeconfig valid', async () => {
+    const nodes = (await core.listNode()).items;
+    expect(nodes).toHaveLength(1);
+    const ready = nodes[0].status?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready?.status).toBe('True');
+    expect(nodes[0].status?.nodeInfo?.kubeletVersion).toMatch(/^v1\.35\./);
+    expect(nodes[0].status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\/2\./);
+    expect(nodes[0].spec?.podCIDR).toBeTruthy();
+  });
+
+  it('runs a pod from a preloaded image to completion and serves its logs', async () => {
+    const r = await runPod('hello', ['sh', '-c', 'echo hello-from-preloaded-image; grep "^Seccomp:" /proc/self/status']);
+    expect(r.phase).toBe('Succeeded');
+    expect(r.logs).toContain('hello-from-preloaded-image');
+    expect(r.logs).toMatch(/Seccomp:\s+2/); // RuntimeDefault is enforced: runc was built with libseccomp
+  });
+
+  it('resolves a Service name through CoreDNS from a pod', async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'web', namespace: NS, labels: { app: 'web' } },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'main',
+              image: BUSYBOX,
+              imagePullPolicy: 'Never',
+              command: ['sh', '-c', 'mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 8080 -h /www'],
+              ports: [{ containerPort: 8080 }],
+              readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+            },
+          ],
+        },
+      },
+    });
+    const svc = await core.createNamespacedService({
+      namespace: NS,
+      body: { metadata: { name: 'web', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ port: 8080, targetPort: 8080 }] } },
+    });
+    const ip = svc.spec?.clusterIP;
+    expect(ip).toMatch(/^10\.43\./);
+    // CoreDNS may still be starting right after boot: retry the lookup, each in a fresh pod.
+    let attempt = 0;
+    await expect
+      .poll(
+        async () => {
+          const name = `dns-${++attempt}`;
+          const r = await runPod(name, ['nslookup', `web.${NS}.svc.cluster.local`]);
+          await deletePod(name);
+          return r.phase === 'Succeeded' ? r.logs : `phase ${r.phase}: ${r.logs}`;
+        },
+        { timeout: 90_000, interval: 1_000 },
+      )
+      .toContain(ip!);
+  });
+
+  it('binds a PVC on the default local-path StorageClass and a pod writes to it', async () => {
+    await core.createNamespacedPersistentVolumeClaim({
+      namespace: NS,
+      body: {
+        metadata: { name: 'data', namespace: NS },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } }, // no class: the default
+      },
+    });
+    const r = await runPod('writer', ['sh', '-c', 'echo persisted-by-writer > /data/f && cat /data/f'], {
+      volumeMounts: [{ name: 'data', mountPath: '/data' }],
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
+    });
+    expect(r.phase).toBe('Succeeded');
+    expect(r.logs).toContain('persisted-by-writer');
+    const pvc = await core.readNamespacedPersistentVolumeClaim({ name: 'data', namespace: NS });
+    expect(pvc.status?.phase).toBe('Bound');
+    expect(pvc.spec?.storageClassName).toBe('local-path');
+    const onNode = await nodeExec(['sh', '-c', 'cat /var/lib/rancher/k3s/storage/*_smoke_data/f']);
+    expect(onNode).toContain('persisted-by-writer');
+  });
+
+  it('enforces NetworkPolicy: allowed, denied by a policy, allowed again once it is removed', async () => {
+    await vi.waitUntil(async () => (await core.readNamespacedPod({ name: 'web', namespace: NS })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'), {
+      timeout: 60_000,
+      interval: 500,
+    });
+    const ip = (await core.readNamespacedService({ name: 'web', namespace: NS })).spec!.clusterIP!;
+
+    // Positive control: without a policy the probe gets through (else a "denial" proves nothing).
+    await expect.poll(() => probeWeb(ip), { timeout: 60_000, interval: 1_000 }).toBe(true);
+
+    await net.createNamespacedNetworkPolicy({
+      namespace: NS,
+      body: {
+        metadata: { name: 'deny-web', namespace: NS },
+        spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'], ingress: [] },
+      },
+    });
+    await expect.poll(() => probeWeb(ip), { timeout: 60_000, interval: 1_000 }).toBe(false);
+    expect(await probeWeb(ip)).toBe(false); // still denied: not a transient failure
+    const chains = await nodeExec(['sh', '-c', 'iptables-save | grep -c "^:KUBE-NWPLCY" || true']);
+    expect(Number(chains.trim())).toBeGreaterThan(0);
+
+    await net.deleteNamespacedNetworkPolicy({ name: 'deny-web', namespace: NS });
+    await expect.poll(() => probeWeb(ip), { timeout: 60_000, interval: 1_000 }).toBe(true);
+  });
+
+  it('pulled nothing from a registry: every image came preloaded', async () => {
+    const refs = (await nodeExec(['sh', '-c', 'ctr -n k8s.io images ls -q 2>/dev/null'])).split('\n').map((s) => s.trim()).filter(Boolean);
+    const named = refs.filter((r) => !r.startsWith('sha256:'));
+    expect(named.length).toBeGreaterThan(0);
+    expect(named.filter((r) => !r.startsWith('chatstack.local/'))).toEqual([]);
+    const events = (await core.listEventForAllNamespaces()).items;
+    expect(events.filter((e) => e.reason === 'Pulling').map((e) => e.message)).toEqual([]);
+    expect(events.some((e) => e.reason === 'Pulled' && /already present/.test(e.message ?? ''))).toBe(true);
+  });
+
+  it('tears down without leaving containers or volumes behind', async () => {
+    const id = node!.getId();
+    expect(volumes.length).toBeGreaterThan(0);
+    await node!.stop();
+    stopped = true;
+    expect(await docker('ps', '-aq', '--filter', `label=${LABEL}=${label}`)).toBe('');
+    expect(await docker('ps', '-aq', '--filter', `id=${id}`)).toBe('');
+    const left = (await docker('volume', 'ls', '-q')).split('\n').filter((v) => volumes.includes(v));
+    expect(left).toEqual([]);
+    if (hostCgroupDir) expect(existsSync(hostCgroupDir)).toBe(false); // pods' cgroups lived below the node's
+  });
+});
