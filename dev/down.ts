@@ -28,7 +28,14 @@ if (values['keep-cluster']) {
   if (state) {
     const kc = kubeConfigFromFile(state.kubeconfig);
     try {
-      await kc.makeApiClient(k8s.CoreV1Api).deleteNamespace({ name: state.namespace });
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      await core.deleteNamespace({ name: state.namespace });
+      // Wait until it is gone, so an immediate dev:up does not meet a terminating namespace.
+      for (let i = 0; i < 120; i++) {
+        const gone = await core.readNamespace({ name: state.namespace }).then(() => false, () => true);
+        if (gone) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
       removed.push(`namespace ${state.namespace}`);
     } catch (err) {
       if ((err as { code?: number }).code !== 404) throw err;

@@ -58,6 +58,33 @@ export function apiMessage(err: unknown): string {
   return e.message ?? String(err);
 }
 
+/**
+ * Server-side apply that sends the rendered JSON as it is. KubernetesObjectApi.patch() passes
+ * objects through client-node's typed models, which silently drop fields whose model property is
+ * renamed: NetworkPolicy's `from` (`_from` in the model) vanished, leaving every ingress rule open
+ * to all sources. The live NetworkPolicy tests caught it; this class keeps client-node's URL
+ * discovery and auth but not its serializer. `fieldValidation=Strict` rejects unknown fields.
+ */
+class ApplyApi extends k8s.KubernetesObjectApi {
+  static forConfig(kc: k8s.KubeConfig): ApplyApi {
+    const api = kc.makeApiClient(ApplyApi);
+    api.setDefaultNamespace(kc);
+    return api;
+  }
+
+  async apply(spec: KubeObject, dryRun?: 'All'): Promise<k8s.KubernetesObject> {
+    const ctx = this.configuration.baseServer.makeRequestContext(await this.specUriPath(spec as k8s.KubernetesObject, 'patch'), k8s.HttpMethod.PATCH);
+    ctx.setHeaderParam('Accept', 'application/json');
+    ctx.setHeaderParam('Content-Type', k8s.PatchStrategy.ServerSideApply);
+    ctx.setQueryParam('fieldManager', FIELD_MANAGER);
+    ctx.setQueryParam('force', 'true');
+    ctx.setQueryParam('fieldValidation', 'Strict');
+    if (dryRun) ctx.setQueryParam('dryRun', dryRun);
+    ctx.setBody(JSON.stringify(spec));
+    return this.requestPromise(ctx);
+  }
+}
+
 function labelled(o: KubeObject, overlay: string): KubeObject {
   return { ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, [APPLIED_BY]: overlay } } };
 }
@@ -73,10 +100,9 @@ function ordered(objects: KubeObject[]): KubeObject[] {
  * earlier apply of this harness created and this render no longer contains.
  */
 export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], overlay: string, log: (s: string) => void = () => {}): Promise<{ applied: number; pruned: string[] }> {
-  const api = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const api = ApplyApi.forConfig(kc);
   const items = ordered(objects).map((o) => labelled(o, overlay));
-  const apply = (o: KubeObject, dryRun?: 'All') =>
-    api.patch(o as k8s.KubernetesObject, undefined, dryRun, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+  const apply = (o: KubeObject, dryRun?: 'All') => api.apply(o, dryRun);
   const dryRun = async (list: KubeObject[]) => {
     const errors: string[] = [];
     for (const o of list) await apply(o, 'All').catch((err: unknown) => errors.push(`${id(o)}: ${apiMessage(err)}`));
