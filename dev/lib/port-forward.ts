@@ -66,10 +66,16 @@ export async function forwardService(
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    // A pod going away resets its connections; that ends this socket, not the process.
+    socket.on('error', (err) => {
+      opts.log?.(`port-forward ${service}:${targetPort}: connection ended (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+      socket.destroy();
+    });
     pf.portForwardService(namespace, service, [targetPort], socket, null, socket).then(
       (ws) => {
-        const close = () => (typeof ws === 'function' ? ws()?.close() : ws.close());
-        socket.once('close', close);
+        const conn = typeof ws === 'function' ? ws() : ws;
+        conn?.on('error', () => socket.destroy());
+        socket.once('close', () => conn?.close());
       },
       (err: unknown) => {
         opts.log?.(`port-forward ${service}:${targetPort}: ${(err as Error).message}`);
