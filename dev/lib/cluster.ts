@@ -105,21 +105,24 @@ async function importImage(containerId: string, ref: string): Promise<void> {
 export async function loadImages(cluster: Cluster, refs: string[], log: (line: string) => void = () => {}): Promise<{ imported: string[]; skipped: string[] }> {
   const imported: string[] = [];
   const skipped: string[] = [];
-  for (const ref of refs) {
-    const id = await dockerImageId(ref);
-    const marker = `${IMPORTED_DIR}/${ref.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
-    const current = await cluster.container.exec(['cat', marker]);
-    if (current.exitCode === 0 && current.output.trim() === id) {
-      skipped.push(ref);
-      continue;
-    }
-    const t0 = Date.now();
-    await importImage(cluster.id, ref);
-    const write = await cluster.container.exec(['sh', '-c', `mkdir -p ${IMPORTED_DIR} && printf %s "$1" > "$2"`, 'sh', id, marker]);
-    if (write.exitCode !== 0) throw new Error(`could not record the import of ${ref}: ${write.output}`);
-    log(`loaded ${ref} into the node (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-    imported.push(ref);
-  }
+  // Concurrently: each import is mostly waiting on I/O (docker save, containerd unpacking).
+  await Promise.all(
+    refs.map(async (ref) => {
+      const id = await dockerImageId(ref);
+      const marker = `${IMPORTED_DIR}/${ref.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+      const current = await cluster.container.exec(['cat', marker]);
+      if (current.exitCode === 0 && current.output.trim() === id) {
+        skipped.push(ref);
+        return;
+      }
+      const t0 = Date.now();
+      await importImage(cluster.id, ref);
+      const write = await cluster.container.exec(['sh', '-c', `mkdir -p ${IMPORTED_DIR} && printf %s "$1" > "$2"`, 'sh', id, marker]);
+      if (write.exitCode !== 0) throw new Error(`could not record the import of ${ref}: ${write.output}`);
+      log(`loaded ${ref} into the node (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      imported.push(ref);
+    }),
+  );
   return { imported, skipped };
 }
 

@@ -97,9 +97,11 @@ export async function up(opts: UpOptions): Promise<Stack> {
 
   // ---- images
   let t = Date.now();
-  const choice = opts.kubeconfig ? { mode: 'upstream' as const, reason: 'existing cluster: it pulls the upstream images itself' } : await chooseImageMode();
+  // An existing cluster pulls the upstream images from its registries itself (the dev overlay's
+  // fake upstream must be made available to it, e.g. `kind load docker-image`).
+  const choice: ImageChoice = opts.kubeconfig ? { mode: 'upstream', reason: 'existing cluster: it pulls the images itself' } : await chooseImageMode();
   log(`images: ${choice.mode} (${choice.reason})`);
-  const images = await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) });
+  const images = opts.kubeconfig ? undefined : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) });
   timings['images'] = secs(t);
 
   // ---- cluster
@@ -111,6 +113,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
     kubeconfigPath = opts.kubeconfig;
     log(`cluster: using ${opts.kubeconfig} (context ${kc.getCurrentContext()})`);
   } else {
+    if (!images) throw new Error('no images prepared for the node');
     await useLocalRyuk({ log: (l) => log(`images: ${l}`) });
     t = Date.now();
     cluster = await startCluster({ image: images.node, reuse: opts.reuse, name: opts.clusterName, log: (l) => log(`cluster: ${l}`) });
@@ -126,7 +129,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
 
   // ---- apply and roll out
   t = Date.now();
-  const objects = await renderWithImages(dir, images.swaps);
+  const objects = await renderWithImages(dir, images?.swaps ?? {});
   const namespace = objects.find((o) => o.kind === 'Namespace')?.metadata.name;
   if (!namespace) throw new Error(`overlay ${opts.overlay} renders no Namespace`);
   await applyObjects(kc, objects, opts.overlay, (l) => log(`apply: ${l}`));

@@ -8,7 +8,7 @@ import type { KubeObject } from '../../dev/lib/kustomize.ts';
 import * as policy from './policy.ts';
 import { validateObjects } from './schema.ts';
 import { checkLiteLLMConfig } from './litellm-config.ts';
-import { createWorkspace, type Workspace } from './workspace.ts';
+import { createWorkspace, type Workspace } from '../support/workspace.ts';
 
 const DEV_FLOWS = [...policy.BASE_FLOWS, ...policy.DEV_FLOWS];
 const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegExp }> = {

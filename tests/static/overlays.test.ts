@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { listOverlays, type KubeObject } from '../../dev/lib/kustomize.ts';
 import { validateObjects } from './schema.ts';
 import * as policy from './policy.ts';
-import { createWorkspace, type Workspace } from './workspace.ts';
+import { createWorkspace, type Workspace } from '../support/workspace.ts';
 import { checkLiteLLMConfig, documentedModels, liteLLMConfig, modelMap } from './litellm-config.ts';
 import { pinnedImages } from '../../dev/lib/pins.ts';
 
