@@ -15,7 +15,7 @@ import {
   type RecordedRequest,
 } from '../../fake-anthropic/src/server.ts';
 
-const KEY = 'sk-ant-test-0123456789-abcdefWXYZ';
+const KEY = 'fake-upstream-test-key-0123456789-WXYZ';
 const VERSION = '2023-06-01';
 const MODEL = 'claude-sonnet-4-5-20250929';
 
