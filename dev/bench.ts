@@ -11,7 +11,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { up, overlaySecret } from './lib/stack.ts';
-import { CLUSTER_LABEL } from './lib/cluster.ts';
+import { removeNodes } from './lib/cluster.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { suites: { type: 'boolean', default: false } } });
@@ -19,10 +19,7 @@ const NAME = 'bench';
 const figures: [string, string][] = [];
 const quiet = () => {};
 
-async function removeNode(): Promise<void> {
-  const ids = (await run('docker', ['ps', '-aq', '--filter', `label=${CLUSTER_LABEL}=${NAME}`])).stdout.split('\n').filter(Boolean);
-  for (const id of ids) await run('docker', ['rm', '-f', '-v', id]);
-}
+const removeNode = () => removeNodes(NAME);
 
 async function firstToken(litellmUrl: string): Promise<void> {
   const client = new OpenAI({ baseURL: `${litellmUrl}/v1`, apiKey: overlaySecret('dev', 'litellm.env', 'LITELLM_MASTER_KEY'), maxRetries: 0 });

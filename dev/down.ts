@@ -3,14 +3,11 @@
 // node with its volumes (or, with --keep-cluster, only the stack's namespace). Idempotent.
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { CLUSTER_LABEL } from './lib/cluster.ts';
+import { removeNodes } from './lib/cluster.ts';
 import { STATE_FILE, type StackInfo } from './lib/stack.ts';
 import { kubeConfigFromFile } from './lib/kube.ts';
 
-const run = promisify(execFile);
 const { values } = parseArgs({ options: { 'keep-cluster': { type: 'boolean', default: false } } });
 const state = existsSync(STATE_FILE) ? (JSON.parse(readFileSync(STATE_FILE, 'utf8')) as StackInfo & { pid?: number }) : undefined;
 const removed: string[] = [];
@@ -42,11 +39,7 @@ if (values['keep-cluster']) {
     }
   }
 } else {
-  const ids = (await run('docker', ['ps', '-aq', '--filter', `label=${CLUSTER_LABEL}=dev`])).stdout.split('\n').filter(Boolean);
-  for (const id of ids) {
-    await run('docker', ['rm', '-f', '-v', id]);
-    removed.push(`k3s node container ${id.slice(0, 12)} and its volumes`);
-  }
+  for (const id of await removeNodes('dev')) removed.push(`k3s node container ${id.slice(0, 12)} and its volumes`);
 }
 rmSync(STATE_FILE, { force: true });
 console.log(removed.length ? `Removed: ${removed.join('; ')}.` : 'Nothing to remove: no dev stack is running.');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { ensureImages, recipeImageRef, type EnsureOptions } from './images.ts';
+import { ensureImages, localImageExists, recipeImageRef, type EnsureOptions } from './images.ts';
 import { renderObjects, type KubeObject } from './kustomize.ts';
 import { pinnedImages } from './pins.ts';
 
@@ -32,10 +32,6 @@ export const OWN_RECIPES = ['fake-anthropic'];
 export interface ImageChoice {
   mode: ImageMode;
   reason: string;
-}
-
-async function localImageExists(ref: string): Promise<boolean> {
-  return run('docker', ['image', 'inspect', ref]).then(() => true, () => false);
 }
 
 /** The upstream references the stack needs: k3s plus the apps at the tags the base pins. */
@@ -100,10 +96,11 @@ export async function prepareImages(mode: ImageMode, opts: EnsureOptions = {}): 
   return { mode, node: UPSTREAM_K3S, swaps: {}, workload: [...refs.slice(1), ...own] };
 }
 
-/** Renders an overlay with its upstream image names swapped (no swaps: the overlay as is). */
+/**
+ * Renders an overlay with its upstream image names swapped. Render the overlay itself first
+ * (as `up()`'s preflight does): its errors name the overlay, this one's a temp dir.
+ */
 export async function renderWithImages(overlayDir: string, swaps: Record<string, string>): Promise<KubeObject[]> {
-  const plain = await renderObjects(overlayDir); // errors name the overlay, not a temp dir
-  if (Object.keys(swaps).length === 0) return plain;
   const dir = mkdtempSync(join(tmpdir(), 'chatstack-render-'));
   try {
     const images = Object.entries(swaps).map(([name, ref]) => {

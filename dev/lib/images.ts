@@ -6,12 +6,12 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './kustomize.ts';
 
 export const IMAGE_PREFIX = 'chatstack.local';
 export const RECIPE_HASH_LABEL = 'chatstack.recipe-hash';
 export const IMAGE_NAME_LABEL = 'chatstack.image';
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export { REPO_ROOT };
 export const IMAGES_DIR = path.join(REPO_ROOT, 'images');
 export const BUILD_DIR = path.join(REPO_ROOT, '.build');
 
@@ -231,6 +231,11 @@ interface LocalImage {
   id: string;
   hash: string;
   size: number;
+}
+
+/** Whether `ref` is in the local Docker (any image, ours or upstream). */
+export async function localImageExists(ref: string): Promise<boolean> {
+  return (await docker(['image', 'inspect', '--format', '{{.Id}}', ref])).code === 0;
 }
 
 /** The local image `ref` (id, recipe-hash label, size), or undefined when it does not exist. */

@@ -2,8 +2,7 @@
 // (upstream image testcontainers/ryuk, which cannot be pulled here) comes from images/ryuk/.
 // Call before the first container starts (global setups, dev scripts); testcontainers reads
 // RYUK_CONTAINER_IMAGE lazily, so setting it after importing testcontainers is fine.
-import { spawnSync } from 'node:child_process';
-import { ensureImages, recipeImageRef } from './images.ts';
+import { ensureImages, localImageExists, recipeImageRef } from './images.ts';
 
 /** The reaper image testcontainers-node 12 uses by default (node_modules/testcontainers/build/reaper/reaper.js). */
 export const UPSTREAM_RYUK_IMAGE = 'testcontainers/ryuk:0.14.0';
@@ -16,10 +15,6 @@ export interface TestcontainersEnv {
   source: 'RYUK_CONTAINER_IMAGE already set' | 'upstream image present' | 'local build' | 'reaper disabled';
 }
 
-function localImageExists(ref: string): boolean {
-  return spawnSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' }).status === 0;
-}
-
 /**
  * Points RYUK_CONTAINER_IMAGE at chatstack.local/ryuk:<tag> unless the caller already chose a
  * reaper image, disabled the reaper, or the upstream image is present locally.
@@ -29,14 +24,14 @@ export async function useLocalRyuk(opts: { build?: boolean; log?: (line: string)
   if (process.env.TESTCONTAINERS_RYUK_DISABLED === 'true') return { ryukImage: '', source: 'reaper disabled' };
   const preset = process.env.RYUK_CONTAINER_IMAGE;
   if (preset) return { ryukImage: preset, source: 'RYUK_CONTAINER_IMAGE already set' };
-  if (localImageExists(UPSTREAM_RYUK_IMAGE)) return { ryukImage: UPSTREAM_RYUK_IMAGE, source: 'upstream image present' };
+  if (await localImageExists(UPSTREAM_RYUK_IMAGE)) return { ryukImage: UPSTREAM_RYUK_IMAGE, source: 'upstream image present' };
 
   const ref =
     opts.build === false
       ? await recipeImageRef(LOCAL_RYUK_RECIPE)
       : (await ensureImages([LOCAL_RYUK_RECIPE], { log: opts.log })).find((r) => r.name === LOCAL_RYUK_RECIPE)?.ref;
   if (!ref) throw new Error(`image recipe ${LOCAL_RYUK_RECIPE} produced no image`);
-  if (opts.build === false && !localImageExists(ref)) {
+  if (opts.build === false && !(await localImageExists(ref))) {
     throw new Error(`reaper image ${ref} is not built (npm run images:build -- --only ${LOCAL_RYUK_RECIPE})`);
   }
   process.env.RYUK_CONTAINER_IMAGE = ref;

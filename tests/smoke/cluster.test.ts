@@ -3,15 +3,16 @@
 // Proves: API + Ready node, pods from preloaded images (logs readable), Service DNS (CoreDNS),
 // PVC on local-path, NetworkPolicy enforcement (positive control, deny, allow again), nothing
 // pulled from a registry, and a clean tear-down.
-import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
+import type { StartedK3sContainer } from '@testcontainers/k3s';
 import * as k8s from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ensureImages, IMAGES_DIR } from '../../dev/lib/images.ts';
 import { useLocalRyuk } from '../../dev/lib/testcontainers-env.ts';
+import { CLUSTER_LABEL, hostUsesCgroupV1, startCluster } from '../../dev/lib/cluster.ts';
 
 const run = promisify(execFile);
 const docker = async (...args: string[]) => (await run('docker', args)).stdout.trim();
@@ -21,8 +22,6 @@ const recipe = JSON.parse(readFileSync(path.join(IMAGES_DIR, 'k3s', 'image.json'
 };
 const BUSYBOX = recipe.inputs.helperImage; // preloaded in the node, also the local-path helper
 const NS = 'smoke';
-const LABEL = 'chatstack.test';
-const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 let node: StartedK3sContainer | undefined;
 let stopped = false;
@@ -100,19 +99,15 @@ async function probeWeb(ip: string): Promise<boolean> {
 beforeAll(async () => {
   await useLocalRyuk({ log });
   const [k3s] = (await ensureImages(['k3s'], { log })).filter((r) => r.name === 'k3s');
-  const v1 = statfsSync('/sys/fs/cgroup').type !== CGROUP2_SUPER_MAGIC;
-  const command = ['server', '--disable=traefik,metrics-server,servicelb'];
-  if (v1) command.push('--kubelet-arg=fail-cgroupv1=false');
-  log(`image ${k3s.ref} (${(k3s.sizeBytes / 1e6).toFixed(0)} MB); cgroup ${v1 ? 'v1 host: passing --kubelet-arg=fail-cgroupv1=false' : 'v2 host: no cgroup flag'}`);
-  const t0 = Date.now();
-  node = await new K3sContainer(k3s.ref).withCommand(command).withLabels({ [LABEL]: label }).start();
-  log(`container start -> "Node controller sync successful": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(`image ${k3s.ref} (${(k3s.sizeBytes / 1e6).toFixed(0)} MB)`);
+  // Its own node, not the shared stack's: this file proves a pristine node and its tear-down.
+  const cluster = await startCluster({ image: k3s.ref, name: label, log });
+  node = cluster.container;
+  kc = cluster.kc;
   const inspect = JSON.parse(await docker('inspect', node.getId()))[0];
   volumes = (inspect.Mounts as { Type: string; Name?: string }[]).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!);
   const memCgroup = `/sys/fs/cgroup/memory/docker/${node.getId()}`;
-  if (v1 && existsSync(memCgroup)) hostCgroupDir = memCgroup;
-  kc = new k8s.KubeConfig();
-  kc.loadFromString(node.getKubeConfig());
+  if (hostUsesCgroupV1() && existsSync(memCgroup)) hostCgroupDir = memCgroup;
   core = kc.makeApiClient(k8s.CoreV1Api);
   net = kc.makeApiClient(k8s.NetworkingV1Api);
   await core.createNamespace({ body: { metadata: { name: NS } } });
@@ -248,7 +243,7 @@ describe('k3s-compatible node', () => {
     expect(volumes.length).toBeGreaterThan(0);
     await node!.stop();
     stopped = true;
-    expect(await docker('ps', '-aq', '--filter', `label=${LABEL}=${label}`)).toBe('');
+    expect(await docker('ps', '-aq', '--filter', `label=${CLUSTER_LABEL}=${label}`)).toBe('');
     expect(await docker('ps', '-aq', '--filter', `id=${id}`)).toBe('');
     const left = (await docker('volume', 'ls', '-q')).split('\n').filter((v) => volumes.includes(v));
     expect(left).toEqual([]);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { MANIFESTS_DIR } from '../../dev/lib/kustomize.ts';
+import type { LiteLLMConfig } from '../static/litellm-config.ts';
 
 export interface ConfiguredModel {
   name: string;
@@ -11,8 +12,6 @@ export interface ConfiguredModel {
 }
 
 export function configuredModels(): ConfiguredModel[] {
-  const config = parse(readFileSync(join(MANIFESTS_DIR, 'base/litellm-config.yaml'), 'utf8')) as {
-    model_list: { model_name: string; litellm_params: { model: string } }[];
-  };
+  const config = parse(readFileSync(join(MANIFESTS_DIR, 'base/litellm-config.yaml'), 'utf8')) as LiteLLMConfig;
   return config.model_list.map((m) => ({ name: m.model_name, anthropicId: m.litellm_params.model.replace(/^anthropic\//, '') }));
 }
