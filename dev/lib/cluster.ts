@@ -1,6 +1,7 @@
 // The throwaway cluster: a k3s node in a container, started with @testcontainers/k3s as
 // users would, and fed the stack's images straight from the local Docker (never a registry).
 import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
+import { getContainerRuntimeClient } from 'testcontainers';
 import { execFile, spawn } from 'node:child_process';
 import { statfsSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -33,13 +34,19 @@ export interface Cluster {
   bootSeconds: number;
 }
 
-/** k3s server flags: nothing it would fetch, and the cgroup v1 escape hatch only where needed. */
-export function serverCommand(cgroupV1: boolean): string[] {
+/**
+ * k3s server flags: nothing it would fetch, the cgroup v1 escape hatch only where needed, and
+ * the address the API is reached at in the serving certificate.
+ */
+export function serverCommand(cgroupV1: boolean, apiHost: string): string[] {
   return [
     'server',
     '--disable=traefik,metrics-server,servicelb',
     // Kubernetes 1.35 refuses cgroup v1 hosts unless told otherwise; v2 hosts need nothing.
     ...(cgroupV1 ? ['--kubelet-arg=fail-cgroupv1=false'] : []),
+    // Testcontainers reaches the node at the bridge gateway when it runs inside a container
+    // (/.dockerenv): that address must be in the certificate (k3s proper adds it on the fly).
+    ...(['localhost', '127.0.0.1'].includes(apiHost) ? [] : [`--tls-san=${apiHost}`]),
   ];
 }
 
@@ -55,8 +62,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const log = opts.log ?? (() => {});
   const v1 = hostUsesCgroupV1();
   log(`cgroup ${v1 ? 'v1 host: passing --kubelet-arg=fail-cgroupv1=false' : 'v2 host'}`);
+  const apiHost = (await getContainerRuntimeClient()).info.containerRuntime.host;
   let container = new K3sContainer(opts.image)
-    .withCommand(serverCommand(v1))
+    .withCommand(serverCommand(v1, apiHost))
     .withLabels({ [CLUSTER_LABEL]: opts.name ?? 'test' })
     .withStartupTimeout(240_000);
   if (opts.reuse) container = container.withReuse();
@@ -67,6 +75,13 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const kubeConfigYaml = started.getKubeConfig();
   log(`node ${started.getId().slice(0, 12)} ready after ${bootSeconds.toFixed(1)} s`);
   return { container: started, id: started.getId(), kubeConfigYaml, kc: kubeConfigFrom(kubeConfigYaml), bootSeconds };
+}
+
+/** Removes the node containers named `name` (see ClusterOptions.name) with their volumes; returns their ids. */
+export async function removeNodes(name: string): Promise<string[]> {
+  const ids = (await run('docker', ['ps', '-aq', '--filter', `label=${CLUSTER_LABEL}=${name}`])).stdout.split('\n').filter(Boolean);
+  for (const id of ids) await run('docker', ['rm', '-f', '-v', id]);
+  return ids;
 }
 
 async function dockerImageId(ref: string): Promise<string> {

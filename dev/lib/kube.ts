@@ -55,7 +55,9 @@ export function apiMessage(err: unknown): string {
     }
   }
   if (e.body && typeof e.body === 'object') return (e.body as { message?: string }).message ?? JSON.stringify(e.body);
-  return e.message ?? String(err);
+  // fetch's own "fetch failed" hides the reason (refused, TLS name mismatch...) in its cause.
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return `${e.message ?? String(err)}${cause ? ` (${cause.code ?? ''} ${cause.message ?? ''})`.replace('( ', '(') : ''}`;
 }
 
 /**

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { REPO_ROOT, overlayDir, render } from './kustomize.ts';
+import { REPO_ROOT, overlayDir, renderObjects } from './kustomize.ts';
 import { ensureOverlaySecrets, MissingSecretsError, parseEnv } from './secrets.ts';
 import { assertPortFree, forwardService, type Forward } from './port-forward.ts';
 import { chooseImageMode, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
@@ -89,7 +89,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const reports = ensureOverlaySecrets(dir);
   for (const r of reports.filter((x) => x.created)) log(`secrets: generated ${relative(REPO_ROOT, r.file)}`);
   if (reports.some((r) => r.missing.length > 0)) throw new MissingSecretsError(reports, REPO_ROOT);
-  await render(dir); // a malformed overlay fails here, with kustomize's reason
+  const rendered = await renderObjects(dir); // a malformed overlay fails here, with kustomize's reason
   const ports = { openWebui: opts.ports?.openWebui ?? 0, litellm: opts.ports?.litellm ?? 0 };
   for (const p of Object.values(ports)) if (p) await assertPortFree(p);
   if (opts.kubeconfig && !existsSync(opts.kubeconfig)) throw new Error(`--kubeconfig ${opts.kubeconfig}: no such file`);
@@ -129,7 +129,8 @@ export async function up(opts: UpOptions): Promise<Stack> {
 
   // ---- apply and roll out
   t = Date.now();
-  const objects = await renderWithImages(dir, images?.swaps ?? {});
+  const swaps = images?.swaps ?? {};
+  const objects = Object.keys(swaps).length === 0 ? rendered : await renderWithImages(dir, swaps);
   const namespace = objects.find((o) => o.kind === 'Namespace')?.metadata.name;
   if (!namespace) throw new Error(`overlay ${opts.overlay} renders no Namespace`);
   await applyObjects(kc, objects, opts.overlay, (l) => log(`apply: ${l}`));
