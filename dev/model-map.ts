@@ -2,29 +2,69 @@
 // npm run model-map: refreshes tests/static/data/litellm-model-map.json, the Anthropic part of
 // the model map bundled with the LiteLLM release the base pins. That map is the offline source
 // of truth the static tier checks the configured model ids against.
-import { $, tmpdir } from 'zx';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { $, tmpdir } from 'zx';
 import { REPO_ROOT } from './lib/kustomize.ts';
 import { pinnedImages } from './lib/pins.ts';
 
 export const MODEL_MAP_FILE = join(REPO_ROOT, 'tests/static/data/litellm-model-map.json');
 
-const tag = pinnedImages()['ghcr.io/berriai/litellm-non_root'];
-if (!tag) throw new Error('manifests/base/kustomization.yaml pins no ghcr.io/berriai/litellm-non_root tag');
-const version = tag.replace(/^v/, '');
-const dir = tmpdir();
-await $`python3 -m pip download --quiet --no-deps --only-binary=:all: -d ${dir} ${'litellm==' + version}`;
-const wheel = (await $`ls ${dir}`).stdout.trim().split('\n').find((f) => f.endsWith('.whl'));
-if (!wheel) throw new Error(`pip downloaded no wheel for litellm==${version}`);
-const json = await $`python3 -c ${'import sys,zipfile;sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read("litellm/model_prices_and_context_window_backup.json").decode())'} ${join(dir, wheel)}`;
-const map = JSON.parse(json.stdout) as Record<string, { litellm_provider?: string; mode?: string; deprecation_date?: string }>;
-const models = Object.fromEntries(
-  Object.entries(map)
-    .filter(([, v]) => v.litellm_provider === 'anthropic')
-    .map(([k, v]) => [k, { mode: v.mode ?? null, deprecation_date: v.deprecation_date ?? null }]),
-);
-const sha256 = createHash('sha256').update(readFileSync(join(dir, wheel))).digest('hex');
-writeFileSync(MODEL_MAP_FILE, JSON.stringify({ litellmVersion: version, wheel, sha256, models }, null, 2) + '\n');
-console.log(`${MODEL_MAP_FILE}: ${Object.keys(models).length} anthropic models from ${wheel}`);
+const LITELLM_IMAGE = 'ghcr.io/berriai/litellm-non_root';
+/** Where the wheel keeps the map LiteLLM uses offline (LITELLM_LOCAL_MODEL_COST_MAP). */
+const BUNDLED_MAP = 'litellm/model_prices_and_context_window_backup.json';
+
+export interface ModelMapEntry {
+  mode: string | null;
+  deprecation_date: string | null;
+}
+
+export interface ModelMap {
+  litellmVersion: string;
+  wheel: string;
+  sha256: string;
+  models: Record<string, ModelMapEntry>;
+}
+
+/** The LiteLLM version the base kustomization pins (its image tag without the "v"). */
+export function pinnedLiteLLMVersion(): string {
+  const tag = pinnedImages()[LITELLM_IMAGE];
+  if (!tag) throw new Error(`manifests/base/kustomization.yaml pins no ${LITELLM_IMAGE} tag`);
+  return tag.replace(/^v/, '');
+}
+
+/** Downloads LiteLLM `version`'s wheel from PyPI and returns the Anthropic part of its bundled map. */
+export async function fetchModelMap(version: string): Promise<ModelMap> {
+  const dir = tmpdir();
+  await $`python3 -m pip download --quiet --no-deps --only-binary=:all: -d ${dir} ${'litellm==' + version}`;
+  const wheel = readdirSync(dir).find((f) => f.endsWith('.whl'));
+  if (!wheel) throw new Error(`pip downloaded no wheel for litellm==${version}`);
+  const path = join(dir, wheel);
+  const read = `import sys,zipfile;sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read(${JSON.stringify(BUNDLED_MAP)}).decode())`;
+  const map = JSON.parse((await $`python3 -c ${read} ${path}`).stdout) as Record<
+    string,
+    { litellm_provider?: string; mode?: string; deprecation_date?: string }
+  >;
+  const models = Object.fromEntries(
+    Object.entries(map)
+      .filter(([, v]) => v.litellm_provider === 'anthropic')
+      .map(([k, v]) => [k, { mode: v.mode ?? null, deprecation_date: v.deprecation_date ?? null }]),
+  );
+  const sha256 = createHash('sha256').update(readFileSync(path)).digest('hex');
+  return { litellmVersion: version, wheel, sha256, models };
+}
+
+/** Writes the pinned release's map to `file` (default MODEL_MAP_FILE) and returns it. */
+export async function refreshModelMap(file = MODEL_MAP_FILE): Promise<ModelMap> {
+  const map = await fetchModelMap(pinnedLiteLLMVersion());
+  writeFileSync(file, JSON.stringify(map, null, 2) + '\n');
+  return map;
+}
+
+const argv1 = process.argv[1];
+if (argv1 !== undefined && import.meta.url === pathToFileURL(argv1).href) {
+  const map = await refreshModelMap();
+  console.log(`${MODEL_MAP_FILE}: ${Object.keys(map.models).length} anthropic models from ${map.wheel}`);
+}

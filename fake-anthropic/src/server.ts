@@ -6,6 +6,8 @@
  * .../messages-streaming, .../errors).
  *
  * Zero runtime dependencies (node:* only) so the image is just a Node binary and these files.
+ * This file is the HTTP server (routing, auth, limits, recording); the reply itself is in
+ * reply.ts (pure) and the streaming frames in sse.ts.
  *
  * Endpoints
  *   POST   /v1/messages               Messages API, JSON or SSE (`"stream": true`)
@@ -15,22 +17,13 @@
  *   GET    /_fake/requests            recorded /v1/* requests, oldest first (no auth)
  *   DELETE /_fake/requests            forget them
  *
- * The reply is deterministic; see `planReply` / `expectedReply` below for the rule.
+ * The reply is deterministic; see `planReply` / `expectedReply` in reply.ts for the rule.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-
-// ---------------------------------------------------------------------------------------------
-// The deterministic reply (pure; importable without starting a server)
-// ---------------------------------------------------------------------------------------------
-
-/** At most this many words of the user's text are echoed back. */
-export const MAX_ECHO_WORDS = 64;
-
-/** Used when the last user message carries no text (e.g. only an image or a tool_result). */
-export const NO_TEXT_PLACEHOLDER = '(no text)';
+import { countInputTokens, isRecord, messageObject, planReply, validateMessagesBody, type ReplyPlan } from './reply.ts';
+import { SSE_CONTENT_TYPE, writeMessageStream } from './sse.ts';
 
 /** Listed by GET /v1/models when no allow-list is configured (any model is then accepted). */
 export const DEFAULT_MODEL_IDS: readonly string[] = [
@@ -41,201 +34,6 @@ export const DEFAULT_MODEL_IDS: readonly string[] = [
 
 /** The `anthropic-version` header values the real API accepts. */
 export const ANTHROPIC_VERSIONS: readonly string[] = ['2023-06-01', '2023-01-01'];
-
-export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence';
-
-export interface ReplyPlan {
-  /** The assistant text actually returned (after stop_sequences and max_tokens are applied). */
-  text: string;
-  /** `text` split into the pieces streamed one `text_delta` each; `tokens.join('') === text`. */
-  tokens: string[];
-  stopReason: StopReason;
-  stopSequence: string | null;
-  inputTokens: number;
-  /** `tokens.length`. */
-  outputTokens: number;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * Split text into "tokens": each word together with the whitespace that follows it (a leading
- * run of whitespace is its own token). `tokenize(t).join('') === t` always holds.
- */
-export function tokenize(text: string): string[] {
-  return text.match(/\s+|\S+\s*/gy) ?? [];
-}
-
-/** Whitespace-separated words in `text` (the fake's notion of a token count). */
-export function countWords(text: string): number {
-  const trimmed = text.trim();
-  return trimmed === '' ? 0 : trimmed.split(/\s+/).length;
-}
-
-/** The text of a message `content` (a string, or the `text` of its `text` blocks joined by " "). */
-export function contentText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  const parts: string[] = [];
-  for (const block of content) {
-    if (isRecord(block) && block['type'] === 'text' && typeof block['text'] === 'string') {
-      parts.push(block['text']);
-    }
-  }
-  return parts.join(' ');
-}
-
-/** The text of the last `role: "user"` message, whitespace collapsed to single spaces, trimmed. */
-export function lastUserText(messages: unknown): string {
-  if (!Array.isArray(messages)) return '';
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const m: unknown = messages[i];
-    if (isRecord(m) && m['role'] === 'user') {
-      return contentText(m['content']).replace(/\s+/g, ' ').trim();
-    }
-  }
-  return '';
-}
-
-/**
- * The reply rule, for a Messages request body (only `model`, `messages`, `max_tokens`,
- * `stop_sequences` and `system` are looked at; missing ones are tolerated):
- *
- *   1. `echo` = the last user message's text (string content, or its text blocks joined by " "),
- *      whitespace collapsed to single spaces and trimmed, cut to its first MAX_ECHO_WORDS words;
- *      NO_TEXT_PLACEHOLDER if that is empty.
- *   2. full reply = `[<model>] Echo: <echo>`   e.g. "[claude-sonnet-4-5-20250929] Echo: Hi there"
- *   3. if any of `stop_sequences` occurs in it, the text is cut before the earliest occurrence
- *      (stop_reason "stop_sequence", stop_sequence = that string);
- *   4. tokens = tokenize(text) (words with their trailing space); if there are more than
- *      `max_tokens` of them only the first `max_tokens` are kept (stop_reason "max_tokens");
- *   5. otherwise stop_reason is "end_turn".
- *   usage.input_tokens  = max(1, words in `system` + words in every message's text);
- *   usage.output_tokens = number of tokens returned.
- */
-export function planReply(request: unknown): ReplyPlan {
-  const body = isRecord(request) ? request : {};
-  const model = typeof body['model'] === 'string' ? body['model'] : '';
-  const words = lastUserText(body['messages']).split(' ').filter((w) => w !== '');
-  const echo = words.slice(0, MAX_ECHO_WORDS).join(' ') || NO_TEXT_PLACEHOLDER;
-  let text = `[${model}] Echo: ${echo}`;
-
-  let stopReason: StopReason = 'end_turn';
-  let stopSequence: string | null = null;
-  const stops = body['stop_sequences'];
-  if (Array.isArray(stops)) {
-    let at = -1;
-    for (const s of stops) {
-      if (typeof s !== 'string' || s === '') continue;
-      const i = text.indexOf(s);
-      if (i >= 0 && (at < 0 || i < at)) {
-        at = i;
-        stopSequence = s;
-      }
-    }
-    if (at >= 0) {
-      text = text.slice(0, at);
-      stopReason = 'stop_sequence';
-    }
-  }
-
-  let tokens = tokenize(text);
-  const maxTokens = body['max_tokens'];
-  if (typeof maxTokens === 'number' && Number.isInteger(maxTokens) && maxTokens >= 0 && tokens.length > maxTokens) {
-    tokens = tokens.slice(0, maxTokens);
-    text = tokens.join('');
-    stopReason = 'max_tokens';
-    stopSequence = null;
-  }
-
-  return { text, tokens, stopReason, stopSequence, inputTokens: countInputTokens(body), outputTokens: tokens.length };
-}
-
-/** The assistant text the fake answers `request` (a Messages request body) with. See planReply. */
-export function expectedReply(request: unknown): string {
-  return planReply(request).text;
-}
-
-/** usage.input_tokens for a request body: max(1, words in `system` + words in all message texts). */
-export function countInputTokens(request: unknown): number {
-  const body = isRecord(request) ? request : {};
-  let n = countWords(contentText(body['system']));
-  const messages = body['messages'];
-  if (Array.isArray(messages)) {
-    for (const m of messages) if (isRecord(m)) n += countWords(contentText(m['content']));
-  }
-  return Math.max(1, n);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Request validation (the subset of the real API's checks that matters for a translation layer)
-// ---------------------------------------------------------------------------------------------
-
-/** Returns an Anthropic-style error message, or null when the body is acceptable. */
-export function validateMessagesBody(body: unknown, opts: { requireMaxTokens: boolean }): string | null {
-  if (!isRecord(body)) return 'request body must be a JSON object';
-  const model = body['model'];
-  if (model === undefined) return 'model: Field required';
-  if (typeof model !== 'string' || model === '') return 'model: Input should be a non-empty string';
-  const messages = body['messages'];
-  if (messages === undefined) return 'messages: Field required';
-  if (!Array.isArray(messages)) return 'messages: Input should be a valid list';
-  if (messages.length === 0) return 'messages: at least one message is required';
-  for (let i = 0; i < messages.length; i++) {
-    const m: unknown = messages[i];
-    if (!isRecord(m)) return `messages.${i}: Input should be an object`;
-    const role = m['role'];
-    if (role !== 'user' && role !== 'assistant') {
-      return `messages.${i}.role: Input should be 'user' or 'assistant' (got ${JSON.stringify(role)})`;
-    }
-    const content = m['content'];
-    if (typeof content === 'string') continue;
-    if (!Array.isArray(content)) return `messages.${i}.content: Input should be a string or a list of content blocks`;
-    for (let j = 0; j < content.length; j++) {
-      const block: unknown = content[j];
-      if (!isRecord(block) || typeof block['type'] !== 'string') {
-        return `messages.${i}.content.${j}: Input should be a content block with a string "type"`;
-      }
-      if (block['type'] === 'text' && typeof block['text'] !== 'string') {
-        return `messages.${i}.content.${j}.text: Field required`;
-      }
-    }
-  }
-  if (opts.requireMaxTokens || body['max_tokens'] !== undefined) {
-    const maxTokens = body['max_tokens'];
-    if (maxTokens === undefined) return 'max_tokens: Field required';
-    if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) {
-      return 'max_tokens: Input should be an integer greater than or equal to 1';
-    }
-  }
-  const system = body['system'];
-  if (system !== undefined && typeof system !== 'string') {
-    if (!Array.isArray(system)) return 'system: Input should be a string or a list of text blocks';
-    for (let j = 0; j < system.length; j++) {
-      const block: unknown = system[j];
-      if (!isRecord(block) || block['type'] !== 'text' || typeof block['text'] !== 'string') {
-        return `system.${j}: Input should be a text block`;
-      }
-    }
-  }
-  const stream = body['stream'];
-  if (stream !== undefined && typeof stream !== 'boolean') return 'stream: Input should be a valid boolean';
-  const stops = body['stop_sequences'];
-  if (stops !== undefined && (!Array.isArray(stops) || !stops.every((s) => typeof s === 'string'))) {
-    return 'stop_sequences: Input should be a list of strings';
-  }
-  const temperature = body['temperature'];
-  if (temperature !== undefined && (typeof temperature !== 'number' || temperature < 0 || temperature > 1)) {
-    return 'temperature: Input should be a number between 0 and 1';
-  }
-  return null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The server
-// ---------------------------------------------------------------------------------------------
 
 export type AnthropicErrorType =
   | 'invalid_request_error'
@@ -335,6 +133,10 @@ export interface FakeAnthropic {
   readonly server: http.Server;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------------
+
 const RECORDED_HEADERS = [
   'x-api-key',
   'authorization',
@@ -381,376 +183,403 @@ function keyMatches(given: string | undefined, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function sseFrame(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-function usageObject(inputTokens: number, outputTokens: number): Record<string, unknown> {
-  return {
-    input_tokens: inputTokens,
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: 0,
-    cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
-    output_tokens: outputTokens,
-    service_tier: 'standard',
-  };
-}
-
 function nonNegativeInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 0) throw new TypeError(`createFakeAnthropic: ${name} must be a non-negative integer`);
   return value;
 }
 
-export function createFakeAnthropic(options: FakeAnthropicOptions): FakeAnthropic {
-  if (typeof options.apiKey !== 'string' || options.apiKey === '') {
-    throw new TypeError('createFakeAnthropic: apiKey is required');
+// ---------------------------------------------------------------------------------------------
+// Server state
+// ---------------------------------------------------------------------------------------------
+
+/** The recorded requests, oldest first, at most `max`. Entries stay live: handlers fill them in. */
+class RequestRecorder {
+  readonly max: number;
+  private list: RecordedRequest[] = [];
+  constructor(max: number) {
+    this.max = max;
   }
-  const apiKey = options.apiKey;
-  const tokenDelayMs = nonNegativeInt(options.tokenDelayMs, 0, 'tokenDelayMs');
-  const maxBodyBytes = nonNegativeInt(options.maxBodyBytes, 10 * 1024 * 1024, 'maxBodyBytes');
-  const maxRecorded = nonNegativeInt(options.maxRecorded, 500, 'maxRecorded');
-  const allowedModels = options.models === undefined ? undefined : new Set(options.models);
-  const onRequest = options.onRequest;
-
-  let recorded: RecordedRequest[] = [];
-  let closing = false;
-
-  function record(r: RecordedRequest): void {
-    recorded.push(r);
-    if (recorded.length > maxRecorded) recorded = recorded.slice(recorded.length - maxRecorded);
+  add(r: RecordedRequest): void {
+    this.list.push(r);
+    if (this.list.length > this.max) this.list = this.list.slice(this.list.length - this.max);
   }
-
-  function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-    const body = JSON.stringify(payload);
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-      ...headers,
-      ...(closing ? { connection: 'close' } : {}),
-    });
-    res.end(body);
+  entries(): readonly RecordedRequest[] {
+    return this.list;
   }
-
-  function sendError(res: http.ServerResponse, requestId: string, err: HttpError): void {
-    sendJson(
-      res,
-      err.status,
-      { type: 'error', error: { type: err.type, message: err.message }, request_id: requestId },
-      { 'request-id': requestId, ...err.extraHeaders },
-    );
+  /** Forgets everything; returns how many were forgotten. */
+  clear(): number {
+    const n = this.list.length;
+    this.list = [];
+    return n;
   }
+}
 
-  /** Reads the body, enforcing maxBodyBytes. Resolves to the raw text. */
-  function readBody(req: http.IncomingMessage): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const declared = Number(req.headers['content-length']);
-      if (Number.isFinite(declared) && declared > maxBodyBytes) {
-        reject(new HttpError(413, 'request_too_large', `Request exceeds the maximum allowed size of ${maxBodyBytes} bytes`, { connection: 'close' }));
+interface Context {
+  readonly apiKey: string;
+  readonly tokenDelayMs: number;
+  readonly maxBodyBytes: number;
+  /** The allow-list as configured (listed by /v1/models) and as a set (checked). */
+  readonly models: readonly string[] | undefined;
+  readonly allowedModels: ReadonlySet<string> | undefined;
+  readonly onRequest: ((entry: RequestLogEntry) => void) | undefined;
+  readonly recorder: RequestRecorder;
+  readonly server: http.Server;
+  /** Set by close(): every response from then on says `connection: close`. */
+  closing: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses and request checks
+// ---------------------------------------------------------------------------------------------
+
+function sendJson(
+  ctx: Context,
+  res: http.ServerResponse,
+  status: number,
+  payload: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const body = JSON.stringify(payload);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+    ...(ctx.closing ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+function sendError(ctx: Context, res: http.ServerResponse, requestId: string, err: HttpError): void {
+  sendJson(
+    ctx,
+    res,
+    err.status,
+    { type: 'error', error: { type: err.type, message: err.message }, request_id: requestId },
+    { 'request-id': requestId, ...err.extraHeaders },
+  );
+}
+
+function tooLarge(maxBodyBytes: number): HttpError {
+  return new HttpError(413, 'request_too_large', `Request exceeds the maximum allowed size of ${maxBodyBytes} bytes`, {
+    connection: 'close',
+  });
+}
+
+/** Reads the body, enforcing maxBodyBytes. Resolves to the raw text. */
+function readBody(req: http.IncomingMessage, maxBodyBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBodyBytes) {
+      reject(tooLarge(maxBodyBytes));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > maxBodyBytes) {
+        done = true;
+        chunks.length = 0;
+        reject(tooLarge(maxBodyBytes));
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let done = false;
-      req.on('data', (chunk: Buffer) => {
-        if (done) return;
-        size += chunk.length;
-        if (size > maxBodyBytes) {
-          done = true;
-          chunks.length = 0;
-          reject(new HttpError(413, 'request_too_large', `Request exceeds the maximum allowed size of ${maxBodyBytes} bytes`, { connection: 'close' }));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      req.on('end', () => {
-        if (done) return;
-        done = true;
-        resolve(Buffer.concat(chunks).toString('utf8'));
-      });
-      req.on('error', () => {
-        if (done) return;
-        done = true;
-        reject(new ClientGone());
-      });
+      chunks.push(chunk);
     });
-  }
-
-  function checkAuthAndVersion(req: http.IncomingMessage): void {
-    const key = headerValue(req, 'x-api-key');
-    if (key === undefined || key === '') throw new HttpError(401, 'authentication_error', 'x-api-key header is required');
-    if (!keyMatches(key, apiKey)) throw new HttpError(401, 'authentication_error', 'invalid x-api-key');
-    const version = headerValue(req, 'anthropic-version');
-    if (version === undefined || version === '') {
-      throw new HttpError(400, 'invalid_request_error', 'anthropic-version: header is required');
-    }
-    if (!ANTHROPIC_VERSIONS.includes(version)) {
-      throw new HttpError(400, 'invalid_request_error', `anthropic-version: unknown version ${JSON.stringify(version)}`);
-    }
-  }
-
-  function parseJsonBody(raw: string): Record<string, unknown> {
-    if (raw.trim() === '') throw new HttpError(400, 'invalid_request_error', 'request body is empty; expected a JSON object');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch (e) {
-      throw new HttpError(400, 'invalid_request_error', `invalid JSON in request body: ${(e as Error).message}`);
-    }
-    if (!isRecord(parsed)) throw new HttpError(400, 'invalid_request_error', 'request body must be a JSON object');
-    return parsed;
-  }
-
-  function checkModel(model: string): void {
-    if (allowedModels !== undefined && !allowedModels.has(model)) {
-      throw new HttpError(404, 'not_found_error', `model: ${model}`);
-    }
-  }
-
-  async function streamReply(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    rec: RecordedRequest,
-    model: string,
-    plan: ReplyPlan,
-  ): Promise<void> {
-    const abort = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) abort.abort();
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(Buffer.concat(chunks).toString('utf8'));
     });
-    req.socket.setNoDelay(true);
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      'request-id': rec.requestId,
-      'x-accel-buffering': 'no',
-      ...(closing ? { connection: 'close' } : {}),
+    req.on('error', () => {
+      if (done) return;
+      done = true;
+      reject(new ClientGone());
     });
-    const write = (event: string, data: unknown): void => {
-      if (!abort.signal.aborted) res.write(sseFrame(event, data));
-    };
-    write('message_start', {
-      type: 'message_start',
-      message: {
-        id: randomId('msg_'),
-        type: 'message',
-        role: 'assistant',
-        model,
-        content: [],
-        stop_reason: null,
-        stop_sequence: null,
-        usage: usageObject(plan.inputTokens, 1),
+  });
+}
+
+/** What a request records as its body: parsed JSON, else the first 4 KiB of text, null if empty. */
+function recordableBody(raw: string): unknown {
+  if (raw === '') return null;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw.slice(0, 4096);
+  }
+}
+
+function parseJsonBody(raw: string): Record<string, unknown> {
+  if (raw.trim() === '') throw new HttpError(400, 'invalid_request_error', 'request body is empty; expected a JSON object');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    throw new HttpError(400, 'invalid_request_error', `invalid JSON in request body: ${(e as Error).message}`);
+  }
+  if (!isRecord(parsed)) throw new HttpError(400, 'invalid_request_error', 'request body must be a JSON object');
+  return parsed;
+}
+
+function checkAuthAndVersion(req: http.IncomingMessage, apiKey: string): void {
+  const key = headerValue(req, 'x-api-key');
+  if (key === undefined || key === '') throw new HttpError(401, 'authentication_error', 'x-api-key header is required');
+  if (!keyMatches(key, apiKey)) throw new HttpError(401, 'authentication_error', 'invalid x-api-key');
+  const version = headerValue(req, 'anthropic-version');
+  if (version === undefined || version === '') {
+    throw new HttpError(400, 'invalid_request_error', 'anthropic-version: header is required');
+  }
+  if (!ANTHROPIC_VERSIONS.includes(version)) {
+    throw new HttpError(400, 'invalid_request_error', `anthropic-version: unknown version ${JSON.stringify(version)}`);
+  }
+}
+
+function checkModel(ctx: Context, model: string): void {
+  if (ctx.allowedModels !== undefined && !ctx.allowedModels.has(model)) {
+    throw new HttpError(404, 'not_found_error', `model: ${model}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Route handlers
+// ---------------------------------------------------------------------------------------------
+
+async function streamReply(
+  ctx: Context,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  rec: RecordedRequest,
+  model: string,
+  plan: ReplyPlan,
+): Promise<void> {
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  req.socket.setNoDelay(true);
+  res.writeHead(200, {
+    'content-type': SSE_CONTENT_TYPE,
+    'cache-control': 'no-cache',
+    'request-id': rec.requestId,
+    'x-accel-buffering': 'no',
+    ...(ctx.closing ? { connection: 'close' } : {}),
+  });
+  const complete = await writeMessageStream(
+    (frame) => res.write(frame),
+    { id: randomId('msg_'), model, plan },
+    {
+      tokenDelayMs: ctx.tokenDelayMs,
+      signal: abort.signal,
+      onToken: () => {
+        const now = Date.now();
+        rec.firstTokenAt ??= now;
+        rec.lastTokenAt = now;
       },
-    });
-    write('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
-    write('ping', { type: 'ping' });
-    for (const token of plan.tokens) {
-      if (tokenDelayMs > 0) {
-        try {
-          await sleep(tokenDelayMs, undefined, { signal: abort.signal });
-        } catch {
-          break; // aborted by the client going away
-        }
-      }
-      if (abort.signal.aborted) break;
-      write('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: token } });
-      const now = Date.now();
-      rec.firstTokenAt ??= now;
-      rec.lastTokenAt = now;
-    }
-    if (abort.signal.aborted) return;
-    write('content_block_stop', { type: 'content_block_stop', index: 0 });
-    write('message_delta', {
-      type: 'message_delta',
-      delta: { stop_reason: plan.stopReason, stop_sequence: plan.stopSequence },
-      usage: {
-        input_tokens: plan.inputTokens,
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: 0,
-        output_tokens: plan.outputTokens,
-      },
-    });
-    write('message_stop', { type: 'message_stop' });
-    res.end();
-  }
+    },
+  );
+  if (complete) res.end();
+}
 
-  async function handleMessages(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    rec: RecordedRequest,
-    log: RequestLogEntry,
-    countOnly: boolean,
-  ): Promise<void> {
-    // Read the body first (size limit), so it is recorded even when the request is refused.
-    const raw = await readBody(req);
-    rec.body = raw === '' ? null : (() => {
-      try {
-        return JSON.parse(raw) as unknown;
-      } catch {
-        return raw.slice(0, 4096);
-      }
-    })();
-    checkAuthAndVersion(req);
-    const body = parseJsonBody(raw);
-    const problem = validateMessagesBody(body, { requireMaxTokens: !countOnly });
-    if (problem !== null) throw new HttpError(400, 'invalid_request_error', problem);
-    const model = body['model'] as string;
-    log.model = model;
-    checkModel(model);
+/** POST /v1/messages (`countOnly` false) and POST /v1/messages/count_tokens (true). */
+async function handleMessages(
+  ctx: Context,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  rec: RecordedRequest,
+  log: RequestLogEntry,
+  countOnly: boolean,
+): Promise<void> {
+  // Read the body first (size limit), so it is recorded even when the request is refused.
+  const raw = await readBody(req, ctx.maxBodyBytes);
+  rec.body = recordableBody(raw);
+  checkAuthAndVersion(req, ctx.apiKey);
+  const body = parseJsonBody(raw);
+  const problem = validateMessagesBody(body, { requireMaxTokens: !countOnly });
+  if (problem !== null) throw new HttpError(400, 'invalid_request_error', problem);
+  const model = body['model'] as string;
+  log.model = model;
+  checkModel(ctx, model);
 
-    if (countOnly) {
-      rec.status = 200;
-      sendJson(res, 200, { input_tokens: countInputTokens(body) }, { 'request-id': rec.requestId });
-      return;
-    }
-
-    const plan = planReply(body);
-    rec.reply = plan.text;
+  if (countOnly) {
     rec.status = 200;
-    if (body['stream'] === true) {
-      rec.stream = true;
-      log.stream = true;
-      await streamReply(req, res, rec, model, plan);
-      return;
-    }
-    log.stream = false;
-    sendJson(
-      res,
-      200,
-      {
-        id: randomId('msg_'),
-        type: 'message',
-        role: 'assistant',
-        model,
-        content: [{ type: 'text', text: plan.text }],
-        stop_reason: plan.stopReason,
-        stop_sequence: plan.stopSequence,
-        usage: usageObject(plan.inputTokens, plan.outputTokens),
-      },
-      { 'request-id': rec.requestId },
-    );
+    sendJson(ctx, res, 200, { input_tokens: countInputTokens(body) }, { 'request-id': rec.requestId });
+    return;
   }
 
-  function handleModels(req: http.IncomingMessage, res: http.ServerResponse, rec: RecordedRequest): void {
-    checkAuthAndVersion(req);
-    const ids = options.models ?? DEFAULT_MODEL_IDS;
-    const data = ids.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }));
-    rec.status = 200;
-    sendJson(
-      res,
-      200,
-      { data, has_more: false, first_id: ids[0] ?? null, last_id: ids[ids.length - 1] ?? null },
-      { 'request-id': rec.requestId },
-    );
+  const plan = planReply(body);
+  rec.reply = plan.text;
+  rec.status = 200;
+  if (body['stream'] === true) {
+    rec.stream = true;
+    log.stream = true;
+    await streamReply(ctx, req, res, rec, model, plan);
+    return;
   }
+  log.stream = false;
+  sendJson(ctx, res, 200, messageObject(randomId('msg_'), model, plan), { 'request-id': rec.requestId });
+}
 
-  type Route = { methods: readonly string[]; recorded: boolean };
-  const ROUTES: Record<string, Route> = {
-    '/v1/messages': { methods: ['POST'], recorded: true },
-    '/v1/messages/count_tokens': { methods: ['POST'], recorded: true },
-    '/v1/models': { methods: ['GET'], recorded: true },
-    '/health': { methods: ['GET', 'HEAD'], recorded: false },
-    '/_fake/requests': { methods: ['GET', 'DELETE'], recorded: false },
+function handleModels(ctx: Context, req: http.IncomingMessage, res: http.ServerResponse, rec: RecordedRequest): void {
+  checkAuthAndVersion(req, ctx.apiKey);
+  const ids = ctx.models ?? DEFAULT_MODEL_IDS;
+  const data = ids.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }));
+  rec.status = 200;
+  sendJson(
+    ctx,
+    res,
+    200,
+    { data, has_more: false, first_id: ids[0] ?? null, last_id: ids[ids.length - 1] ?? null },
+    { 'request-id': rec.requestId },
+  );
+}
+
+function handleFakeRequests(ctx: Context, res: http.ServerResponse, method: string): void {
+  if (method === 'DELETE') sendJson(ctx, res, 200, { cleared: ctx.recorder.clear() });
+  else sendJson(ctx, res, 200, ctx.recorder.entries());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing and recording
+// ---------------------------------------------------------------------------------------------
+
+interface Route {
+  methods: readonly string[];
+  /** Whether GET /_fake/requests lists it (unknown paths are recorded too). */
+  recorded: boolean;
+}
+
+const ROUTES: Record<string, Route> = {
+  '/v1/messages': { methods: ['POST'], recorded: true },
+  '/v1/messages/count_tokens': { methods: ['POST'], recorded: true },
+  '/v1/models': { methods: ['GET'], recorded: true },
+  '/health': { methods: ['GET', 'HEAD'], recorded: false },
+  '/_fake/requests': { methods: ['GET', 'DELETE'], recorded: false },
+};
+
+function pathnameOf(rawPath: string): string {
+  try {
+    return new URL(rawPath, 'http://fake.invalid').pathname;
+  } catch {
+    return rawPath;
+  }
+}
+
+function recordedHeaders(req: http.IncomingMessage): RecordedHeaders {
+  const headers: RecordedHeaders = {};
+  for (const name of RECORDED_HEADERS) {
+    const v = headerValue(req, name);
+    if (v === undefined) continue;
+    headers[name] = name === 'x-api-key' || name === 'authorization' ? redact(v) : v;
+  }
+  return headers;
+}
+
+function newRecord(ctx: Context, req: http.IncomingMessage, requestId: string, method: string, rawPath: string): RecordedRequest {
+  return {
+    requestId,
+    receivedAt: Date.now(),
+    method,
+    path: rawPath,
+    headers: recordedHeaders(req),
+    apiKeyValid: keyMatches(headerValue(req, 'x-api-key'), ctx.apiKey),
+    body: null,
+    status: 0,
+    stream: false,
   };
+}
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const started = Date.now();
-    const requestId = randomId('req_');
-    const method = req.method ?? 'GET';
-    const rawPath = req.url ?? '/';
-    let pathname: string;
-    try {
-      pathname = new URL(rawPath, 'http://fake.invalid').pathname;
-    } catch {
-      pathname = rawPath;
-    }
-    const route = Object.hasOwn(ROUTES, pathname) ? ROUTES[pathname] : undefined;
-    const recordIt = route === undefined || route.recorded;
-
-    const headers: RecordedHeaders = {};
-    for (const name of RECORDED_HEADERS) {
-      const v = headerValue(req, name);
-      if (v === undefined) continue;
-      headers[name] = name === 'x-api-key' || name === 'authorization' ? redact(v) : v;
-    }
-    const rec: RecordedRequest = {
-      requestId,
-      receivedAt: started,
-      method,
-      path: rawPath,
-      headers,
-      apiKeyValid: keyMatches(headerValue(req, 'x-api-key'), apiKey),
-      body: null,
-      status: 0,
-      stream: false,
-    };
-    if (recordIt) record(rec);
-    const log: RequestLogEntry = { requestId, method, path: rawPath, status: 0, durationMs: 0 };
-
-    res.on('close', () => {
-      rec.finishedAt = Date.now();
-      if (!res.writableFinished) rec.aborted = true;
-      rec.status = res.headersSent ? res.statusCode : 0;
-      log.status = rec.status;
-      log.durationMs = rec.finishedAt - started;
-      if (rec.errorType !== undefined) log.errorType = rec.errorType;
-      if (rec.aborted === true) log.aborted = true;
-      if (closing) server.closeIdleConnections();
-      try {
-        onRequest?.(log);
-      } catch {
-        // a logging hook must never take the server down
-      }
-    });
-
-    try {
-      if (route === undefined) throw new HttpError(404, 'not_found_error', 'Not Found');
-      if (!route.methods.includes(method)) {
-        throw new HttpError(405, 'invalid_request_error', `Method ${method} not allowed on ${pathname}`, {
-          allow: route.methods.join(', '),
-        });
-      }
-      switch (pathname) {
-        case '/health':
-          sendJson(res, 200, { status: 'ok' });
-          return;
-        case '/_fake/requests':
-          if (method === 'DELETE') {
-            const cleared = recorded.length;
-            recorded = [];
-            sendJson(res, 200, { cleared });
-          } else {
-            sendJson(res, 200, recorded);
-          }
-          return;
-        case '/v1/models':
-          handleModels(req, res, rec);
-          return;
-        case '/v1/messages':
-          await handleMessages(req, res, rec, log, false);
-          return;
-        case '/v1/messages/count_tokens':
-          await handleMessages(req, res, rec, log, true);
-          return;
-      }
-    } catch (e) {
-      if (e instanceof ClientGone) {
-        res.destroy();
-        return;
-      }
-      const err = e instanceof HttpError ? e : new HttpError(500, 'api_error', 'Internal server error');
-      if (!(e instanceof HttpError)) console.error(`fake-anthropic: internal error on ${method} ${rawPath}:`, e);
-      rec.errorType = err.type;
-      if (!res.headersSent) {
-        sendError(res, requestId, err);
-      } else {
-        res.destroy();
-      }
-    }
+/** When the response has finished or been aborted: completes the record and reports the request. */
+function onResponseClosed(ctx: Context, res: http.ServerResponse, rec: RecordedRequest, log: RequestLogEntry): void {
+  rec.finishedAt = Date.now();
+  if (!res.writableFinished) rec.aborted = true;
+  rec.status = res.headersSent ? res.statusCode : 0;
+  log.status = rec.status;
+  log.durationMs = rec.finishedAt - rec.receivedAt;
+  if (rec.errorType !== undefined) log.errorType = rec.errorType;
+  if (rec.aborted === true) log.aborted = true;
+  if (ctx.closing) ctx.server.closeIdleConnections();
+  try {
+    ctx.onRequest?.(log);
+  } catch {
+    // a logging hook must never take the server down
   }
+}
 
+async function dispatch(
+  ctx: Context,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  rec: RecordedRequest,
+  log: RequestLogEntry,
+  pathname: string,
+  route: Route | undefined,
+): Promise<void> {
+  const method = rec.method;
+  if (route === undefined) throw new HttpError(404, 'not_found_error', 'Not Found');
+  if (!route.methods.includes(method)) {
+    throw new HttpError(405, 'invalid_request_error', `Method ${method} not allowed on ${pathname}`, {
+      allow: route.methods.join(', '),
+    });
+  }
+  switch (pathname) {
+    case '/health':
+      sendJson(ctx, res, 200, { status: 'ok' });
+      return;
+    case '/_fake/requests':
+      handleFakeRequests(ctx, res, method);
+      return;
+    case '/v1/models':
+      handleModels(ctx, req, res, rec);
+      return;
+    case '/v1/messages':
+      await handleMessages(ctx, req, res, rec, log, false);
+      return;
+    case '/v1/messages/count_tokens':
+      await handleMessages(ctx, req, res, rec, log, true);
+      return;
+  }
+}
+
+/** Answers a failed request with Anthropic's error shape (a 500 api_error for unexpected ones). */
+function answerError(ctx: Context, res: http.ServerResponse, rec: RecordedRequest, e: unknown): void {
+  if (e instanceof ClientGone) {
+    res.destroy();
+    return;
+  }
+  const err = e instanceof HttpError ? e : new HttpError(500, 'api_error', 'Internal server error');
+  if (!(e instanceof HttpError)) console.error(`fake-anthropic: internal error on ${rec.method} ${rec.path}:`, e);
+  rec.errorType = err.type;
+  if (!res.headersSent) {
+    sendError(ctx, res, rec.requestId, err);
+  } else {
+    res.destroy();
+  }
+}
+
+async function handle(ctx: Context, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const rawPath = req.url ?? '/';
+  const rec = newRecord(ctx, req, randomId('req_'), req.method ?? 'GET', rawPath);
+  const pathname = pathnameOf(rawPath);
+  const route = Object.hasOwn(ROUTES, pathname) ? ROUTES[pathname] : undefined;
+  if (route === undefined || route.recorded) ctx.recorder.add(rec);
+  const log: RequestLogEntry = { requestId: rec.requestId, method: rec.method, path: rawPath, status: 0, durationMs: 0 };
+  res.on('close', () => onResponseClosed(ctx, res, rec, log));
+  try {
+    await dispatch(ctx, req, res, rec, log, pathname, route);
+  } catch (e) {
+    answerError(ctx, res, rec, e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+// ---------------------------------------------------------------------------------------------
+
+function createServer(handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>): http.Server {
   const server = http.createServer({ keepAliveTimeout: 75_000, headersTimeout: 80_000, requestTimeout: 120_000 }, (req, res) => {
-    handle(req, res).catch((e: unknown) => {
+    handler(req, res).catch((e: unknown) => {
       console.error('fake-anthropic: unhandled error:', e);
       res.destroy();
     });
@@ -759,58 +588,79 @@ export function createFakeAnthropic(options: FakeAnthropicOptions): FakeAnthropi
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy();
   });
+  return server;
+}
 
-  function address(): AddressInfo {
-    const a = server.address();
-    if (a === null || typeof a === 'string') throw new Error('fake-anthropic: not listening');
-    return a;
+function address(server: http.Server): AddressInfo {
+  const a = server.address();
+  if (a === null || typeof a === 'string') throw new Error('fake-anthropic: not listening');
+  return a;
+}
+
+function urlOf(server: http.Server): string {
+  const a = address(server);
+  const host =
+    a.address === '::' || a.address === '0.0.0.0' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
+}
+
+function listen(server: http.Server, port: number, host: string | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    server.once('error', onError);
+    const done = (): void => {
+      server.off('error', onError);
+      resolve(urlOf(server));
+    };
+    if (host === undefined) server.listen(port, done);
+    else server.listen(port, host, done);
+  });
+}
+
+function close(ctx: Context, graceMs: number): Promise<void> {
+  const { server } = ctx;
+  if (!server.listening) return Promise.resolve();
+  ctx.closing = true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+export function createFakeAnthropic(options: FakeAnthropicOptions): FakeAnthropic {
+  if (typeof options.apiKey !== 'string' || options.apiKey === '') {
+    throw new TypeError('createFakeAnthropic: apiKey is required');
   }
-
-  function urlOf(): string {
-    const a = address();
-    const host =
-      a.address === '::' || a.address === '0.0.0.0' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}`;
-  }
-
+  const ctx: Context = {
+    apiKey: options.apiKey,
+    tokenDelayMs: nonNegativeInt(options.tokenDelayMs, 0, 'tokenDelayMs'),
+    maxBodyBytes: nonNegativeInt(options.maxBodyBytes, 10 * 1024 * 1024, 'maxBodyBytes'),
+    models: options.models,
+    allowedModels: options.models === undefined ? undefined : new Set(options.models),
+    onRequest: options.onRequest,
+    recorder: new RequestRecorder(nonNegativeInt(options.maxRecorded, 500, 'maxRecorded')),
+    server: createServer((req, res) => handle(ctx, req, res)),
+    closing: false,
+  };
+  const { server } = ctx;
   return {
     server,
-    listen(port = 0, host?: string): Promise<string> {
-      return new Promise((resolve, reject) => {
-        const onError = (e: Error): void => reject(e);
-        server.once('error', onError);
-        const done = (): void => {
-          server.off('error', onError);
-          resolve(urlOf());
-        };
-        if (host === undefined) server.listen(port, done);
-        else server.listen(port, host, done);
-      });
-    },
-    close(graceMs = 5000): Promise<void> {
-      if (!server.listening) return Promise.resolve();
-      closing = true;
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        timer.unref();
-        server.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-    },
+    listen: (port = 0, host?: string) => listen(server, port, host),
+    close: (graceMs = 5000) => close(ctx, graceMs),
     get url(): string {
-      return urlOf();
+      return urlOf(server);
     },
     get port(): number {
-      return address().port;
+      return address(server).port;
     },
-    requests(): RecordedRequest[] {
-      return structuredClone(recorded);
-    },
-    resetRequests(): void {
-      recorded = [];
+    requests: () => structuredClone(ctx.recorder.entries()) as RecordedRequest[],
+    resetRequests: () => {
+      ctx.recorder.clear();
     },
   };
 }

@@ -1,5 +1,5 @@
 // The fake-anthropic recipe stays consistent with what it packages (no Docker needed).
-import { lstat, readFile, readlink, realpath } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -22,8 +22,12 @@ describe('images/fake-anthropic', () => {
     expect(json.inputs.node).toBe(nodePkg.version);
   });
 
-  it('packages the sources through symlinks, so the recipe hash follows them', async () => {
-    for (const file of ['server.ts', 'main.ts']) {
+  it('packages every source through a symlink, so the recipe hash follows them', async () => {
+    const sources = (await readdir(path.join(repo, 'fake-anthropic/src'))).filter((f) => f.endsWith('.ts')).sort();
+    const packaged = (await readdir(path.join(here, 'app'))).filter((f) => f.endsWith('.ts')).sort();
+    expect(sources).toContain('main.ts');
+    expect(packaged).toEqual(sources);
+    for (const file of sources) {
       const link = path.join(here, 'app', file);
       expect((await lstat(link)).isSymbolicLink()).toBe(true);
       expect(path.isAbsolute(await readlink(link))).toBe(false);

@@ -1,7 +1,7 @@
 // LiteLLM through its port-forward with the OpenAI SDK, the way Open WebUI and users call it.
 import { beforeEach, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { expectedReply } from '../../fake-anthropic/src/server.ts';
+import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { masterKey, stack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
 import { resetUpstream, upstreamRequests } from '../support/fake-upstream.ts';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
 import OpenAI from 'openai';
-import { expectedReply } from '../../fake-anthropic/src/server.ts';
+import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { kc, stack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
 import { api, signIn } from '../support/open-webui.ts';

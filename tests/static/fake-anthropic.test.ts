@@ -4,16 +4,8 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../fake-anthropic/src/main.ts';
-import {
-  MAX_ECHO_WORDS,
-  NO_TEXT_PLACEHOLDER,
-  createFakeAnthropic,
-  expectedReply,
-  planReply,
-  tokenize,
-  type FakeAnthropic,
-  type RecordedRequest,
-} from '../../fake-anthropic/src/server.ts';
+import { MAX_ECHO_WORDS, NO_TEXT_PLACEHOLDER, expectedReply, planReply, tokenize } from '../../fake-anthropic/src/reply.ts';
+import { createFakeAnthropic, type FakeAnthropic, type RecordedRequest } from '../../fake-anthropic/src/server.ts';
 
 const KEY = 'fake-upstream-test-key-0123456789-WXYZ';
 const VERSION = '2023-06-01';

@@ -92,11 +92,11 @@ func (s *supervisor) start(name, path string, args []string, env []string) (*chi
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -227,7 +227,7 @@ func allIPv4() []net.IP {
 	return out
 }
 
-// firstIP returns the n-th address (n >= 1) of a CIDR.
+// nthIP returns the n-th address (n >= 1) of a CIDR.
 func nthIP(cidr string, n int) (net.IP, error) {
 	_, ipn, err := net.ParseCIDR(cidr)
 	if err != nil {
@@ -325,7 +325,23 @@ func cgroupSetup() (root string, v2 bool, err error) {
 	if err != nil {
 		return "", v2, err
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	root = ownCgroup(string(b), v2)
+	if !v2 {
+		return root, false, nil
+	}
+	base := filepath.Join("/sys/fs/cgroup", root)
+	if err := moveProcesses(base, filepath.Join(base, "init")); err != nil {
+		return "", true, err
+	}
+	enableControllers(base)
+	return root, true, nil
+}
+
+// ownCgroup finds this process's cgroup in /proc/self/cgroup: the unified hierarchy's on v2,
+// the memory controller's on v1; "/" if none is listed.
+func ownCgroup(procSelfCgroup string, v2 bool) string {
+	root := ""
+	for _, line := range strings.Split(strings.TrimSpace(procSelfCgroup), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
@@ -344,13 +360,14 @@ func cgroupSetup() (root string, v2 bool, err error) {
 	if root == "" {
 		root = "/"
 	}
-	if !v2 {
-		return root, false, nil
-	}
-	base := filepath.Join("/sys/fs/cgroup", root)
-	initDir := filepath.Join(base, "init")
-	if err := os.MkdirAll(initDir, 0o755); err != nil {
-		return "", true, err
+	return root
+}
+
+// moveProcesses moves every process of cgroup base into the (created) cgroup dst, retrying
+// while processes appear.
+func moveProcesses(base, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
 	}
 	for i := 0; i < 20; i++ {
 		procs, _ := os.ReadFile(filepath.Join(base, "cgroup.procs"))
@@ -359,9 +376,14 @@ func cgroupSetup() (root string, v2 bool, err error) {
 			break
 		}
 		for _, p := range pids {
-			_ = os.WriteFile(filepath.Join(initDir, "cgroup.procs"), []byte(p), 0o644)
+			_ = os.WriteFile(filepath.Join(dst, "cgroup.procs"), []byte(p), 0o644)
 		}
 	}
+	return nil
+}
+
+// enableControllers delegates every controller available in base to its children (best effort).
+func enableControllers(base string) {
 	ctrls, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
 	var enable []string
 	for _, c := range strings.Fields(string(ctrls)) {
@@ -372,7 +394,6 @@ func cgroupSetup() (root string, v2 bool, err error) {
 			warnf("cgroup v2: enabling controllers %v in %s: %v", enable, base, err)
 		}
 	}
-	return root, true, nil
 }
 
 func hostResolvConf(dir string) string {
@@ -461,368 +482,277 @@ func runServer(args []string) int {
 	return code
 }
 
+// node is what the boot steps share: the flags, the data paths and the node's identity.
+type node struct {
+	cfg        *config
+	p          paths
+	started    time.Time
+	name       string // --node-name or the hostname, lower-cased
+	ip         net.IP // --node-ip, else the address on the default route
+	apiSvcIP   net.IP // first address of the service CIDR: the kubernetes Service
+	podSubnet  string // the first /24 of the cluster CIDR, handed to this node
+	cgroupRoot string // the kubelet's cgroup root
+}
+
+func (n *node) adminKubeconfig() string { return filepath.Join(n.p.cred, "admin.kubeconfig") }
+func (n *node) localAPI() string        { return "https://127.0.0.1:" + n.cfg.httpsPort }
+
+// boot brings the node up one step at a time, logs readyLine once it is Ready, and then waits
+// until ctx ends. containerd starts first and comes up while the control plane does.
 func (s *supervisor) boot(ctx context.Context, cfg *config, started time.Time) error {
 	p := newPaths(cfg.dataDir)
+	cgroupRoot, err := prepareHost(p, cfg)
+	if err != nil {
+		return err
+	}
+	n, err := identifyNode(cfg, p, cgroupRoot, started)
+	if err != nil {
+		return err
+	}
+	if err := writeCredentials(n); err != nil {
+		return err
+	}
+	if err := s.startContainerd(n); err != nil {
+		return err
+	}
+	if err := s.startEtcd(ctx, n); err != nil {
+		return err
+	}
+	if err := s.startAPIServer(ctx, n); err != nil {
+		return err
+	}
+	if err := s.startControllerManager(n); err != nil {
+		return err
+	}
+	if err := s.startScheduler(n); err != nil {
+		return err
+	}
+	if err := waitContainerd(ctx, n); err != nil {
+		return err
+	}
+	if err := s.startKubelet(n); err != nil {
+		return err
+	}
+	if err := s.startKubeProxy(n); err != nil {
+		return err
+	}
+	if err := applyAddons(ctx, s.self, n); err != nil {
+		return err
+	}
+	if err := s.startNetworkPolicyController(n); err != nil {
+		return err
+	}
+	if err := waitNodeReady(ctx, n); err != nil {
+		return err
+	}
+	if err := waitNetworkPolicyController(ctx, n); err != nil {
+		return err
+	}
+	infof("%s (node %s Ready %.1fs after start)", readyLine, n.name, time.Since(started).Seconds())
+	<-ctx.Done()
+	return nil
+}
+
+// startEmbedded runs a component built into this binary (`k3s <name> args...`), followed by
+// the user's --<name>-arg flags.
+func (s *supervisor) startEmbedded(cfg *config, name string, args ...string) error {
+	argv := append(append([]string{name}, args...), cfg.extra[name]...)
+	_, err := s.start(name, s.self, argv, nil)
+	return err
+}
+
+// --- host preparation ------------------------------------------------------------------------
+
+// prepareHost creates the directories, makes / shared, gives the node a machine id, sets the
+// kernel tunables and forwarding the kubelet and the bridge CNI need, and sets up cgroups. It
+// returns the kubelet's cgroup root.
+func prepareHost(p paths, cfg *config) (string, error) {
+	if err := makeDirs(p, cfg); err != nil {
+		return "", fmt.Errorf("preparing directories: %w", err)
+	}
+	// kubelet's mount propagation needs a shared root.
+	if err := syscall.Mount("", "/", "", syscall.MS_SHARED|syscall.MS_REC, ""); err != nil {
+		warnf("make / rshared: %v", err)
+	}
+	ensureMachineID()
+	shadowKernelTunables()
+	writeSysctl("net/ipv4/ip_forward", "1")
+	writeSysctl("net/bridge/bridge-nf-call-iptables", "1")
+	writeSysctl("net/bridge/bridge-nf-call-ip6tables", "1")
+	root, v2, err := cgroupSetup()
+	if err != nil {
+		return "", fmt.Errorf("cgroups: %w", err)
+	}
+	infof("cgroup v%d; pods go below %s", map[bool]int{true: 2, false: 1}[v2], root)
+	return root, nil
+}
+
+func makeDirs(p paths, cfg *config) error {
 	for _, d := range []string{p.tls, p.etcdTLS, p.cred, p.manifests, p.agentEtc, p.cniConf, p.images, p.storage,
 		"/run/k3s/containerd", "/var/lib/kubelet", "/var/lib/cni", "/var/log/pods", filepath.Dir(cfg.kubeconfigOut)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
-	// kubelet's mount propagation needs a shared root.
-	if err := syscall.Mount("", "/", "", syscall.MS_SHARED|syscall.MS_REC, ""); err != nil {
-		warnf("make / rshared: %v", err)
-	}
-	if b, _ := os.ReadFile("/etc/machine-id"); len(strings.TrimSpace(string(b))) == 0 {
-		id := make([]byte, 16)
-		f, _ := os.Open("/dev/urandom")
-		if f != nil {
-			_, _ = io.ReadFull(f, id)
-			f.Close()
-		}
-		_ = os.WriteFile("/etc/machine-id", []byte(fmt.Sprintf("%x\n", id)), 0o444)
-	}
-	shadowKernelTunables()
-	writeSysctl("net/ipv4/ip_forward", "1")
-	writeSysctl("net/bridge/bridge-nf-call-iptables", "1")
-	writeSysctl("net/bridge/bridge-nf-call-ip6tables", "1")
-	cgroupRoot, v2, err := cgroupSetup()
-	if err != nil {
-		return fmt.Errorf("cgroups: %w", err)
-	}
-	infof("cgroup v%d; pods go below %s", map[bool]int{true: 2, false: 1}[v2], cgroupRoot)
+	return nil
+}
 
+// ensureMachineID writes a random /etc/machine-id when there is none (best effort).
+func ensureMachineID() {
+	if b, _ := os.ReadFile("/etc/machine-id"); len(strings.TrimSpace(string(b))) > 0 {
+		return
+	}
+	id := make([]byte, 16)
+	f, _ := os.Open("/dev/urandom")
+	if f != nil {
+		_, _ = io.ReadFull(f, id)
+		f.Close()
+	}
+	_ = os.WriteFile("/etc/machine-id", []byte(fmt.Sprintf("%x\n", id)), 0o444)
+}
+
+// identifyNode works out the node's name, IP and address ranges.
+func identifyNode(cfg *config, p paths, cgroupRoot string, started time.Time) (*node, error) {
 	hostname := cfg.nodeName
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
-	nodeName := strings.ToLower(hostname)
-	var nodeIP net.IP
+	n := &node{cfg: cfg, p: p, started: started, name: strings.ToLower(hostname), cgroupRoot: cgroupRoot}
+	var err error
 	if cfg.nodeIP != "" {
-		nodeIP = net.ParseIP(cfg.nodeIP)
-	} else if nodeIP, err = defaultRouteIP(); err != nil {
-		return err
+		n.ip = net.ParseIP(cfg.nodeIP)
+	} else if n.ip, err = defaultRouteIP(); err != nil {
+		return nil, fmt.Errorf("node IP: %w", err)
 	}
-	apiServiceIP, err := nthIP(cfg.serviceCIDR, 1)
-	if err != nil {
-		return err
+	if n.apiSvcIP, err = nthIP(cfg.serviceCIDR, 1); err != nil {
+		return nil, fmt.Errorf("--service-cidr: %w", err)
 	}
-	podSubnet, err := firstPodSubnet(cfg.clusterCIDR)
-	if err != nil {
-		return err
+	if n.podSubnet, err = firstPodSubnet(cfg.clusterCIDR); err != nil {
+		return nil, fmt.Errorf("pod subnet: %w", err)
 	}
-	infof("Node %s, IP %s, cluster CIDR %s (node: %s), service CIDR %s", nodeName, nodeIP, cfg.clusterCIDR, podSubnet, cfg.serviceCIDR)
+	infof("Node %s, IP %s, cluster CIDR %s (node: %s), service CIDR %s", n.name, n.ip, cfg.clusterCIDR, n.podSubnet, cfg.serviceCIDR)
+	return n, nil
+}
 
-	// --- certificates -------------------------------------------------------------------
-	serverCA, err := loadOrCreateCA(p.tls, "server-ca", "k3s-server-ca")
+// --- certificates and kubeconfigs --------------------------------------------------------------
+
+type authorities struct {
+	server, client, requestHeader, etcd *ca
+}
+
+// writeCredentials loads (or creates) the CAs and the service account key, issues every leaf
+// certificate and component kubeconfig, and writes the admin kubeconfig to --write-kubeconfig.
+func writeCredentials(n *node) error {
+	cas, err := loadAuthorities(n.p)
 	if err != nil {
-		return err
+		return fmt.Errorf("certificate authorities: %w", err)
 	}
-	clientCA, err := loadOrCreateCA(p.tls, "client-ca", "k3s-client-ca")
-	if err != nil {
-		return err
+	if err := serviceAccountKey(n.p.tls); err != nil {
+		return fmt.Errorf("service account key: %w", err)
 	}
-	rhCA, err := loadOrCreateCA(p.tls, "request-header-ca", "k3s-request-header-ca")
-	if err != nil {
-		return err
-	}
-	etcdCA, err := loadOrCreateCA(p.etcdTLS, "server-ca", "etcd-server-ca")
-	if err != nil {
-		return err
-	}
-	if err := serviceAccountKey(p.tls); err != nil {
-		return err
-	}
-	loop := []net.IP{net.ParseIP("127.0.0.1").To4()}
-	sanIPs := append(append([]net.IP{}, loop...), apiServiceIP)
-	sanIPs = append(sanIPs, allIPv4()...)
-	sanIPs = append(sanIPs, nodeIP)
-	sanDNS := []string{"localhost", nodeName, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-		"kubernetes.default.svc." + cfg.clusterDomain}
-	for _, san := range cfg.tlsSANs {
-		if ip := net.ParseIP(san); ip != nil {
-			sanIPs = append(sanIPs, ip)
-		} else {
-			sanDNS = append(sanDNS, san)
-		}
-	}
-	if cfg.nodeExternalIP != "" {
-		if ip := net.ParseIP(cfg.nodeExternalIP); ip != nil {
-			sanIPs = append(sanIPs, ip)
-		}
-	}
-	issue := func(c *ca, base string, spec leafSpec) ([]byte, []byte) {
-		if err != nil {
-			return nil, nil
-		}
-		var crt, key []byte
-		crt, key, err = c.issue(base, spec)
-		return crt, key
-	}
-	t := p.tls
-	issue(serverCA, filepath.Join(t, "serving-kube-apiserver"), leafSpec{cn: "kube-apiserver", dns: sanDNS, ips: sanIPs, server: true})
-	issue(etcdCA, filepath.Join(p.etcdTLS, "server-client"), leafSpec{cn: "etcd-server", dns: []string{"localhost", nodeName}, ips: loop, server: true, client: true})
-	issue(etcdCA, filepath.Join(p.etcdTLS, "client"), leafSpec{cn: "etcd-client", client: true})
-	issue(rhCA, filepath.Join(t, "client-auth-proxy"), leafSpec{cn: "system:auth-proxy", client: true})
-	issue(clientCA, filepath.Join(t, "client-kube-apiserver"), leafSpec{cn: "system:kube-apiserver-kubelet-client", client: true})
-	issue(serverCA, filepath.Join(p.agent, "serving-kubelet"), leafSpec{cn: nodeName, dns: []string{nodeName, "localhost"}, ips: append(append([]net.IP{}, loop...), nodeIP), server: true})
-	localAPI := "https://127.0.0.1:" + cfg.httpsPort
-	type kc struct {
-		file, cn string
-		orgs     []string
-	}
-	kcs := []kc{
-		{filepath.Join(p.cred, "admin.kubeconfig"), "system:admin", []string{"system:masters"}},
-		{filepath.Join(p.cred, "controller.kubeconfig"), "system:kube-controller-manager", nil},
-		{filepath.Join(p.cred, "scheduler.kubeconfig"), "system:kube-scheduler", nil},
-		{filepath.Join(p.cred, "kube-router.kubeconfig"), "system:kube-router", nil},
-		{filepath.Join(p.agent, "kubelet.kubeconfig"), "system:node:" + nodeName, []string{"system:nodes"}},
-		{filepath.Join(p.agent, "kubeproxy.kubeconfig"), "system:kube-proxy", nil},
-	}
-	for _, k := range kcs {
-		crt, key := issue(clientCA, strings.TrimSuffix(k.file, ".kubeconfig")+"-client", leafSpec{cn: k.cn, orgs: k.orgs, client: true})
-		if err == nil {
-			err = writeFileAtomic(k.file, kubeconfig(localAPI, serverCA.certPEM, crt, key), 0o600)
-		}
-	}
-	if err != nil {
+	if err := issueLeafCerts(n, cas); err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
-	admin := filepath.Join(p.cred, "admin.kubeconfig")
-	if err := writeKubeconfigOut(admin, cfg); err != nil {
-		return err
+	if err := writeComponentKubeconfigs(n, cas); err != nil {
+		return fmt.Errorf("certificates: %w", err)
 	}
-	infof("Wrote kubeconfig %s", cfg.kubeconfigOut)
+	if err := writeKubeconfigOut(n.adminKubeconfig(), n.cfg); err != nil {
+		return fmt.Errorf("writing kubeconfig %s: %w", n.cfg.kubeconfigOut, err)
+	}
+	infof("Wrote kubeconfig %s", n.cfg.kubeconfigOut)
+	return nil
+}
 
-	// --- containerd (in parallel with the control plane) ---------------------------------
-	if err := writeContainerdConfig(p, cfg); err != nil {
-		return err
+func loadAuthorities(p paths) (*authorities, error) {
+	var a authorities
+	var err error
+	if a.server, err = loadOrCreateCA(p.tls, "server-ca", "k3s-server-ca"); err != nil {
+		return nil, err
 	}
-	if err := writeCNIConfig(p, podSubnet); err != nil {
-		return err
+	if a.client, err = loadOrCreateCA(p.tls, "client-ca", "k3s-client-ca"); err != nil {
+		return nil, err
 	}
-	if _, err := s.start("containerd", "/bin/containerd", []string{"--config", filepath.Join(p.agentEtc, "containerd", "config.toml")}, nil); err != nil {
-		return err
+	if a.requestHeader, err = loadOrCreateCA(p.tls, "request-header-ca", "k3s-request-header-ca"); err != nil {
+		return nil, err
 	}
+	if a.etcd, err = loadOrCreateCA(p.etcdTLS, "server-ca", "etcd-server-ca"); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
 
-	// --- etcd ---------------------------------------------------------------------------
-	e := p.etcdTLS
-	etcdArgs := []string{
-		"--name=" + nodeName, "--data-dir=" + filepath.Join(p.server, "db", "etcd"),
-		"--listen-client-urls=https://127.0.0.1:2379", "--advertise-client-urls=https://127.0.0.1:2379",
-		"--listen-peer-urls=https://127.0.0.1:2380", "--initial-advertise-peer-urls=https://127.0.0.1:2380",
-		"--initial-cluster=" + nodeName + "=https://127.0.0.1:2380", "--initial-cluster-state=new",
-		"--listen-metrics-urls=http://127.0.0.1:2381",
-		"--cert-file=" + e + "/server-client.crt", "--key-file=" + e + "/server-client.key",
-		"--trusted-ca-file=" + e + "/server-ca.crt", "--client-cert-auth",
-		"--peer-cert-file=" + e + "/server-client.crt", "--peer-key-file=" + e + "/server-client.key",
-		"--peer-trusted-ca-file=" + e + "/server-ca.crt", "--peer-client-cert-auth",
-		"--log-level=warn", "--snapshot-count=10000",
-	}
-	if _, err := s.start("etcd", s.self, append(append([]string{"etcd"}, etcdArgs...), cfg.extra["etcd"]...), nil); err != nil {
-		return err
-	}
-	etcdHTTP, err := tlsClient(e+"/server-ca.crt", e+"/client.crt", e+"/client.key")
-	if err != nil {
-		return err
-	}
-	if err := waitFor(ctx, "etcd", 60*time.Second, func() error { return httpOK(etcdHTTP, "https://127.0.0.1:2379/health") }); err != nil {
-		return err
-	}
-	infof("etcd is ready")
+var loopback = []net.IP{net.ParseIP("127.0.0.1").To4()}
 
-	// --- kube-apiserver -----------------------------------------------------------------
-	apiArgs := []string{
-		"kube-apiserver",
-		"--advertise-address=" + nodeIP.String(), "--bind-address=0.0.0.0", "--secure-port=" + cfg.httpsPort,
-		"--allow-privileged=true", "--anonymous-auth=false", "--authorization-mode=Node,RBAC",
-		"--enable-admission-plugins=NodeRestriction", "--profiling=false",
-		"--client-ca-file=" + t + "/client-ca.crt",
-		"--tls-cert-file=" + t + "/serving-kube-apiserver.crt", "--tls-private-key-file=" + t + "/serving-kube-apiserver.key",
-		"--etcd-servers=https://127.0.0.1:2379", "--etcd-cafile=" + e + "/server-ca.crt",
-		"--etcd-certfile=" + e + "/client.crt", "--etcd-keyfile=" + e + "/client.key",
-		"--kubelet-client-certificate=" + t + "/client-kube-apiserver.crt", "--kubelet-client-key=" + t + "/client-kube-apiserver.key",
-		"--kubelet-certificate-authority=" + t + "/server-ca.crt",
-		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
-		"--service-cluster-ip-range=" + cfg.serviceCIDR, "--service-node-port-range=30000-32767",
-		"--service-account-issuer=https://kubernetes.default.svc." + cfg.clusterDomain,
-		"--api-audiences=https://kubernetes.default.svc." + cfg.clusterDomain + ",k3s",
-		"--service-account-key-file=" + t + "/service.pub", "--service-account-signing-key-file=" + t + "/service.key",
-		"--requestheader-client-ca-file=" + t + "/request-header-ca.crt", "--requestheader-allowed-names=system:auth-proxy",
-		"--requestheader-extra-headers-prefix=X-Remote-Extra-", "--requestheader-group-headers=X-Remote-Group",
-		"--requestheader-username-headers=X-Remote-User",
-		"--proxy-client-cert-file=" + t + "/client-auth-proxy.crt", "--proxy-client-key-file=" + t + "/client-auth-proxy.key",
-		"--enable-aggregator-routing=true", "--storage-backend=etcd3",
-	}
-	if _, err := s.start("kube-apiserver", s.self, append(apiArgs, cfg.extra["kube-apiserver"]...), nil); err != nil {
-		return err
-	}
-	apiHTTP, err := tlsClient(t+"/server-ca.crt", filepath.Join(p.cred, "admin-client.crt"), filepath.Join(p.cred, "admin-client.key"))
-	if err != nil {
-		return err
-	}
-	if err := waitFor(ctx, "kube-apiserver", 120*time.Second, func() error { return httpOK(apiHTTP, localAPI+"/readyz") }); err != nil {
-		return err
-	}
-	infof("kube-apiserver is ready")
-
-	// --- controller-manager, scheduler ----------------------------------------------------
-	ctrlKC := filepath.Join(p.cred, "controller.kubeconfig")
-	cmArgs := []string{
-		"kube-controller-manager",
-		"--kubeconfig=" + ctrlKC, "--authentication-kubeconfig=" + ctrlKC, "--authorization-kubeconfig=" + ctrlKC,
-		"--bind-address=127.0.0.1", "--secure-port=10257", "--leader-elect=false", "--profiling=false",
-		"--allocate-node-cidrs=true", "--cluster-cidr=" + cfg.clusterCIDR, "--node-cidr-mask-size=24",
-		"--service-cluster-ip-range=" + cfg.serviceCIDR,
-		"--cluster-signing-kube-apiserver-client-cert-file=" + t + "/client-ca.crt",
-		"--cluster-signing-kube-apiserver-client-key-file=" + t + "/client-ca.key",
-		"--cluster-signing-kubelet-client-cert-file=" + t + "/client-ca.crt",
-		"--cluster-signing-kubelet-client-key-file=" + t + "/client-ca.key",
-		"--cluster-signing-kubelet-serving-cert-file=" + t + "/server-ca.crt",
-		"--cluster-signing-kubelet-serving-key-file=" + t + "/server-ca.key",
-		"--cluster-signing-legacy-unknown-cert-file=" + t + "/server-ca.crt",
-		"--cluster-signing-legacy-unknown-key-file=" + t + "/server-ca.key",
-		"--root-ca-file=" + t + "/server-ca.crt",
-		"--service-account-private-key-file=" + t + "/service.key", "--use-service-account-credentials=true",
-		"--configure-cloud-routes=false", "--controllers=*,tokencleaner",
-	}
-	if _, err := s.start("kube-controller-manager", s.self, append(cmArgs, cfg.extra["kube-controller-manager"]...), nil); err != nil {
-		return err
-	}
-	schedKC := filepath.Join(p.cred, "scheduler.kubeconfig")
-	schedArgs := []string{
-		"kube-scheduler",
-		"--kubeconfig=" + schedKC, "--authentication-kubeconfig=" + schedKC, "--authorization-kubeconfig=" + schedKC,
-		"--bind-address=127.0.0.1", "--secure-port=10259", "--leader-elect=false", "--profiling=false",
-	}
-	if _, err := s.start("kube-scheduler", s.self, append(schedArgs, cfg.extra["kube-scheduler"]...), nil); err != nil {
-		return err
-	}
-
-	// --- preloaded images, then kubelet and kube-proxy -----------------------------------
-	if err := waitFor(ctx, "containerd", 60*time.Second, func() error {
-		_, err := run("/bin/ctr", "--address", containerdSock, "version")
-		return err
-	}); err != nil {
-		return err
-	}
-	_ = os.MkdirAll("/run/containerd", 0o755)
-	_ = os.Symlink(containerdSock, "/run/containerd/containerd.sock")
-	infof("containerd is ready")
-	importImages(p)
-
-	resolv := hostResolvConf(p.agentEtc)
-	if err := writeKubeletConfig(p, cfg, cgroupRoot, resolv); err != nil {
-		return err
-	}
-	// node-role.kubernetes.io/* labels may not be self-applied by a kubelet (NodeRestriction):
-	// the supervisor adds them once the node has registered, like k3s.
-	labels := cfg.nodeLabels
-	kubeletArgs := []string{
-		"kubelet",
-		"--config=" + filepath.Join(p.agentEtc, "kubelet.yaml"),
-		"--kubeconfig=" + filepath.Join(p.agent, "kubelet.kubeconfig"),
-		"--hostname-override=" + nodeName, "--node-ip=" + nodeIP.String(),
-	}
-	if len(labels) > 0 {
-		kubeletArgs = append(kubeletArgs, "--node-labels="+strings.Join(labels, ","))
-	}
-	if len(cfg.nodeTaints) > 0 {
-		kubeletArgs = append(kubeletArgs, "--register-with-taints="+strings.Join(cfg.nodeTaints, ","))
-	}
-	if _, err := s.start("kubelet", s.self, append(kubeletArgs, cfg.extra["kubelet"]...), nil); err != nil {
-		return err
-	}
-	if !cfg.disableKubeProxy {
-		if err := writeKubeProxyConfig(p, cfg, nodeName); err != nil {
-			return err
-		}
-		kpArgs := []string{"kube-proxy", "--config=" + filepath.Join(p.agentEtc, "kube-proxy.yaml"), "--hostname-override=" + nodeName}
-		if _, err := s.start("kube-proxy", s.self, append(kpArgs, cfg.extra["kube-proxy"]...), nil); err != nil {
-			return err
+// apiServerSANs are the names the API server's certificate covers: loopback, the kubernetes
+// Service, every local IPv4 address, the node, and --tls-san / --node-external-ip.
+func apiServerSANs(n *node) (dns []string, ips []net.IP) {
+	ips = append(append([]net.IP{}, loopback...), n.apiSvcIP)
+	ips = append(ips, allIPv4()...)
+	ips = append(ips, n.ip)
+	dns = []string{"localhost", n.name, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+		"kubernetes.default.svc." + n.cfg.clusterDomain}
+	for _, san := range n.cfg.tlsSANs {
+		if ip := net.ParseIP(san); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, san)
 		}
 	}
-
-	// --- add-ons ------------------------------------------------------------------------
-	dnsIP := cfg.clusterDNS
-	if err := stageManifests(p, cfg, dnsIP, nodeName, nodeIP.String()); err != nil {
-		return err
-	}
-	if err := waitFor(ctx, "add-on manifests", 120*time.Second, func() error { return applyManifests(s.self, admin, p.manifests) }); err != nil {
-		return err
-	}
-	infof("Applied manifests in %s", p.manifests)
-
-	// --- NetworkPolicy controller --------------------------------------------------------
-	if !cfg.disableNetpol {
-		krArgs := []string{
-			"--kubeconfig=" + filepath.Join(p.cred, "kube-router.kubeconfig"),
-			"--hostname-override=" + nodeName,
-			"--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--run-loadbalancer=false",
-			"--enable-cni=false", "--enable-ipv4=true", "--enable-ipv6=false",
-			"--service-cluster-ip-range=" + cfg.serviceCIDR, "--service-node-port-range=30000-32767",
-			"--health-port=" + kubeRouterHealth, "--metrics-port=0", "--iptables-sync-period=5m",
-		}
-		if _, err := s.start("kube-router", "/bin/kube-router", krArgs, nil); err != nil {
-			return err
+	if n.cfg.nodeExternalIP != "" {
+		if ip := net.ParseIP(n.cfg.nodeExternalIP); ip != nil {
+			ips = append(ips, ip)
 		}
 	}
+	return dns, ips
+}
 
-	// --- readiness -----------------------------------------------------------------------
-	restCfg, err := clientcmd.BuildConfigFromFlags("", admin)
-	if err != nil {
-		return err
+func issueLeafCerts(n *node, cas *authorities) error {
+	t, e := n.p.tls, n.p.etcdTLS
+	apiDNS, apiIPs := apiServerSANs(n)
+	leaves := []struct {
+		ca   *ca
+		base string
+		spec leafSpec
+	}{
+		{cas.server, filepath.Join(t, "serving-kube-apiserver"), leafSpec{cn: "kube-apiserver", dns: apiDNS, ips: apiIPs, server: true}},
+		{cas.etcd, filepath.Join(e, "server-client"), leafSpec{cn: "etcd-server", dns: []string{"localhost", n.name}, ips: loopback, server: true, client: true}},
+		{cas.etcd, filepath.Join(e, "client"), leafSpec{cn: "etcd-client", client: true}},
+		{cas.requestHeader, filepath.Join(t, "client-auth-proxy"), leafSpec{cn: "system:auth-proxy", client: true}},
+		{cas.client, filepath.Join(t, "client-kube-apiserver"), leafSpec{cn: "system:kube-apiserver-kubelet-client", client: true}},
+		{cas.server, filepath.Join(n.p.agent, "serving-kubelet"), leafSpec{cn: n.name, dns: []string{n.name, "localhost"}, ips: append(append([]net.IP{}, loopback...), n.ip), server: true}},
 	}
-	cs, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return err
+	for _, l := range leaves {
+		if _, _, err := l.ca.issue(l.base, l.spec); err != nil {
+			return fmt.Errorf("%s: %w", l.base, err)
+		}
 	}
-	if err := waitFor(ctx, "node "+nodeName+" Ready", 180*time.Second, func() error {
-		n, err := cs.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+	return nil
+}
+
+// writeComponentKubeconfigs gives every component a client certificate and a kubeconfig for
+// the local API server.
+func writeComponentKubeconfigs(n *node, cas *authorities) error {
+	kubeconfigs := []struct {
+		file, cn string
+		orgs     []string
+	}{
+		{n.adminKubeconfig(), "system:admin", []string{"system:masters"}},
+		{filepath.Join(n.p.cred, "controller.kubeconfig"), "system:kube-controller-manager", nil},
+		{filepath.Join(n.p.cred, "scheduler.kubeconfig"), "system:kube-scheduler", nil},
+		{filepath.Join(n.p.cred, "kube-router.kubeconfig"), "system:kube-router", nil},
+		{filepath.Join(n.p.agent, "kubelet.kubeconfig"), "system:node:" + n.name, []string{"system:nodes"}},
+		{filepath.Join(n.p.agent, "kubeproxy.kubeconfig"), "system:kube-proxy", nil},
+	}
+	for _, k := range kubeconfigs {
+		base := strings.TrimSuffix(k.file, ".kubeconfig") + "-client"
+		crt, key, err := cas.client.issue(base, leafSpec{cn: k.cn, orgs: k.orgs, client: true})
 		if err != nil {
+			return fmt.Errorf("%s: %w", base, err)
+		}
+		if err := writeFileAtomic(k.file, kubeconfig(n.localAPI(), cas.server.certPEM, crt, key), 0o600); err != nil {
 			return err
 		}
-		if n.Labels["node-role.kubernetes.io/control-plane"] != "true" {
-			patch := []byte(`{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":"true","node-role.kubernetes.io/master":"true"}}}`)
-			if _, err := cs.CoreV1().Nodes().Patch(ctx, nodeName, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
-				return fmt.Errorf("labelling node: %w", err)
-			}
-		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				// After a restart the stored condition may still say Ready: only trust a
-				// heartbeat that the kubelet posted since this server started.
-				if c.Status == corev1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(started.Truncate(time.Second)) {
-					return nil
-				}
-				return fmt.Errorf("Ready=%s: %s", c.Status, c.Message)
-			}
-		}
-		return errors.New("no Ready condition yet")
-	}); err != nil {
-		return err
 	}
-	infof("Node %s is Ready (CNI config loaded by containerd)", nodeName)
-	if !cfg.disableNetpol {
-		hc := &http.Client{Timeout: 2 * time.Second}
-		if err := waitFor(ctx, "network policy controller", 120*time.Second, func() error {
-			if err := httpOK(hc, "http://127.0.0.1:"+kubeRouterHealth+"/healthz"); err != nil {
-				return err
-			}
-			out, err := run("iptables", "-S", "KUBE-ROUTER-FORWARD")
-			if err != nil {
-				return fmt.Errorf("KUBE-ROUTER-FORWARD chain: %v %s", err, out)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		infof("Network policy controller (kube-router) is running")
-	} else {
-		warnf("Network policy controller disabled: NetworkPolicy objects are NOT enforced")
-	}
-	infof("%s (node %s Ready %.1fs after start)", readyLine, nodeName, time.Since(started).Seconds())
-	<-ctx.Done()
 	return nil
 }
 
@@ -842,4 +772,266 @@ func writeKubeconfigOut(admin string, cfg *config) error {
 		return err
 	}
 	return os.Chmod(cfg.kubeconfigOut, mode)
+}
+
+// --- control plane ---------------------------------------------------------------------------
+
+// startContainerd writes containerd's and the CNI's configs and starts containerd.
+func (s *supervisor) startContainerd(n *node) error {
+	if err := writeContainerdConfig(n.p, n.cfg); err != nil {
+		return fmt.Errorf("containerd config: %w", err)
+	}
+	if err := writeCNIConfig(n.p, n.podSubnet); err != nil {
+		return fmt.Errorf("CNI config: %w", err)
+	}
+	_, err := s.start("containerd", "/bin/containerd", []string{"--config", filepath.Join(n.p.agentEtc, "containerd", "config.toml")}, nil)
+	return err
+}
+
+// startEtcd runs a single-member etcd on loopback (mutual TLS) and waits until it is healthy.
+func (s *supervisor) startEtcd(ctx context.Context, n *node) error {
+	e := n.p.etcdTLS
+	err := s.startEmbedded(n.cfg, "etcd",
+		"--name="+n.name, "--data-dir="+filepath.Join(n.p.server, "db", "etcd"),
+		"--listen-client-urls=https://127.0.0.1:2379", "--advertise-client-urls=https://127.0.0.1:2379",
+		"--listen-peer-urls=https://127.0.0.1:2380", "--initial-advertise-peer-urls=https://127.0.0.1:2380",
+		"--initial-cluster="+n.name+"=https://127.0.0.1:2380", "--initial-cluster-state=new",
+		"--listen-metrics-urls=http://127.0.0.1:2381",
+		"--cert-file="+e+"/server-client.crt", "--key-file="+e+"/server-client.key",
+		"--trusted-ca-file="+e+"/server-ca.crt", "--client-cert-auth",
+		"--peer-cert-file="+e+"/server-client.crt", "--peer-key-file="+e+"/server-client.key",
+		"--peer-trusted-ca-file="+e+"/server-ca.crt", "--peer-client-cert-auth",
+		"--log-level=warn", "--snapshot-count=10000",
+	)
+	if err != nil {
+		return err
+	}
+	client, err := tlsClient(e+"/server-ca.crt", e+"/client.crt", e+"/client.key")
+	if err != nil {
+		return fmt.Errorf("etcd client: %w", err)
+	}
+	if err := waitFor(ctx, "etcd", 60*time.Second, func() error { return httpOK(client, "https://127.0.0.1:2379/health") }); err != nil {
+		return err
+	}
+	infof("etcd is ready")
+	return nil
+}
+
+// startAPIServer runs kube-apiserver on etcd and waits until /readyz answers.
+func (s *supervisor) startAPIServer(ctx context.Context, n *node) error {
+	t, e, cfg := n.p.tls, n.p.etcdTLS, n.cfg
+	err := s.startEmbedded(cfg, "kube-apiserver",
+		"--advertise-address="+n.ip.String(), "--bind-address=0.0.0.0", "--secure-port="+cfg.httpsPort,
+		"--allow-privileged=true", "--anonymous-auth=false", "--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction", "--profiling=false",
+		"--client-ca-file="+t+"/client-ca.crt",
+		"--tls-cert-file="+t+"/serving-kube-apiserver.crt", "--tls-private-key-file="+t+"/serving-kube-apiserver.key",
+		"--etcd-servers=https://127.0.0.1:2379", "--etcd-cafile="+e+"/server-ca.crt",
+		"--etcd-certfile="+e+"/client.crt", "--etcd-keyfile="+e+"/client.key",
+		"--kubelet-client-certificate="+t+"/client-kube-apiserver.crt", "--kubelet-client-key="+t+"/client-kube-apiserver.key",
+		"--kubelet-certificate-authority="+t+"/server-ca.crt",
+		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+		"--service-cluster-ip-range="+cfg.serviceCIDR, "--service-node-port-range=30000-32767",
+		"--service-account-issuer=https://kubernetes.default.svc."+cfg.clusterDomain,
+		"--api-audiences=https://kubernetes.default.svc."+cfg.clusterDomain+",k3s",
+		"--service-account-key-file="+t+"/service.pub", "--service-account-signing-key-file="+t+"/service.key",
+		"--requestheader-client-ca-file="+t+"/request-header-ca.crt", "--requestheader-allowed-names=system:auth-proxy",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-", "--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-username-headers=X-Remote-User",
+		"--proxy-client-cert-file="+t+"/client-auth-proxy.crt", "--proxy-client-key-file="+t+"/client-auth-proxy.key",
+		"--enable-aggregator-routing=true", "--storage-backend=etcd3",
+	)
+	if err != nil {
+		return err
+	}
+	client, err := tlsClient(t+"/server-ca.crt", filepath.Join(n.p.cred, "admin-client.crt"), filepath.Join(n.p.cred, "admin-client.key"))
+	if err != nil {
+		return fmt.Errorf("kube-apiserver client: %w", err)
+	}
+	if err := waitFor(ctx, "kube-apiserver", 120*time.Second, func() error { return httpOK(client, n.localAPI()+"/readyz") }); err != nil {
+		return err
+	}
+	infof("kube-apiserver is ready")
+	return nil
+}
+
+func (s *supervisor) startControllerManager(n *node) error {
+	t, cfg := n.p.tls, n.cfg
+	kc := filepath.Join(n.p.cred, "controller.kubeconfig")
+	return s.startEmbedded(cfg, "kube-controller-manager",
+		"--kubeconfig="+kc, "--authentication-kubeconfig="+kc, "--authorization-kubeconfig="+kc,
+		"--bind-address=127.0.0.1", "--secure-port=10257", "--leader-elect=false", "--profiling=false",
+		"--allocate-node-cidrs=true", "--cluster-cidr="+cfg.clusterCIDR, "--node-cidr-mask-size=24",
+		"--service-cluster-ip-range="+cfg.serviceCIDR,
+		"--cluster-signing-kube-apiserver-client-cert-file="+t+"/client-ca.crt",
+		"--cluster-signing-kube-apiserver-client-key-file="+t+"/client-ca.key",
+		"--cluster-signing-kubelet-client-cert-file="+t+"/client-ca.crt",
+		"--cluster-signing-kubelet-client-key-file="+t+"/client-ca.key",
+		"--cluster-signing-kubelet-serving-cert-file="+t+"/server-ca.crt",
+		"--cluster-signing-kubelet-serving-key-file="+t+"/server-ca.key",
+		"--cluster-signing-legacy-unknown-cert-file="+t+"/server-ca.crt",
+		"--cluster-signing-legacy-unknown-key-file="+t+"/server-ca.key",
+		"--root-ca-file="+t+"/server-ca.crt",
+		"--service-account-private-key-file="+t+"/service.key", "--use-service-account-credentials=true",
+		"--configure-cloud-routes=false", "--controllers=*,tokencleaner",
+	)
+}
+
+func (s *supervisor) startScheduler(n *node) error {
+	kc := filepath.Join(n.p.cred, "scheduler.kubeconfig")
+	return s.startEmbedded(n.cfg, "kube-scheduler",
+		"--kubeconfig="+kc, "--authentication-kubeconfig="+kc, "--authorization-kubeconfig="+kc,
+		"--bind-address=127.0.0.1", "--secure-port=10259", "--leader-elect=false", "--profiling=false",
+	)
+}
+
+// --- node agent --------------------------------------------------------------------------------
+
+// waitContainerd waits for containerd, links its socket where tools look for it, and imports
+// the preloaded images before the kubelet could try to pull them.
+func waitContainerd(ctx context.Context, n *node) error {
+	if err := waitFor(ctx, "containerd", 60*time.Second, func() error {
+		_, err := run("/bin/ctr", "--address", containerdSock, "version")
+		return err
+	}); err != nil {
+		return err
+	}
+	_ = os.MkdirAll("/run/containerd", 0o755)
+	_ = os.Symlink(containerdSock, "/run/containerd/containerd.sock")
+	infof("containerd is ready")
+	importImages(n.p)
+	return nil
+}
+
+func (s *supervisor) startKubelet(n *node) error {
+	resolv := hostResolvConf(n.p.agentEtc)
+	if err := writeKubeletConfig(n.p, n.cfg, n.cgroupRoot, resolv); err != nil {
+		return fmt.Errorf("kubelet config: %w", err)
+	}
+	args := []string{
+		"--config=" + filepath.Join(n.p.agentEtc, "kubelet.yaml"),
+		"--kubeconfig=" + filepath.Join(n.p.agent, "kubelet.kubeconfig"),
+		"--hostname-override=" + n.name, "--node-ip=" + n.ip.String(),
+	}
+	// node-role.kubernetes.io/* labels may not be self-applied by a kubelet (NodeRestriction):
+	// waitNodeReady adds them once the node has registered, like k3s.
+	if len(n.cfg.nodeLabels) > 0 {
+		args = append(args, "--node-labels="+strings.Join(n.cfg.nodeLabels, ","))
+	}
+	if len(n.cfg.nodeTaints) > 0 {
+		args = append(args, "--register-with-taints="+strings.Join(n.cfg.nodeTaints, ","))
+	}
+	return s.startEmbedded(n.cfg, "kubelet", args...)
+}
+
+func (s *supervisor) startKubeProxy(n *node) error {
+	if n.cfg.disableKubeProxy {
+		return nil
+	}
+	if err := writeKubeProxyConfig(n.p, n.cfg, n.name); err != nil {
+		return fmt.Errorf("kube-proxy config: %w", err)
+	}
+	return s.startEmbedded(n.cfg, "kube-proxy", "--config="+filepath.Join(n.p.agentEtc, "kube-proxy.yaml"), "--hostname-override="+n.name)
+}
+
+// --- add-ons and network policy ------------------------------------------------------------------
+
+// applyAddons stages the add-on manifests (CoreDNS, local-path-provisioner, RBAC, baked extras)
+// and applies them, retrying until the API server takes them.
+func applyAddons(ctx context.Context, self string, n *node) error {
+	if err := stageManifests(n.p, n.cfg, n.cfg.clusterDNS, n.name, n.ip.String()); err != nil {
+		return fmt.Errorf("staging add-on manifests: %w", err)
+	}
+	if err := waitFor(ctx, "add-on manifests", 120*time.Second, func() error {
+		return applyManifests(self, n.adminKubeconfig(), n.p.manifests)
+	}); err != nil {
+		return err
+	}
+	infof("Applied manifests in %s", n.p.manifests)
+	return nil
+}
+
+// startNetworkPolicyController runs kube-router as the NetworkPolicy controller only (no
+// routing, service proxy or CNI: the bridge CNI and kube-proxy do those).
+func (s *supervisor) startNetworkPolicyController(n *node) error {
+	if n.cfg.disableNetpol {
+		return nil
+	}
+	_, err := s.start("kube-router", "/bin/kube-router", []string{
+		"--kubeconfig=" + filepath.Join(n.p.cred, "kube-router.kubeconfig"),
+		"--hostname-override=" + n.name,
+		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--run-loadbalancer=false",
+		"--enable-cni=false", "--enable-ipv4=true", "--enable-ipv6=false",
+		"--service-cluster-ip-range=" + n.cfg.serviceCIDR, "--service-node-port-range=30000-32767",
+		"--health-port=" + kubeRouterHealth, "--metrics-port=0", "--iptables-sync-period=5m",
+	}, nil)
+	return err
+}
+
+// --- readiness ---------------------------------------------------------------------------------
+
+// waitNodeReady waits until the kubelet reports the node Ready, labelling it as the control plane
+// on the way.
+func waitNodeReady(ctx context.Context, n *node) error {
+	restCfg, err := clientcmd.BuildConfigFromFlags("", n.adminKubeconfig())
+	if err != nil {
+		return fmt.Errorf("admin kubeconfig: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("Kubernetes client: %w", err)
+	}
+	if err := waitFor(ctx, "node "+n.name+" Ready", 180*time.Second, func() error { return nodeReady(ctx, cs, n) }); err != nil {
+		return err
+	}
+	infof("Node %s is Ready (CNI config loaded by containerd)", n.name)
+	return nil
+}
+
+func nodeReady(ctx context.Context, cs kubernetes.Interface, n *node) error {
+	obj, err := cs.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if obj.Labels["node-role.kubernetes.io/control-plane"] != "true" {
+		patch := []byte(`{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":"true","node-role.kubernetes.io/master":"true"}}}`)
+		if _, err := cs.CoreV1().Nodes().Patch(ctx, n.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("labelling node: %w", err)
+		}
+	}
+	for _, c := range obj.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			// After a restart the stored condition may still say Ready: only trust a
+			// heartbeat that the kubelet posted since this server started.
+			if c.Status == corev1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(n.started.Truncate(time.Second)) {
+				return nil
+			}
+			return fmt.Errorf("Ready=%s: %s", c.Status, c.Message)
+		}
+	}
+	return errors.New("no Ready condition yet")
+}
+
+// waitNetworkPolicyController waits until kube-router is healthy and has installed its
+// forwarding chain, so NetworkPolicies are enforced from the moment the node is announced.
+func waitNetworkPolicyController(ctx context.Context, n *node) error {
+	if n.cfg.disableNetpol {
+		warnf("Network policy controller disabled: NetworkPolicy objects are NOT enforced")
+		return nil
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	if err := waitFor(ctx, "network policy controller", 120*time.Second, func() error {
+		if err := httpOK(hc, "http://127.0.0.1:"+kubeRouterHealth+"/healthz"); err != nil {
+			return err
+		}
+		out, err := run("iptables", "-S", "KUBE-ROUTER-FORWARD")
+		if err != nil {
+			return fmt.Errorf("KUBE-ROUTER-FORWARD chain: %v %s", err, out)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	infof("Network policy controller (kube-router) is running")
+	return nil
 }
