@@ -1,7 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers, each its own project so they can run alone: `static` needs no Docker,
-// `smoke` and `integration` share one live stack booted by their global setup.
+// Four projects, one per part, each runnable alone (`npm run test:<name>`):
+//   static       the product and the harness without Docker (renders, policies, secrets, the fake's protocol)
+//   images       the image factory: recipes, locks, and each image run on its own (needs Docker, no stack)
+//   smoke        the dev stack as deployed: rollout, live objects, probes, run-time security
+//   integration  the dev stack in use: LiteLLM, Open WebUI, NetworkPolicy, the port-forward, a browser
+// smoke and integration share one stack booted by their global setup; every global setup runs
+// before any test, so the stack is up while static and images run.
 export default defineConfig({
   test: {
     reporters: ['default', ['junit', { outputFile: 'test-results/junit.xml' }]],
@@ -9,9 +14,21 @@ export default defineConfig({
       {
         test: {
           name: 'static',
-          include: ['tests/static/**/*.test.ts', 'images/**/*.test.ts'],
+          include: ['tests/static/**/*.test.ts'],
           testTimeout: 20_000,
           sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'images',
+          include: ['images/**/*.test.ts'],
+          globalSetup: ['images/setup.ts'],
+          // Each file starts its own containers; one at a time on a 2-core machine.
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
         },
       },
       {
@@ -22,7 +39,7 @@ export default defineConfig({
           // One shared stack: files run one at a time, and this tier before integration,
           // whose tests restart pods.
           fileParallelism: false,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },
@@ -33,7 +50,7 @@ export default defineConfig({
           include: ['tests/integration/**/*.test.ts'],
           globalSetup: ['tests/support/stack-setup.ts'],
           fileParallelism: false,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

@@ -3,10 +3,8 @@
 // node with its volumes (or, with --keep-cluster, only the stack's namespace). Idempotent.
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import * as k8s from '@kubernetes/client-node';
 import { removeNodes } from './lib/cluster.ts';
-import { STATE_FILE, type StackInfo } from './lib/stack.ts';
-import { kubeConfigFromFile } from './lib/kube.ts';
+import { STATE_FILE, stopStack, type StackInfo } from './lib/stack.ts';
 
 const { values } = parseArgs({ options: { 'keep-cluster': { type: 'boolean', default: false } } });
 const state = existsSync(STATE_FILE) ? (JSON.parse(readFileSync(STATE_FILE, 'utf8')) as StackInfo & { pid?: number }) : undefined;
@@ -20,26 +18,8 @@ if (state?.pid && state.pid !== process.pid) {
     // already gone
   }
 }
-
-if (values['keep-cluster']) {
-  if (state) {
-    const kc = kubeConfigFromFile(state.kubeconfig);
-    try {
-      const core = kc.makeApiClient(k8s.CoreV1Api);
-      await core.deleteNamespace({ name: state.namespace });
-      // Wait until it is gone, so an immediate dev:up does not meet a terminating namespace.
-      for (let i = 0; i < 120; i++) {
-        const gone = await core.readNamespace({ name: state.namespace }).then(() => false, () => true);
-        if (gone) break;
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-      removed.push(`namespace ${state.namespace}`);
-    } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
-    }
-  }
-} else {
-  for (const id of await removeNodes('dev')) removed.push(`k3s node container ${id.slice(0, 12)} and its volumes`);
-}
+if (state) removed.push(...(await stopStack(state, { keepCluster: values['keep-cluster'] })));
+// A dev:up that died before writing its state may still have left its node.
+else if (!values['keep-cluster']) removed.push(...(await removeNodes('dev')).map((id) => `k3s node container ${id.slice(0, 12)} and its volumes`));
 rmSync(STATE_FILE, { force: true });
 console.log(removed.length ? `Removed: ${removed.join('; ')}.` : 'Nothing to remove: no dev stack is running.');

@@ -45,7 +45,7 @@ Stack "${info.overlay}" is up in namespace ${info.namespace} (${info.timings['to
 Forwarding until Ctrl-C; the cluster stays for the next dev:up. Remove it: npm run dev:down
 (${rel(STATE_FILE)} has the same as JSON.)`);
   const stop = async () => {
-    await stack.close();
+    await stack.detach();
     rmSync(STATE_FILE, { force: true });
     process.exit(0);
   };

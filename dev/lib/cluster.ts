@@ -2,13 +2,11 @@
 // users would, and fed the stack's images straight from the local Docker (never a registry).
 import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
 import { getContainerRuntimeClient } from 'testcontainers';
-import { execFile, spawn } from 'node:child_process';
 import { statfsSync } from 'node:fs';
-import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeConfigFrom } from './kube.ts';
-
-const run = promisify(execFile);
+import { imageInfo, removeContainers, saveInto } from '../../images/factory/docker.ts';
+import { secondsSince } from '../../images/factory/time.ts';
+import { kubeConfigFrom } from './kube/config.ts';
 
 /** Label on the node container, so `dev:down` finds it whoever started it. */
 export const CLUSTER_LABEL = 'chat-stack.dev/cluster';
@@ -71,7 +69,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const t0 = Date.now();
   log(`starting ${opts.image}${opts.reuse ? ` (reusing a running node named ${opts.name ?? 'test'} if there is one)` : ''}`);
   const started = await container.start();
-  const bootSeconds = (Date.now() - t0) / 1000;
+  const bootSeconds = secondsSince(t0);
   const kubeConfigYaml = started.getKubeConfig();
   log(`node ${started.getId().slice(0, 12)} ready after ${bootSeconds.toFixed(1)} s`);
   return { container: started, id: started.getId(), kubeConfigYaml, kc: kubeConfigFrom(kubeConfigYaml), bootSeconds };
@@ -79,38 +77,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
 /** Removes the node containers named `name` (see ClusterOptions.name) with their volumes; returns their ids. */
 export async function removeNodes(name: string): Promise<string[]> {
-  const ids = (await run('docker', ['ps', '-aq', '--filter', `label=${CLUSTER_LABEL}=${name}`])).stdout.split('\n').filter(Boolean);
-  for (const id of ids) await run('docker', ['rm', '-f', '-v', id]);
-  return ids;
-}
-
-async function dockerImageId(ref: string): Promise<string> {
-  try {
-    return (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', ref])).stdout.trim();
-  } catch {
-    throw new Error(`Image ${ref} is not in the local Docker; build it (npm run images:build) or pull it first.`);
-  }
-}
-
-/** Streams `docker save ref` into the node's containerd (`ctr images import`), no file, no registry. */
-async function importImage(containerId: string, ref: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const save = spawn('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const load = spawn('docker', ['exec', '-i', containerId, 'ctr', '-n', 'k8s.io', 'images', 'import', '--all-platforms', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    save.stderr.on('data', (d: Buffer) => (err += d));
-    load.stderr.on('data', (d: Buffer) => (err += d));
-    save.stdout.pipe(load.stdin);
-    let pending = 2;
-    const done = (what: string) => (code: number | null) => {
-      if (code !== 0) reject(new Error(`loading ${ref} into the node failed (${what} exited ${code}): ${err.trim()}`));
-      else if (--pending === 0) resolve();
-    };
-    save.on('close', done('docker save'));
-    load.on('close', done('ctr images import'));
-    save.on('error', reject);
-    load.on('error', reject);
-  });
+  return removeContainers(`${CLUSTER_LABEL}=${name}`);
 }
 
 /**
@@ -123,7 +90,8 @@ export async function loadImages(cluster: Cluster, refs: string[], log: (line: s
   // Concurrently: each import is mostly waiting on I/O (docker save, containerd unpacking).
   await Promise.all(
     refs.map(async (ref) => {
-      const id = await dockerImageId(ref);
+      const id = (await imageInfo(ref))?.id;
+      if (!id) throw new Error(`Image ${ref} is not in the local Docker; build it (npm run images:build) or pull it first.`);
       const marker = `${IMPORTED_DIR}/${ref.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
       const current = await cluster.container.exec(['cat', marker]);
       if (current.exitCode === 0 && current.output.trim() === id) {
@@ -131,26 +99,12 @@ export async function loadImages(cluster: Cluster, refs: string[], log: (line: s
         return;
       }
       const t0 = Date.now();
-      await importImage(cluster.id, ref);
+      await saveInto(ref, cluster.id, ['ctr', '-n', 'k8s.io', 'images', 'import', '--all-platforms', '-']);
       const write = await cluster.container.exec(['sh', '-c', `mkdir -p ${IMPORTED_DIR} && printf %s "$1" > "$2"`, 'sh', id, marker]);
       if (write.exitCode !== 0) throw new Error(`could not record the import of ${ref}: ${write.output}`);
-      log(`loaded ${ref} into the node (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      log(`loaded ${ref} into the node (${secondsSince(t0)} s)`);
       imported.push(ref);
     }),
   );
   return { imported, skipped };
-}
-
-/**
- * Evidence, read from the node itself, that a NetworkPolicy controller programs the dataplane:
- * k3s's embedded kube-router adds KUBE-NWPLCY-* iptables chains; kube-network-policies adds an
- * nftables table. Without either, every denial a test sees would mean nothing.
- */
-export async function networkPolicyEnforcement(containerId: string): Promise<{ running: boolean; detail: string }> {
-  const sh = async (script: string) => (await run('docker', ['exec', containerId, 'sh', '-c', script]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }))).stdout;
-  const chains = (await sh('(iptables-save; iptables-legacy-save) 2>/dev/null | grep -c "^:KUBE-NWPLCY" || true')).trim();
-  if (Number(chains) > 0) return { running: true, detail: `kube-router: ${chains} KUBE-NWPLCY chains` };
-  const tables = (await sh('nft list tables 2>/dev/null || true')).trim();
-  if (/kube-network-policies/.test(tables)) return { running: true, detail: `kube-network-policies: ${tables.replace(/\n/g, '; ')}` };
-  return { running: false, detail: `no NetworkPolicy dataplane found in the node (iptables chains: ${chains || 0}; nft tables: ${tables || 'none'})` };
 }

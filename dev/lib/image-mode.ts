@@ -2,17 +2,15 @@
 // this project builds from package registries (closed networks, our own machines and CI).
 // The manifests are the same either way; only image references are swapped, with kustomize's
 // `images:` transformer, in a throwaway kustomization that wraps the overlay.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { ensureImages, localImageExists, recipeImageRef, type EnsureOptions } from './images.ts';
+import { ensureImages, type EnsureOptions } from '../../images/factory/build.ts';
+import { DockerError, imageExists, tryPull } from '../../images/factory/docker.ts';
+import { recipeImageRef } from '../../images/factory/recipes.ts';
 import { renderObjects, type KubeObject } from './kustomize.ts';
 import { pinnedImages } from './pins.ts';
-
-const run = promisify(execFile);
 
 export type ImageMode = 'upstream' | 'hermetic';
 export const IMAGE_MODE_ENV = 'CHATSTACK_IMAGES';
@@ -49,16 +47,12 @@ export async function chooseImageMode(env: NodeJS.ProcessEnv = process.env): Pro
   if (forced === 'upstream' || forced === 'hermetic') return { mode: forced, reason: `${IMAGE_MODE_ENV}=${forced}` };
   if (forced && forced !== 'auto') throw new Error(`${IMAGE_MODE_ENV} must be upstream, hermetic or auto, not "${forced}"`);
   const refs = upstreamRefs();
-  const present = await Promise.all(refs.map(localImageExists));
+  const present = await Promise.all(refs.map(imageExists));
   if (present.every(Boolean)) return { mode: 'upstream', reason: 'the upstream images are present locally' };
   const probe = refs[present.findIndex((p) => !p)]!;
-  try {
-    await run('docker', ['pull', '--quiet', probe], { timeout: 60_000 });
-    return { mode: 'upstream', reason: `pulled ${probe}` };
-  } catch (err) {
-    const why = ((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n').pop();
-    return { mode: 'hermetic', reason: `cannot pull ${probe} (${why}); building equivalents from package registries` };
-  }
+  const pull = await tryPull(probe);
+  if (pull.code === 0) return { mode: 'upstream', reason: `pulled ${probe}` };
+  return { mode: 'hermetic', reason: `cannot pull ${probe} (${pull.stderr.split('\n').pop()}); building equivalents from package registries` };
 }
 
 export interface StackImages {
@@ -88,9 +82,10 @@ export async function prepareImages(mode: ImageMode, opts: EnsureOptions = {}): 
   await ensureImages(OWN_RECIPES, opts);
   const refs = upstreamRefs();
   for (const ref of refs) {
-    if (!(await localImageExists(ref))) {
+    if (!(await imageExists(ref))) {
       opts.log?.(`pulling ${ref}`);
-      await run('docker', ['pull', '--quiet', ref], { timeout: 15 * 60_000 });
+      const pull = await tryPull(ref, 15 * 60_000);
+      if (pull.code !== 0) throw new DockerError(['pull', ref], pull);
     }
   }
   return { mode, node: UPSTREAM_K3S, swaps: {}, workload: [...refs.slice(1), ...own] };

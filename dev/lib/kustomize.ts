@@ -1,13 +1,10 @@
 // Rendering overlays. `kubectl kustomize` is the one host prerequisite besides Node, so its
 // absence and its errors are turned into messages that say what to do.
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-
-const run = promisify(execFile);
+import { $ } from 'zx';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const MANIFESTS_DIR = join(REPO_ROOT, 'manifests');
@@ -50,15 +47,11 @@ export class KubectlMissingError extends Error {
 
 /** Renders a kustomization directory to YAML text. */
 export async function render(dir: string): Promise<string> {
-  try {
-    const { stdout } = await run('kubectl', ['kustomize', dir], { maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new KubectlMissingError();
-    const detail = (e.stderr ?? e.message).replace(/^E\d{4} [\d:.]+\s+\d+ run\.go:\d+\] /gm, '').trim();
-    throw new Error(`kustomize could not render ${dir}:\n${detail}`);
-  }
+  const r = await $({ quiet: true, nothrow: true })`kubectl kustomize ${dir}`;
+  if (r.exitCode === 0) return r.stdout;
+  if (r.exitCode === 127) throw new KubectlMissingError();
+  const detail = r.stderr.replace(/^E\d{4} [\d:.]+\s+\d+ run\.go:\d+\] /gm, '').trim();
+  throw new Error(`kustomize could not render ${dir}:\n${detail}`);
 }
 
 /** Parses multi-document YAML into objects, failing on any YAML error with its position. */

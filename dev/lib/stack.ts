@@ -1,19 +1,22 @@
-// The whole stack, from nothing to port-forwarded: preflight, images, node, apply, rollout,
-// forwards. `npm run dev:up` and the smoke/integration global setup both call `up()`.
-import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+// The whole stack, started and stopped in one place: `up()` goes from nothing to port-forwarded
+// (preflight, engine, images, node, apply, rollout, forwards) and returns a started stack whose
+// `stop()` is the one teardown; `stopStack()` is the same teardown for a stack another process
+// started (dev:down). `npm run dev:up`, the test global setup and the bench all use these.
+import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { ensureEngine } from '../../images/factory/engine.ts';
+import { secondsSince } from '../../images/factory/time.ts';
 import { REPO_ROOT, overlayDir, renderObjects } from './kustomize.ts';
 import { ensureOverlaySecrets, MissingSecretsError, parseEnv } from './secrets.ts';
 import { assertPortFree, forwardService, type Forward } from './port-forward.ts';
 import { chooseImageMode, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
-import { startCluster, loadImages, type Cluster } from './cluster.ts';
-import { applyObjects, kubeConfigFromFile, waitUntilRolledOut } from './kube.ts';
-import { useLocalRyuk } from './testcontainers-env.ts';
-
-const run = promisify(execFile);
+import { startCluster, loadImages, removeNodes, type Cluster } from './cluster.ts';
+import { applyObjects } from './kube/apply.ts';
+import { kubeConfigFromFile } from './kube/config.ts';
+import { waitUntilRolledOut } from './kube/deployment.ts';
+import { deleteNamespace } from './kube/namespace.ts';
+import { useLocalRyuk } from '../../images/factory/testcontainers.ts';
 
 export const STATE_DIR = join(REPO_ROOT, '.dev');
 export const STATE_FILE = join(STATE_DIR, 'stack.json');
@@ -40,11 +43,19 @@ export interface StackInfo {
   namespace: string;
   images: ImageChoice;
   kubeconfig: string;
+  /** the node container's id and name when the harness started the node (not with --kubeconfig) */
   clusterId?: string;
+  clusterName?: string;
   urls: { openWebui: string; litellm: string; fakeAnthropic?: string };
   credentials: { admin?: string; litellm: string };
   adminEmail?: string;
   timings: Record<string, number>;
+}
+
+export interface StopOptions {
+  /** Keep the node and remove only the stack's namespace (always so for a --kubeconfig cluster). */
+  keepCluster?: boolean;
+  log?: (line: string) => void;
 }
 
 export interface Stack {
@@ -52,31 +63,26 @@ export interface Stack {
   kc: KubeConfig;
   cluster?: Cluster;
   forwards: Forward[];
-  /** Stops the forwards (the cluster stays; `down` removes it). */
-  close(): Promise<void>;
+  /** Stops the forwards and leaves the stack running (dev:up's Ctrl-C: the next dev:up reuses it). */
+  detach(): Promise<void>;
+  /** Stops the forwards, then removes the node with its volumes, or with keepCluster only the namespace. */
+  stop(opts?: StopOptions): Promise<string[]>;
 }
 
-export class DockerUnavailableError extends Error {
-  constructor(detail: string) {
-    super(
-      `No Docker Engine is reachable (${detail}). Start one: as root, \`bash dev/engine.sh\` installs and starts it; ` +
-        'otherwise start Docker Desktop / dockerd, or pass --kubeconfig to use an existing cluster.',
-    );
-    this.name = 'DockerUnavailableError';
+/**
+ * Tears down what `up()` started, from its StackInfo (so another process can do it): the node
+ * container with its volumes, or only the namespace. Returns what it removed; idempotent.
+ */
+export async function stopStack(info: StackInfo, opts: StopOptions = {}): Promise<string[]> {
+  const removed: string[] = [];
+  if (opts.keepCluster || !info.clusterName) {
+    if (existsSync(info.kubeconfig) && (await deleteNamespace(kubeConfigFromFile(info.kubeconfig), info.namespace))) removed.push(`namespace ${info.namespace}`);
+  } else {
+    for (const id of await removeNodes(info.clusterName)) removed.push(`k3s node container ${id.slice(0, 12)} and its volumes`);
+    if (info.kubeconfig.startsWith(STATE_DIR)) rmSync(info.kubeconfig, { force: true });
   }
-}
-
-export async function assertDocker(): Promise<void> {
-  try {
-    await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeout: 20_000 });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    throw new DockerUnavailableError(e.code === 'ENOENT' ? 'the docker CLI is not installed' : (e.stderr ?? e.message).trim().split('\n')[0]!);
-  }
-}
-
-function secs(t0: number): number {
-  return Math.round((Date.now() - t0) / 100) / 10;
+  for (const r of removed) opts.log?.(`removed ${r}`);
+  return removed;
 }
 
 export async function up(opts: UpOptions): Promise<Stack> {
@@ -93,7 +99,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const ports = { openWebui: opts.ports?.openWebui ?? 0, litellm: opts.ports?.litellm ?? 0 };
   for (const p of Object.values(ports)) if (p) await assertPortFree(p);
   if (opts.kubeconfig && !existsSync(opts.kubeconfig)) throw new Error(`--kubeconfig ${opts.kubeconfig}: no such file`);
-  if (!opts.kubeconfig) await assertDocker();
+  if (!opts.kubeconfig) await ensureEngine(log);
 
   // ---- images
   let t = Date.now();
@@ -102,7 +108,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const choice: ImageChoice = opts.kubeconfig ? { mode: 'upstream', reason: 'existing cluster: it pulls the images itself' } : await chooseImageMode();
   log(`images: ${choice.mode} (${choice.reason})`);
   const images = opts.kubeconfig ? undefined : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) });
-  timings['images'] = secs(t);
+  timings['images'] = secondsSince(t);
 
   // ---- cluster
   let kc: KubeConfig;
@@ -117,14 +123,14 @@ export async function up(opts: UpOptions): Promise<Stack> {
     await useLocalRyuk({ log: (l) => log(`images: ${l}`) });
     t = Date.now();
     cluster = await startCluster({ image: images.node, reuse: opts.reuse, name: opts.clusterName, log: (l) => log(`cluster: ${l}`) });
-    timings['cluster'] = secs(t);
+    timings['cluster'] = secondsSince(t);
     kc = cluster.kc;
     mkdirSync(STATE_DIR, { recursive: true });
     kubeconfigPath = join(STATE_DIR, `kubeconfig-${opts.clusterName ?? 'test'}.yaml`);
     writeFileSync(kubeconfigPath, cluster.kubeConfigYaml, { mode: 0o600 });
     t = Date.now();
     await loadImages(cluster, images.workload, (l) => log(`cluster: ${l}`));
-    timings['loadImages'] = secs(t);
+    timings['loadImages'] = secondsSince(t);
   }
 
   // ---- apply and roll out
@@ -134,10 +140,10 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const namespace = objects.find((o) => o.kind === 'Namespace')?.metadata.name;
   if (!namespace) throw new Error(`overlay ${opts.overlay} renders no Namespace`);
   await applyObjects(kc, objects, opts.overlay, (l) => log(`apply: ${l}`));
-  timings['apply'] = secs(t);
+  timings['apply'] = secondsSince(t);
   t = Date.now();
   await waitUntilRolledOut(kc, namespace, { timeoutMs: opts.rolloutTimeoutMs ?? 600_000, log: (l) => log(`rollout: ${l}`) });
-  timings['rollout'] = secs(t);
+  timings['rollout'] = secondsSince(t);
 
   // ---- forwards
   const forwards: Forward[] = [];
@@ -150,7 +156,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
   if (opts.forwardFakeUpstream && objects.some((o) => o.kind === 'Service' && o.metadata.name === 'fake-anthropic')) {
     urls.fakeAnthropic = await fwd('fake-anthropic');
   }
-  timings['total'] = secs(t0);
+  timings['total'] = secondsSince(t0);
 
   const adminFile = join(dir, 'secrets/admin.env');
   const info: StackInfo = {
@@ -159,18 +165,24 @@ export async function up(opts: UpOptions): Promise<Stack> {
     images: choice,
     kubeconfig: kubeconfigPath,
     clusterId: cluster?.id,
+    clusterName: cluster ? (opts.clusterName ?? 'test') : undefined,
     urls,
     credentials: { admin: existsSync(adminFile) ? adminFile : undefined, litellm: join(dir, 'secrets/litellm.env') },
     adminEmail: existsSync(adminFile) ? parseEnv(readFileSync(adminFile, 'utf8')).get('WEBUI_ADMIN_EMAIL') : undefined,
     timings,
+  };
+  const detach = async () => {
+    await Promise.all(forwards.map((f) => f.close()));
   };
   return {
     info,
     kc,
     cluster,
     forwards,
-    close: async () => {
-      await Promise.all(forwards.map((f) => f.close()));
+    detach,
+    stop: async (stopOpts = {}) => {
+      await detach();
+      return stopStack(info, stopOpts);
     },
   };
 }

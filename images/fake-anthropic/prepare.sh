@@ -8,7 +8,7 @@
 set -euo pipefail
 die() { echo "fake-anthropic: $*" >&2; exit 1; }
 
-repo="$(cd "$RECIPE_DIR/../.." && pwd)"
+repo="$(cd "$RECIPE_DIR/../.." && pwd)" # pinned: inputs.node (the version is checked below)
 node_bin="$(readlink -f "$repo/node_modules/.bin/node" 2>/dev/null || true)"
 [[ -n "$node_bin" && -x "$node_bin" ]] || die "no $repo/node_modules/.bin/node: run 'npm ci' first"
 version="$("$node_bin" --version)"

@@ -96,9 +96,9 @@ build_kube_router() { # NetworkPolicy controller only (--run-router=false --run-
     -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$INPUT_KUBE_ROUTER" \
     "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$INPUT_KUBE_ROUTER"
 }
-build_pause() { # same source as images/pause
+build_pause() { # pause.c is a link to images/pause/pause.c, so it is in this recipe's hash
   mkdir -p "$CONTEXT_DIR/pause"
-  gcc -Os -Wall -Werror -static -DVERSION="\"$INPUT_PAUSE_VERSION\"" -o "$CONTEXT_DIR/pause/pause" "$HERE/../pause/pause.c"
+  gcc -Os -Wall -Werror -static -DVERSION="\"$INPUT_PAUSE_VERSION\"" -o "$CONTEXT_DIR/pause/pause" "$HERE/pause.c"
   strip "$CONTEXT_DIR/pause/pause"
 }
 oci_archives() {

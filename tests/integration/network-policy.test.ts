@@ -3,8 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
 import { kc, stack } from '../support/live.ts';
-import { canConnect, createProbePod, deletePod, podOf, resolves } from '../support/pods.ts';
-import { networkPolicyEnforcement } from '../../dev/lib/cluster.ts';
+import { canConnect, createProbePod, networkPolicyEnforcement, resolves } from '../support/probes.ts';
+import { deletePod, podOf } from '../../dev/lib/kube/pod.ts';
+import { ensureNamespace } from '../../dev/lib/kube/namespace.ts';
 
 const ns = stack.namespace;
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -16,17 +17,11 @@ async function app(name: string) {
   return (await podOf(kc, ns, name)).metadata!.name!;
 }
 
-async function ensureNamespace(name: string): Promise<void> {
-  await core.createNamespace({ body: { metadata: { name, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } }).catch((e: { code?: number }) => {
-    if (e.code !== 409) throw e;
-  });
-}
-
 beforeAll(async () => {
   // The probe pods run the fake upstream's image, which is already in the node.
   const fake = await podOf(kc, ns, 'fake-anthropic');
   probeImage = fake.spec!.containers[0]!.image!;
-  await Promise.all([ensureNamespace(OTHER_NS), ensureNamespace(INGRESS_NS)]);
+  await Promise.all([OTHER_NS, INGRESS_NS].map((name) => ensureNamespace(kc, name, { 'pod-security.kubernetes.io/enforce': 'restricted' })));
   await Promise.all([
     createProbePod(kc, ns, 'probe-unlabelled', probeImage, { run: 'probe' }),
     createProbePod(kc, OTHER_NS, 'probe-elsewhere', probeImage, { 'app.kubernetes.io/name': 'open-webui' }),

@@ -1,14 +1,14 @@
 // Every overlay applies with `kubectl apply -k`, the way users deploy: a server-side dry run
 // against the live node (admission, schemas, PSA included) with the real kubectl.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
+import { $ } from 'zx';
 import { kc, stack } from '../support/live.ts';
+import { render } from '../../dev/lib/kustomize.ts';
+import { deleteNamespace } from '../../dev/lib/kube/namespace.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
+import { recipeImageRef } from '../../images/factory/recipes.ts';
 
-const run = promisify(execFile);
 let ws: Workspace;
 
 beforeAll(() => {
@@ -17,14 +17,8 @@ beforeAll(() => {
 afterAll(() => ws?.[Symbol.dispose]());
 
 async function kubectl(args: string[], input?: string): Promise<{ code: number; out: string }> {
-  const child = run('kubectl', ['--kubeconfig', stack.kubeconfig, ...args], { maxBuffer: 16 << 20 });
-  if (input !== undefined) {
-    child.child.stdin?.end(input);
-  }
-  return child.then(
-    ({ stdout, stderr }) => ({ code: 0, out: stdout + stderr }),
-    (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
-  );
+  const r = await $({ quiet: true, nothrow: true, input })`kubectl --kubeconfig ${stack.kubeconfig} ${args}`;
+  return { code: r.exitCode ?? 1, out: r.stdout + r.stderr };
 }
 
 describe('kubectl apply -k', { timeout: 120_000 }, () => {
@@ -35,7 +29,7 @@ describe('kubectl apply -k', { timeout: 120_000 }, () => {
     expect(r.code, r.out).toBe(0);
   });
   afterAll(async () => {
-    await kc.makeApiClient(k8s.CoreV1Api).deleteNamespace({ name: 'chat' }).catch(() => undefined);
+    await deleteNamespace(kc, 'chat');
   });
 
   it.each(['kind', 'production'])('accepts overlay %s (server-side dry run)', async (overlay) => {
@@ -46,8 +40,7 @@ describe('kubectl apply -k', { timeout: 120_000 }, () => {
   });
 
   it('accepts overlay openshift, except its Route, whose API only OpenShift serves', async () => {
-    const { stdout } = await run('kubectl', ['kustomize', join(ws.overlaysDir, 'openshift')], { maxBuffer: 16 << 20 });
-    const docs = stdout.split(/^---$/m);
+    const docs = (await render(join(ws.overlaysDir, 'openshift'))).split(/^---$/m);
     const route = docs.filter((d) => /^kind: Route$/m.test(d));
     expect(route).toHaveLength(1);
     const rest = docs.filter((d) => !/^kind: Route$/m.test(d)).join('---');
@@ -61,9 +54,9 @@ describe('kubectl apply -k', { timeout: 120_000 }, () => {
     // Positive control for the dry runs above: a root container in the same apply path fails.
     const bad = `apiVersion: v1
 kind: Pod
-metadata: {name: root-pod, namespace: chat-dev}
+metadata: {name: root-pod, namespace: ${stack.namespace}}
 spec:
-  containers: [{name: c, image: chatstack.local/fake-anthropic:0.1.0, securityContext: {runAsUser: 0}}]
+  containers: [{name: c, image: ${await recipeImageRef('fake-anthropic')}, securityContext: {runAsUser: 0}}]
 `;
     const r = await kubectl(['apply', '-f', '-', '--dry-run=server'], bad);
     expect(r.code).not.toBe(0);

@@ -3,9 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
 import { kc, stack } from '../support/live.ts';
-import { execIn, podOf } from '../support/pods.ts';
-import { apiMessage } from '../../dev/lib/kube.ts';
+import { execIn, isPodReady, podOf } from '../../dev/lib/kube/pod.ts';
+import { apiMessage } from '../../dev/lib/kube/config.ts';
 import { overlayDir, renderObjects } from '../../dev/lib/kustomize.ts';
+import { recipeImageRef } from '../../images/factory/recipes.ts';
 
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -25,7 +26,7 @@ describe('the dev stack', { timeout: 60_000 }, () => {
     for (const d of deployments) expect(d.status?.availableReplicas, d.metadata!.name).toBe(d.spec?.replicas);
     const pods = (await core.listNamespacedPod({ namespace: ns })).items;
     for (const p of pods) {
-      expect(p.status?.conditions?.find((c) => c.type === 'Ready')?.status, p.metadata!.name).toBe('True');
+      expect(isPodReady(p), p.metadata!.name).toBe(true);
       for (const c of p.status?.containerStatuses ?? []) expect(c.restartCount, `${p.metadata!.name}/${c.name} restarts`).toBe(0);
     }
   });
@@ -126,6 +127,7 @@ describe('security posture at run time', { timeout: 60_000 }, () => {
   });
 
   it('the namespace rejects a privileged root pod, naming the "restricted" policy', async () => {
+    const image = await recipeImageRef('fake-anthropic');
     const pod = (privileged: boolean): k8s.V1Pod => ({
       metadata: { name: privileged ? 'psa-privileged' : 'psa-compliant' },
       spec: {
@@ -133,7 +135,7 @@ describe('security posture at run time', { timeout: 60_000 }, () => {
         containers: [
           {
             name: 'c',
-            image: 'chatstack.local/fake-anthropic:0.1.0',
+            image,
             securityContext: privileged
               ? { privileged: true, runAsUser: 0 }
               : { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },

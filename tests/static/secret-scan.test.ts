@@ -1,30 +1,23 @@
 // No credential is committed: secretlint's recommended rules over every tracked file, shown to
 // work on a planted key first, and the generated env files are ignored by git.
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { $ } from 'zx';
 import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
 
-const run = promisify(execFile);
 const SECRETLINT = join(REPO_ROOT, 'node_modules/.bin/secretlint');
 const RC = join(REPO_ROOT, '.secretlintrc.json');
 
 async function secretlint(files: string[], cwd: string): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout } = await run(SECRETLINT, ['--secretlintrc', RC, '--format', 'compact', ...files], { cwd, maxBuffer: 16 << 20 });
-    return { code: 0, out: stdout };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
+  const r = await $({ cwd, quiet: true, nothrow: true })`${SECRETLINT} --secretlintrc ${RC} --format compact ${files}`;
+  return { code: r.exitCode ?? -1, out: r.stdout + r.stderr };
 }
 
 async function trackedFiles(): Promise<string[]> {
-  const { stdout } = await run('git', ['ls-files', '-z'], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
-  return stdout.split('\0').filter((f) => f !== '' && !f.endsWith('package-lock.json'));
+  const r = await $({ cwd: REPO_ROOT, quiet: true })`git ls-files -z`;
+  return r.stdout.split('\0').filter((f) => f !== '' && !f.endsWith('package-lock.json'));
 }
 
 describe('secret scan', { timeout: 30_000 }, () => {
@@ -56,7 +49,7 @@ describe('secret scan', { timeout: 30_000 }, () => {
     const examples = files.filter((f) => f.endsWith('.env.example'));
     expect(examples.length).toBeGreaterThan(0);
     const generated = examples.map((f) => f.replace(/\.example$/, ''));
-    const { stdout } = await run('git', ['check-ignore', '--no-index', ...generated], { cwd: REPO_ROOT });
+    const { stdout } = await $({ cwd: REPO_ROOT, quiet: true })`git check-ignore --no-index ${generated}`;
     expect(stdout.trim().split('\n').sort()).toEqual(generated.sort());
   });
 });

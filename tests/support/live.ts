@@ -2,17 +2,20 @@
 // and a failure hook that leaves the namespace's state in test-results/.
 import { afterEach, inject } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeConfigFrom } from '../../dev/lib/kube.ts';
+import { kubeConfigFrom } from '../../dev/lib/kube/config.ts';
 import { overlaySecret } from '../../dev/lib/stack.ts';
 import { dumpDiagnostics } from './stack-setup.ts';
+import { signIn, type Credentials } from './open-webui.ts';
 
 export const stack = inject('stack');
 export const kc: KubeConfig = kubeConfigFrom(stack.kubeConfigYaml);
 export const masterKey = () => overlaySecret(stack.overlay, 'litellm.env', 'LITELLM_MASTER_KEY');
-export const admin = () => ({
+export const admin = (): Credentials => ({
   email: overlaySecret(stack.overlay, 'admin.env', 'WEBUI_ADMIN_EMAIL'),
   password: overlaySecret(stack.overlay, 'admin.env', 'WEBUI_ADMIN_PASSWORD'),
 });
+/** The headless admin's session token, through the stack's Open WebUI forward. */
+export const adminToken = async () => (await signIn(stack.urls.openWebui, admin())).token;
 
 afterEach(async (ctx) => {
   if (ctx.task.result?.state !== 'fail') return;

@@ -1,20 +1,27 @@
-// Open WebUI's own API, signed in as the headless admin the dev overlay generates.
-import { admin, stack } from './live.ts';
-
-export async function signIn(): Promise<string> {
-  const res = await fetch(`${stack.urls.openWebui}/api/v1/auths/signin`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(admin()),
-  });
-  if (res.status !== 200) throw new Error(`sign-in as the headless admin: HTTP ${res.status} ${await res.text()}`);
-  const body = (await res.json()) as { token?: string; role?: string };
-  if (!body.token) throw new Error('sign-in returned no token');
-  return body.token;
+// Open WebUI's and LiteLLM's own APIs as a client meets them: sign-in, JSON calls with a token,
+// the model list. Every function takes the base URL, so the same code serves a port-forward, a
+// pod's own forward or a plain-Docker container.
+export interface Credentials {
+  email: string;
+  password: string;
 }
 
-export async function api<T>(path: string, token: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${stack.urls.openWebui}${path}`, {
+/** Signs in through Open WebUI's API; returns the session token and the user's role. */
+export async function signIn(baseUrl: string, creds: Credentials): Promise<{ token: string; role: string }> {
+  const res = await fetch(`${baseUrl}/api/v1/auths/signin`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(creds),
+  });
+  if (res.status !== 200) throw new Error(`sign-in as ${creds.email}: HTTP ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { token?: string; role?: string };
+  if (!body.token) throw new Error(`sign-in as ${creds.email} returned no token`);
+  return { token: body.token, role: body.role ?? '' };
+}
+
+/** A JSON call with a bearer token; the body is parsed when it is JSON and kept as text otherwise. */
+export async function api<T>(baseUrl: string, path: string, token: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${baseUrl}${path}`, {
     ...init,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
   });
@@ -26,4 +33,11 @@ export async function api<T>(path: string, token: string, init: RequestInit = {}
     // not JSON: keep the text
   }
   return { status: res.status, body: body as T };
+}
+
+/** The sorted model ids of an OpenAI-style model list (LiteLLM's /v1/models, Open WebUI's /api/models). */
+export async function modelIds(baseUrl: string, path: string, token: string): Promise<string[]> {
+  const res = await api<{ data?: { id: string }[] }>(baseUrl, path, token);
+  if (res.status !== 200 || !Array.isArray(res.body.data)) throw new Error(`GET ${path}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+  return res.body.data.map((m) => m.id).sort();
 }

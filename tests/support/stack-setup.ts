@@ -2,10 +2,11 @@
 // projects (their setups run in the same main process, so the stack lives on globalThis and
 // the last teardown removes it). Tests reach it through `inject('stack')`.
 import type { TestProject } from 'vitest/node';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { up, type Stack, type StackInfo } from '../../dev/lib/stack.ts';
-import { describeNamespace } from '../../dev/lib/kube.ts';
+import { describeNamespace } from '../../dev/lib/kube/diagnostics.ts';
 import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
 
 declare module 'vitest' {
@@ -55,14 +56,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
       console.log(`[stack] kept: KUBECONFIG=${stack.info.kubeconfig}`);
       return;
     }
-    await stack.close();
-    await stack.cluster?.container.stop({ remove: true, removeVolumes: true });
-    rmSync(stack.info.kubeconfig, { force: true });
+    await stack.stop({ log: (l) => console.log(`[stack] ${l}`) });
   };
 }
 
 /** Writes the namespace's pods, logs and events for a failed test; returns the file. */
-export async function dumpDiagnostics(kc: import('@kubernetes/client-node').KubeConfig, namespace: string, name: string): Promise<string> {
+export async function dumpDiagnostics(kc: KubeConfig, namespace: string, name: string): Promise<string> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = join(RESULTS_DIR, `diagnostics-${name.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 120)}.txt`);
   writeFileSync(file, await describeNamespace(kc, namespace, 80).catch((e: unknown) => `could not describe ${namespace}: ${String(e)}`));

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { IMAGES_DIR } from '../../dev/lib/images.ts';
-import { pinnedImages } from '../../dev/lib/pins.ts';
+import { IMAGES_DIR } from './factory/recipes.ts';
+import { pinnedImages } from '../dev/lib/pins.ts';
 
 /** LiteLLM releases that were compromised or never confirmed clean: must never be installable. */
 const FORBIDDEN_LITELLM = ['1.82.7', '1.82.8', '1.107.0'];

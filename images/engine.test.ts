@@ -1,19 +1,18 @@
 // The Docker Engine can do what the harness needs: privileged containers (k3s runs privileged)
 // with `docker exec`, and the locally built resource reaper cleaning up after test sessions.
 // Engine: bash dev/engine.sh. Images come from images/ (built here if missing or stale).
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { GenericContainer, Wait } from 'testcontainers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureImages } from '../../dev/lib/images.ts';
-import { useLocalRyuk } from '../../dev/lib/testcontainers-env.ts';
+import { ensureImage } from './factory/build.ts';
+import { docker } from './factory/docker.ts';
+import { useLocalRyuk } from './factory/testcontainers.ts';
 
 const CAP_SYS_ADMIN = 21;
 const SESSION_LABEL = 'org.testcontainers.session-id';
 const RYUK_LABEL = 'org.testcontainers.ryuk';
 
-const docker = (...args: string[]) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
 const lines = (out: string) => out.split('\n').filter(Boolean);
 
 /** Sends one filter line to a reaper and resolves with its answer; the socket stays open. */
@@ -30,8 +29,8 @@ describe('docker engine', { timeout: 120_000 }, () => {
   let ryukImage = '';
 
   beforeAll(async () => {
-    const images = await ensureImages(['base', 'ryuk']);
-    baseImage = images.find((i) => i.name === 'base')?.ref ?? '';
+    baseImage = (await ensureImage('base')).ref;
+    await ensureImage('ryuk');
     const env = await useLocalRyuk({ build: false });
     ryukImage = env.ryukImage;
   }, 900_000);
@@ -42,7 +41,7 @@ describe('docker engine', { timeout: 120_000 }, () => {
       .withCommand(['sleep', 'infinity'])
       .start();
 
-    expect(docker('inspect', '--format', '{{.HostConfig.Privileged}}', container.getId())).toBe('true');
+    expect(await docker('inspect', '--format', '{{.HostConfig.Privileged}}', container.getId())).toBe('true');
     // Mounting needs CAP_SYS_ADMIN, which only a privileged container has.
     const result = await container.exec(['sh', '-c', 'mount -t tmpfs none /mnt && grep CapEff /proc/self/status']);
     expect(result.exitCode, result.output).toBe(0);
@@ -54,8 +53,8 @@ describe('docker engine', { timeout: 120_000 }, () => {
     if (process.env.TESTCONTAINERS_RYUK_DISABLED === 'true') return expect.fail('the reaper is disabled');
     await using container = await new GenericContainer(baseImage).withCommand(['sleep', 'infinity']).start();
 
-    const session = docker('inspect', '--format', `{{index .Config.Labels "${SESSION_LABEL}"}}`, container.getId());
-    const reapers = lines(docker('ps', '--filter', `label=${RYUK_LABEL}=true`, '--filter', `label=${SESSION_LABEL}=${session}`, '--format', '{{.Image}}'));
+    const session = await docker('inspect', '--format', `{{index .Config.Labels "${SESSION_LABEL}"}}`, container.getId());
+    const reapers = lines(await docker('ps', '--filter', `label=${RYUK_LABEL}=true`, '--filter', `label=${SESSION_LABEL}=${session}`, '--format', '{{.Image}}'));
     expect(reapers).toEqual([ryukImage]);
   });
 
@@ -72,19 +71,19 @@ describe('docker engine', { timeout: 120_000 }, () => {
     const { socket, answer } = await sendFilter(reaper.getHost(), reaper.getMappedPort(8080), `label=${label}`);
     expect(answer).toBe('ACK\n');
 
-    const doomed = docker('run', '-d', '--label', label, baseImage, 'sleep', 'infinity');
-    docker('network', 'create', '--label', label, `reap-test-${doomed.slice(0, 12)}`);
-    docker('volume', 'create', '--label', label);
-    const left = () => ({
-      containers: lines(docker('ps', '-aq', '--filter', `label=${label}`)).length,
-      networks: lines(docker('network', 'ls', '-q', '--filter', `label=${label}`)).length,
-      volumes: lines(docker('volume', 'ls', '-q', '--filter', `label=${label}`)).length,
+    const doomed = await docker('run', '-d', '--label', label, baseImage, 'sleep', 'infinity');
+    await docker('network', 'create', '--label', label, `reap-test-${doomed.slice(0, 12)}`);
+    await docker('volume', 'create', '--label', label);
+    const left = async () => ({
+      containers: lines(await docker('ps', '-aq', '--filter', `label=${label}`)).length,
+      networks: lines(await docker('network', 'ls', '-q', '--filter', `label=${label}`)).length,
+      volumes: lines(await docker('volume', 'ls', '-q', '--filter', `label=${label}`)).length,
     });
-    expect(left()).toEqual({ containers: 1, networks: 1, volumes: 1 });
+    expect(await left()).toEqual({ containers: 1, networks: 1, volumes: 1 });
 
     socket.end();
     await expect.poll(left, { timeout: 60_000, interval: 1000 }).toEqual({ containers: 0, networks: 0, volumes: 0 });
     // Its work done, the reaper exits (and is auto-removed by the engine).
-    await expect.poll(() => lines(docker('ps', '-aq', '--filter', `id=${reaper.getId()}`)).length, { timeout: 30_000 }).toBe(0);
+    await expect.poll(async () => lines(await docker('ps', '-aq', '--filter', `id=${reaper.getId()}`)).length, { timeout: 30_000 }).toBe(0);
   });
 });

@@ -5,17 +5,16 @@
 // pulled from a registry, and a clean tear-down.
 import type { StartedK3sContainer } from '@testcontainers/k3s';
 import * as k8s from '@kubernetes/client-node';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ensureImages, IMAGES_DIR } from '../../dev/lib/images.ts';
-import { useLocalRyuk } from '../../dev/lib/testcontainers-env.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureImage } from '../factory/build.ts';
+import { docker } from '../factory/docker.ts';
+import { IMAGES_DIR } from '../factory/recipes.ts';
+import { useLocalRyuk } from '../factory/testcontainers.ts';
 import { CLUSTER_LABEL, hostUsesCgroupV1, startCluster } from '../../dev/lib/cluster.ts';
-
-const run = promisify(execFile);
-const docker = async (...args: string[]) => (await run('docker', args)).stdout.trim();
+import { deletePod, waitUntilPodFinished, waitUntilPodReady } from '../../dev/lib/kube/pod.ts';
+import { waitUntil } from '../../dev/lib/wait.ts';
 
 const recipe = JSON.parse(readFileSync(path.join(IMAGES_DIR, 'k3s', 'image.json'), 'utf8')) as {
   inputs: Record<string, string>;
@@ -58,26 +57,10 @@ function pod(name: string, command: string[], extras: PodExtras = {}): k8s.V1Pod
   };
 }
 
-/** Waits until the pod has finished; returns its phase ('Succeeded' | 'Failed'). */
-async function finished(name: string, timeout = 90_000): Promise<string> {
-  return vi.waitUntil(
-    async () => {
-      const p = await core.readNamespacedPod({ name, namespace: NS });
-      const phase = p.status?.phase;
-      return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined; // undefined = keep waiting
-    },
-    { timeout, interval: 500 },
-  );
-}
-
-async function deletePod(name: string) {
-  await core.deleteNamespacedPod({ name, namespace: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
-}
-
 /** Runs a one-shot busybox pod; returns its phase and logs. */
 async function runPod(name: string, command: string[], extras: PodExtras = {}): Promise<{ phase: string; logs: string }> {
   await core.createNamespacedPod({ namespace: NS, body: pod(name, command, extras) });
-  const phase = await finished(name);
+  const phase = await waitUntilPodFinished(kc, NS, name, { timeoutMs: 90_000, intervalMs: 500 });
   const logs = String(await core.readNamespacedPodLog({ name, namespace: NS, container: 'main' }));
   if (phase !== 'Succeeded') {
     const state = (await core.readNamespacedPod({ name, namespace: NS })).status?.containerStatuses?.[0]?.state?.terminated;
@@ -92,13 +75,13 @@ async function probeWeb(ip: string): Promise<boolean> {
   const name = `probe-${++probeCount}`;
   // busybox nc, not wget: Debian's static busybox 1.35 wget segfaults (seen here).
   const r = await runPod(name, ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 8080 | grep hello-from-web && echo PROBE-OK`]);
-  await deletePod(name);
+  await deletePod(kc, NS, name);
   return r.phase === 'Succeeded' && r.logs.includes('hello-from-web') && r.logs.includes('PROBE-OK');
 }
 
 beforeAll(async () => {
   await useLocalRyuk({ log });
-  const [k3s] = (await ensureImages(['k3s'], { log })).filter((r) => r.name === 'k3s');
+  const k3s = await ensureImage('k3s', { log });
   log(`image ${k3s.ref} (${(k3s.sizeBytes / 1e6).toFixed(0)} MB)`);
   // Its own node, not the shared stack's: this file proves a pristine node and its tear-down.
   const cluster = await startCluster({ image: k3s.ref, name: label, log });
@@ -112,9 +95,9 @@ beforeAll(async () => {
   net = kc.makeApiClient(k8s.NetworkingV1Api);
   await core.createNamespace({ body: { metadata: { name: NS } } });
   // The namespace's default ServiceAccount appears asynchronously; pods need it.
-  await vi.waitUntil(async () => (await core.listNamespacedServiceAccount({ namespace: NS })).items.some((s) => s.metadata?.name === 'default'), {
-    timeout: 30_000,
-    interval: 500,
+  await waitUntil('the default ServiceAccount', async () => ((await core.listNamespacedServiceAccount({ namespace: NS })).items.some((s) => s.metadata?.name === 'default') ? true : undefined), {
+    timeoutMs: 30_000,
+    intervalMs: 500,
   });
 }, 60 * 60_000); // a cold image build compiles Kubernetes
 
@@ -173,7 +156,7 @@ describe('k3s-compatible node', () => {
         async () => {
           const name = `dns-${++attempt}`;
           const r = await runPod(name, ['nslookup', `web.${NS}.svc.cluster.local`]);
-          await deletePod(name);
+          await deletePod(kc, NS, name);
           return r.phase === 'Succeeded' ? r.logs : `phase ${r.phase}: ${r.logs}`;
         },
         { timeout: 90_000, interval: 1_000 },
@@ -203,10 +186,7 @@ describe('k3s-compatible node', () => {
   });
 
   it('enforces NetworkPolicy: allowed, denied by a policy, allowed again once it is removed', async () => {
-    await vi.waitUntil(async () => (await core.readNamespacedPod({ name: 'web', namespace: NS })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'), {
-      timeout: 60_000,
-      interval: 500,
-    });
+    await waitUntilPodReady(kc, NS, 'web', { timeoutMs: 60_000, intervalMs: 500 });
     const ip = (await core.readNamespacedService({ name: 'web', namespace: NS })).spec!.clusterIP!;
 
     // Positive control: without a policy the probe gets through (else a "denial" proves nothing).

@@ -1,24 +1,26 @@
 // The locally built app images (images/litellm, images/open-webui) stand in for the upstream
-// images the manifests pin: each runs in plain Docker exactly as the base Deployment runs it
-// (user, read-only root, no capabilities, no-new-privileges, tmpfs where the pod has emptyDirs,
-// the env of the manifest, headless-admin component and dev overlay), on an --internal network
-// (no route out) shared with the fake Anthropic upstream, and does the job the stack needs.
-// Prints build time, size and start-to-healthy time of each image (not asserted).
-// Engine: bash dev/engine.sh. Images are built here if missing or stale (cold: many minutes).
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// images the manifests pin: each runs in plain Docker exactly as the dev overlay's rendered
+// Deployment runs it (user, read-only root, no capabilities, no-new-privileges, tmpfs where the
+// pod has emptyDirs, its env and Secrets), on an --internal network (no route out) shared with the
+// fake Anthropic upstream, and does the job the stack needs. Prints build time, size and
+// start-to-healthy time of each image (not asserted). Images are built here if missing or stale.
+import { randomUUID } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { GenericContainer, getContainerRuntimeClient, getReaper, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ensureImages, type EnsureResult } from '../../dev/lib/images.ts';
-import { MANIFESTS_DIR } from '../../dev/lib/kustomize.ts';
-import { pinnedImages } from '../../dev/lib/pins.ts';
-import { useLocalRyuk } from '../../dev/lib/testcontainers-env.ts';
-import { containerContract, tmpfsSize, type ContainerContract } from './app-images-manifests.ts';
+import { ensureImages, type EnsureResult } from './factory/build.ts';
+import { docker } from './factory/docker.ts';
+import { useLocalRyuk } from './factory/testcontainers.ts';
+import type { KubeObject } from '../dev/lib/kustomize.ts';
+import { pinnedImages } from '../dev/lib/pins.ts';
+import { waitUntil } from '../dev/lib/wait.ts';
+import { createWorkspace } from '../tests/support/workspace.ts';
+import { modelIds, signIn } from '../tests/support/open-webui.ts';
+import { containerContract, renderedConfig, renderedSecret, tmpfsSize, type ContainerContract } from './apps-contract.ts';
 
 const SESSION_LABEL = 'org.testcontainers.session-id';
 const APP_RECIPES = ['fake-anthropic', 'litellm', 'open-webui'] as const;
@@ -101,10 +103,8 @@ interface ImageConfig {
   ExposedPorts?: Record<string, unknown>;
 }
 
-const docker = (...args: string[]) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
-const imageConfig = (ref: string) => JSON.parse(docker('image', 'inspect', '--format', '{{json .Config}}', ref)) as ImageConfig;
+const imageConfig = async (ref: string) => JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', ref)) as ImageConfig;
 const envOf = (config: ImageConfig) => Object.fromEntries(config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-const secret = () => randomBytes(18).toString('base64url');
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
@@ -141,32 +141,27 @@ class PodContainer extends GenericContainer {
   }
 }
 
-/** Env for a container: the manifest's plain values, its Secret references filled from `secrets`, then `extra`. */
-function podEnv(contract: ContainerContract, secrets: Record<string, Record<string, string>>, extra: Record<string, string> = {}) {
+/** Env for a container as the kubelet gives it: the plain values, and its Secret references filled from the rendered Secrets. */
+function podEnv(contract: ContainerContract, objects: KubeObject[]): Record<string, string> {
   const env: Record<string, string> = { ...contract.env };
-  for (const [name, ref] of Object.entries(contract.secretEnv)) {
-    const value = secrets[ref.secret]?.[ref.key];
-    if (value === undefined) throw new Error(`${contract.deployment}: env ${name} needs Secret ${ref.secret} key ${ref.key}, which the test does not provide`);
-    env[name] = value;
-  }
-  return { ...env, ...extra };
+  for (const [name, ref] of Object.entries(contract.secretEnv)) env[name] = renderedSecret(objects, ref.secret, ref.key);
+  return env;
 }
 
 /** Polls url until it answers 2xx; resolves with the milliseconds waited. */
 async function waitForHttp(url: string, timeoutMs: number, logs: () => string): Promise<number> {
   const t0 = Date.now();
-  let last = '';
-  while (Date.now() - t0 < timeoutMs) {
-    try {
+  let last = 'no answer';
+  await waitUntil(
+    `${url} answering 2xx`,
+    async () => {
       const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
-      if (res.ok) return Date.now() - t0;
       last = `HTTP ${res.status}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${url} not healthy after ${seconds(timeoutMs)} (last: ${last})\n--- logs ---\n${logs().slice(-4000)}`);
+      return res.ok ? true : undefined;
+    },
+    { timeoutMs, intervalMs: 250, describe: async () => `last ${last}\n--- logs ---\n${logs().slice(-4000)}` },
+  );
+  return Date.now() - t0;
 }
 
 interface RunningApp {
@@ -178,18 +173,18 @@ interface RunningApp {
 }
 
 describe('app images under the manifests\' securityContext, offline', { timeout: 180_000 }, () => {
-  const litellm = containerContract('litellm-deployment.yaml', 'litellm', ['overlays/dev/litellm-deployment.yaml']);
-  const openWebui = containerContract('open-webui-deployment.yaml', 'open-webui', ['components/headless-admin/open-webui-deployment.yaml']);
-  const config = parse(readFileSync(path.join(MANIFESTS_DIR, 'base/litellm-config.yaml'), 'utf8')) as {
-    model_list: { model_name: string; litellm_params: { model: string } }[];
+  // The dev overlay, rendered in a scratch copy with freshly generated secrets.
+  let objects: KubeObject[] = [];
+  let litellm: ContainerContract;
+  let openWebui: ContainerContract;
+  let config: { model_list: { model_name: string; litellm_params: { model: string } }[] };
+  let modelNames: string[] = [];
+  let masterKey = '';
+  const env = (contract: ContainerContract, name: string) => {
+    const value = podEnv(contract, objects)[name];
+    if (value === undefined) throw new Error(`${contract.deployment} has no env ${name}`);
+    return value;
   };
-  const modelNames = config.model_list.map((m) => m.model_name);
-  const secrets = {
-    'litellm-secrets': { LITELLM_MASTER_KEY: `sk-${secret()}`, ANTHROPIC_API_KEY: `sk-ant-${secret()}` },
-    'open-webui-secrets': { WEBUI_SECRET_KEY: secret() },
-    'open-webui-admin': { WEBUI_ADMIN_EMAIL: 'admin@chat.test', WEBUI_ADMIN_PASSWORD: `A1-${secret()}` },
-  };
-  const masterKey = secrets['litellm-secrets'].LITELLM_MASTER_KEY;
 
   const refs: Record<string, string> = {};
   const builds: EnsureResult[] = [];
@@ -222,6 +217,17 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
   }
 
   beforeAll(async () => {
+    using ws = createWorkspace();
+    objects = await ws.render(path.join(ws.overlaysDir, 'dev'));
+    litellm = containerContract(objects, 'litellm', 'litellm');
+    openWebui = containerContract(objects, 'open-webui', 'open-webui');
+    const [configMount, configMap] = Object.entries(litellm.configMaps)[0] ?? [];
+    if (!configMount || !configMap) throw new Error('the litellm container mounts no ConfigMap');
+    const configText = renderedConfig(objects, configMap, 'config.yaml');
+    config = parse(configText) as typeof config;
+    modelNames = config.model_list.map((m) => m.model_name);
+    masterKey = env(litellm, 'LITELLM_MASTER_KEY');
+
     const t0 = Date.now();
     builds.push(...(await ensureImages([...APP_RECIPES])));
     const coldOrCurrentMs = Date.now() - t0;
@@ -234,7 +240,7 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
 
     const client = await getContainerRuntimeClient();
     const reaper = await getReaper(client);
-    networkName = `chatstack-app-images-${randomBytes(4).toString('hex')}`;
+    networkName = `chatstack-app-images-${randomUUID().slice(0, 8)}`;
     const network = await client.network.create({
       Name: networkName,
       Driver: 'bridge',
@@ -247,25 +253,24 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
 
     configDir = mkdtempSync(path.join(tmpdir(), 'app-images-'));
     chmodSync(configDir, 0o755);
-    copyFileSync(path.join(MANIFESTS_DIR, 'base/litellm-config.yaml'), path.join(configDir, 'config.yaml'));
-    chmodSync(path.join(configDir, 'config.yaml'), 0o644);
+    writeFileSync(path.join(configDir, 'config.yaml'), configText, { mode: 0o644 });
 
     fake = await startApp(refs['fake-anthropic'], undefined, {
       aliases: [FAKE_ALIAS],
-      env: { FAKE_ANTHROPIC_API_KEY: secrets['litellm-secrets'].ANTHROPIC_API_KEY, TOKEN_DELAY_MS: '5' },
+      env: { FAKE_ANTHROPIC_API_KEY: env(litellm, 'ANTHROPIC_API_KEY'), TOKEN_DELAY_MS: '5' },
       health: '/health',
       port: 8080,
     });
     ll = await startApp(refs.litellm, litellm, {
       aliases: [LITELLM_ALIAS],
-      env: podEnv(litellm, secrets),
+      env: podEnv(litellm, objects),
       health: litellm.probes.startup ?? '/health/liveliness',
       port: litellm.port,
       binds: Object.entries(litellm.configMaps).map(([target]) => ({ source: configDir, target })),
     });
     ow = await startApp(refs['open-webui'], openWebui, {
       aliases: ['open-webui'],
-      env: podEnv(openWebui, secrets),
+      env: podEnv(openWebui, objects),
       health: openWebui.probes.startup ?? '/health',
       port: openWebui.port,
     });
@@ -290,15 +295,18 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
   describe('the images keep their upstream image\'s run-time contract', () => {
     it('both stand in for the exact releases the manifests pin', () => {
       const pins = pinnedImages();
-      expect(refs.litellm).toBe(`chatstack.local/litellm:${pins[litellm.image]}`);
-      expect(refs['open-webui']).toBe(`chatstack.local/open-webui:${pins[openWebui.image]}`);
+      for (const [recipe, contract] of [['litellm', litellm], ['open-webui', openWebui]] as const) {
+        const [name, tag] = contract.image.split(':');
+        expect(tag).toBe(pins[name!]);
+        expect(refs[recipe]).toBe(`chatstack.local/${recipe}:${tag}`);
+      }
     });
 
     it.each([
       ['litellm', LITELLM_CONTRACT],
       ['open-webui', OPEN_WEBUI_CONTRACT],
-    ] as const)('%s: user, working directory, entrypoint, command, port and env defaults', (name, contract) => {
-      const cfg = imageConfig(refs[name]);
+    ] as const)('%s: user, working directory, entrypoint, command, port and env defaults', async (name, contract) => {
+      const cfg = await imageConfig(refs[name]!);
       expect(cfg.User).toBe(contract.user);
       expect(cfg.WorkingDir).toBe(contract.workingDir);
       expect(cfg.Entrypoint ?? null).toEqual(contract.entrypoint);
@@ -329,11 +337,11 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
         DATA_DIR: '/app/backend/data',
         FRONTEND_BUILD_DIR: '/app/build',
         STATIC_DIR,
-        VERSION: pinnedImages()[openWebui.image].slice(1),
+        VERSION: openWebui.image.split(':')[1]!.slice(1),
       });
       // The static emptyDir was re-filled from the frontend build at this start (copied files
       // are newer than the container), and is served.
-      const started = Date.parse(docker('inspect', '--format', '{{.State.StartedAt}}', ow.container.getId())) / 1000;
+      const started = Date.parse(await docker('inspect', '--format', '{{.State.StartedAt}}', ow.container.getId())) / 1000;
       const mtime = await ow.container.exec(['stat', '-c', '%Y', `${STATIC_DIR}/favicon.png`]);
       expect(mtime.exitCode, mtime.output).toBe(0);
       expect(Number(mtime.stdout.trim())).toBeGreaterThanOrEqual(Math.floor(started) - 1);
@@ -351,19 +359,17 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
     });
 
     it('lists the configured models with the master key and refuses without it', async () => {
-      const url = `http://${ll.ip}:${litellm.port}/v1/models`;
-      const ok = await fetch(url, { headers: { Authorization: `Bearer ${masterKey}` } });
-      expect(ok.status).toBe(200);
-      const body = (await ok.json()) as { data: { id: string }[] };
-      expect(body.data.map((m) => m.id).sort()).toEqual([...modelNames].sort());
-      expect((await fetch(url)).status).toBe(401);
-      // A wrong key is refused too (LiteLLM answers 400 or 401 depending on the key's shape).
-      const wrong = await fetch(url, { headers: { Authorization: 'Bearer sk-wrong-key' } });
-      expect([400, 401, 403], await wrong.text()).toContain(wrong.status);
+      const base = `http://${ll.ip}:${litellm.port}`;
+      expect(await modelIds(base, '/v1/models', masterKey)).toEqual([...modelNames].sort());
+      expect((await fetch(`${base}/v1/models`)).status).toBe(401);
+      // A wrong key is refused too: without a key database LiteLLM says so with a 400 (as in the stack).
+      const wrong = await fetch(`${base}/v1/models`, { headers: { Authorization: 'Bearer sk-wrong-key' } });
+      expect(wrong.status).toBe(400);
+      expect(await wrong.text()).toMatch(/No connected db/);
     });
 
     it('streams a chat completion through the OpenAI SDK from the fake upstream', async () => {
-      const model = config.model_list[0];
+      const model = config.model_list[0]!;
       const upstreamModel = model.litellm_params.model.replace(/^anthropic\//, '');
       await fetch(`http://${fake.ip}:8080/_fake/requests`, { method: 'DELETE' });
       const client = new OpenAI({ baseURL: `http://${ll.ip}:${litellm.port}/v1`, apiKey: masterKey, maxRetries: 0 });
@@ -392,24 +398,13 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
     });
 
     it('created the headless admin, who signs in', async () => {
-      const admin = secrets['open-webui-admin'];
-      const res = await fetch(`http://${ow.ip}:${openWebui.port}/api/v1/auths/signin`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ email: admin.WEBUI_ADMIN_EMAIL, password: admin.WEBUI_ADMIN_PASSWORD }),
-      });
-      expect(res.status).toBe(200);
-      const body = (await res.json()) as { token: string; role: string };
-      expect(body.role).toBe('admin');
-      token = body.token;
-      expect(token).toBeTruthy();
+      const session = await signIn(`http://${ow.ip}:${openWebui.port}`, { email: env(openWebui, 'WEBUI_ADMIN_EMAIL'), password: env(openWebui, 'WEBUI_ADMIN_PASSWORD') });
+      expect(session.role).toBe('admin');
+      token = session.token;
     });
 
     it('lists the LiteLLM models through its own API', async () => {
-      const res = await fetch(`http://${ow.ip}:${openWebui.port}/api/models`, { headers: { Authorization: `Bearer ${token}` } });
-      expect(res.status).toBe(200);
-      const body = (await res.json()) as { data: { id: string }[] };
-      expect(body.data.map((m) => m.id)).toEqual(expect.arrayContaining(modelNames));
+      expect(await modelIds(`http://${ow.ip}:${openWebui.port}`, '/api/models', token)).toEqual([...modelNames].sort());
     });
 
     it('completes a chat through LiteLLM to the fake upstream (no PyTorch needed)', async () => {
@@ -425,19 +420,24 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
   });
 
   describe('offline', () => {
-    it('the shared network is internal and the only one the apps are on', () => {
-      expect(docker('network', 'inspect', '--format', '{{.Internal}}', networkName)).toBe('true');
+    it('the shared network is internal and the only one the apps are on', async () => {
+      expect(await docker('network', 'inspect', '--format', '{{.Internal}}', networkName)).toBe('true');
       for (const app of [fake, ll, ow]) {
-        const nets = JSON.parse(docker('inspect', '--format', '{{json .NetworkSettings.Networks}}', app.container.getId())) as Record<string, unknown>;
+        const nets = JSON.parse(await docker('inspect', '--format', '{{json .NetworkSettings.Networks}}', app.container.getId())) as Record<string, unknown>;
         expect(Object.keys(nets)).toEqual([networkName]);
       }
     });
 
     it('there is no route out from the apps\' containers', async () => {
-      const probe = 'import socket\ntry:\n    socket.create_connection(("1.1.1.1", 443), timeout=3)\n    print("REACHED")\nexcept OSError as e:\n    print("blocked:", e)';
+      // TEST-NET-1 (RFC 5737): an address outside every local network that no host answers for.
+      const probe = 'import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n    print("REACHED")\nexcept OSError as e:\n    print("blocked:", e)';
       for (const app of [ll, ow]) {
-        const r = await app.container.exec(['python3', '-c', probe]);
-        expect(r.stdout).toMatch(/^blocked:/);
+        // Positive control: the same probe reaches the fake upstream on the shared network.
+        const local = await app.container.exec(['python3', '-c', probe, fake.ip, '8080']);
+        expect(local.stdout.trim()).toBe('REACHED');
+        const out = await app.container.exec(['python3', '-c', probe, '192.0.2.1', '443']);
+        // Docker drops an internal network's outbound packets: the connect times out or is refused a route.
+        expect(out.stdout).toMatch(/^blocked: .*(timed out|unreachable|No route)/i);
       }
     });
 

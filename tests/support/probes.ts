@@ -1,56 +1,8 @@
-// Pods for live tests: exec into a container (the `kubectl exec` path), TCP probes from inside
-// a pod, and short-lived probe pods that pass the namespace's "restricted" admission.
+// Network probes for live tests: TCP connects and name lookups from inside a container, probe
+// pods that pass the namespace's "restricted" admission, and the node's NetworkPolicy dataplane.
 import * as k8s from '@kubernetes/client-node';
-import { Writable } from 'node:stream';
-import { apiMessage, podState } from '../../dev/lib/kube.ts';
-
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sink(chunks: Buffer[]): Writable {
-  return new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk);
-      cb();
-    },
-  });
-}
-
-export async function execIn(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000): Promise<ExecResult> {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  return await new Promise<ExecResult>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`exec ${command.join(' ')} in ${pod}/${container}: no answer in ${timeoutMs} ms`)), timeoutMs);
-    new k8s.Exec(kc)
-      .exec(namespace, pod, container, command, sink(out), sink(err), null, false, (status) => {
-        clearTimeout(timer);
-        const exit = status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message;
-        // Give the last frames of stdout/stderr a moment to land before reading them.
-        setTimeout(() => {
-          resolve({
-            code: status.status === 'Success' ? 0 : Number(exit ?? 1),
-            stdout: Buffer.concat(out).toString('utf8'),
-            stderr: Buffer.concat(err).toString('utf8') || (status.status === 'Success' ? '' : (status.message ?? '')),
-          });
-        }, 50);
-      })
-      .catch((e: unknown) => {
-        clearTimeout(timer);
-        reject(new Error(`exec in ${pod}/${container} failed: ${apiMessage(e)}`));
-      });
-  });
-}
-
-/** The running pod of an app (by app.kubernetes.io/name). */
-export async function podOf(kc: k8s.KubeConfig, namespace: string, app: string): Promise<k8s.V1Pod> {
-  const pods = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace, labelSelector: `app.kubernetes.io/name=${app}` });
-  const running = pods.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
-  if (running.length === 0) throw new Error(`no running pod of ${app} in ${namespace} (${pods.items.map((p) => `${p.metadata?.name}: ${p.status?.phase}`).join(', ')})`);
-  return running[0]!;
-}
+import { dockerTry } from '../../images/factory/docker.ts';
+import { execIn, waitUntilPodReady } from '../../dev/lib/kube/pod.ts';
 
 const PY_CONNECT = [
   'import socket, sys',
@@ -115,17 +67,16 @@ export async function createProbePod(kc: k8s.KubeConfig, namespace: string, name
       },
     },
   });
-  // A plain poll: this also runs in beforeAll hooks, where expect.poll is not allowed.
-  const deadline = Date.now() + 90_000;
-  let pod = await core.readNamespacedPod({ name, namespace });
-  while (!pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) {
-    if (Date.now() > deadline) throw new Error(`probe pod ${namespace}/${name} not ready after 90 s: ${podState(pod).waitingOn}`);
-    await new Promise((r) => setTimeout(r, 1000));
-    pod = await core.readNamespacedPod({ name, namespace });
-  }
-  return pod;
+  return waitUntilPodReady(kc, namespace, name, { timeoutMs: 90_000 });
 }
 
-export async function deletePod(kc: k8s.KubeConfig, namespace: string, name: string): Promise<void> {
-  await kc.makeApiClient(k8s.CoreV1Api).deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+/**
+ * Evidence, read from the node itself, that a NetworkPolicy controller programs the dataplane:
+ * kube-router (k3s's embedded controller, and the hermetic node's) adds KUBE-NWPLCY-* iptables
+ * chains. Without it, every denial a test sees would mean nothing.
+ */
+export async function networkPolicyEnforcement(nodeContainerId: string): Promise<{ running: boolean; detail: string }> {
+  const r = await dockerTry('exec', nodeContainerId, 'sh', '-c', '(iptables-save; iptables-legacy-save) 2>/dev/null | grep -c "^:KUBE-NWPLCY" || true');
+  const chains = Number(r.stdout.trim()) || 0;
+  return chains > 0 ? { running: true, detail: `kube-router: ${chains} KUBE-NWPLCY chains` } : { running: false, detail: `no KUBE-NWPLCY iptables chains in the node (${r.stderr || 'none'})` };
 }

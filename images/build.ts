@@ -2,17 +2,19 @@
 // Build the local images (images/<name>/) that are missing or stale, dependencies first.
 //   npm run images:build [-- --only base,ryuk] [--force] [--verbose]
 import { argv, chalk } from 'zx';
-import { ensureImages, ImageBuildError } from './lib/images.ts';
+import { ensureImages, ImageBuildError } from './factory/build.ts';
+import { ensureEngine } from './factory/engine.ts';
+import { secondsSince } from './factory/time.ts';
 
 const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
-const only = list(argv.only);
 
 try {
+  await ensureEngine();
   const t0 = Date.now();
-  const results = await ensureImages(only, { force: Boolean(argv.force), verbose: Boolean(argv.verbose) });
+  const results = await ensureImages(list(argv.only), { force: Boolean(argv.force), verbose: Boolean(argv.verbose) });
   const built = results.filter((r) => r.status === 'built');
   console.log(
-    chalk.green(`images: ${results.length} ready, ${built.length} built, ${((Date.now() - t0) / 1000).toFixed(1)}s`) +
+    chalk.green(`images: ${results.length} ready, ${built.length} built, ${secondsSince(t0)}s`) +
       (built.length ? ` (${built.map((r) => `${r.name} ${r.seconds}s`).join(', ')})` : ''),
   );
 } catch (err) {

@@ -2,7 +2,9 @@
 // (upstream image testcontainers/ryuk, which cannot be pulled here) comes from images/ryuk/.
 // Call before the first container starts (global setups, dev scripts); testcontainers reads
 // RYUK_CONTAINER_IMAGE lazily, so setting it after importing testcontainers is fine.
-import { ensureImages, localImageExists, recipeImageRef } from './images.ts';
+import { ensureImage } from './build.ts';
+import { imageExists } from './docker.ts';
+import { recipeImageRef } from './recipes.ts';
 
 /** The reaper image testcontainers-node 12 uses by default (node_modules/testcontainers/build/reaper/reaper.js). */
 export const UPSTREAM_RYUK_IMAGE = 'testcontainers/ryuk:0.14.0';
@@ -24,14 +26,10 @@ export async function useLocalRyuk(opts: { build?: boolean; log?: (line: string)
   if (process.env.TESTCONTAINERS_RYUK_DISABLED === 'true') return { ryukImage: '', source: 'reaper disabled' };
   const preset = process.env.RYUK_CONTAINER_IMAGE;
   if (preset) return { ryukImage: preset, source: 'RYUK_CONTAINER_IMAGE already set' };
-  if (await localImageExists(UPSTREAM_RYUK_IMAGE)) return { ryukImage: UPSTREAM_RYUK_IMAGE, source: 'upstream image present' };
+  if (await imageExists(UPSTREAM_RYUK_IMAGE)) return { ryukImage: UPSTREAM_RYUK_IMAGE, source: 'upstream image present' };
 
-  const ref =
-    opts.build === false
-      ? await recipeImageRef(LOCAL_RYUK_RECIPE)
-      : (await ensureImages([LOCAL_RYUK_RECIPE], { log: opts.log })).find((r) => r.name === LOCAL_RYUK_RECIPE)?.ref;
-  if (!ref) throw new Error(`image recipe ${LOCAL_RYUK_RECIPE} produced no image`);
-  if (opts.build === false && !(await localImageExists(ref))) {
+  const ref = opts.build === false ? await recipeImageRef(LOCAL_RYUK_RECIPE) : (await ensureImage(LOCAL_RYUK_RECIPE, { log: opts.log })).ref;
+  if (opts.build === false && !(await imageExists(ref))) {
     throw new Error(`reaper image ${ref} is not built (npm run images:build -- --only ${LOCAL_RYUK_RECIPE})`);
   }
   process.env.RYUK_CONTAINER_IMAGE = ref;

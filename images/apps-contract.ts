@@ -1,10 +1,14 @@
-// What the manifests ask of an app container, read from the YAML so that the app-images smoke test
-// runs each image exactly as the Deployment would: user, read-only root, capabilities, args,
-// emptyDirs (-> tmpfs), ConfigMap and PVC mounts, env (plain values and Secret references), probes.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { parse } from 'yaml';
-import { MANIFESTS_DIR } from '../../dev/lib/kustomize.ts';
+// What a rendered overlay asks of an app container, so that the app-images test runs each image
+// exactly as the Deployment would: user, read-only root, capabilities, args, emptyDirs (-> tmpfs),
+// ConfigMap and PVC mounts, env (plain values and Secret references), probes. Read from the
+// render, never from hand-picked files: a patch an overlay gains is in it.
+
+/** A rendered Kubernetes object, as far as this module reads one. */
+interface KubeObject {
+  kind: string;
+  metadata: { name: string };
+  [field: string]: unknown;
+}
 
 interface EnvVar {
   name: string;
@@ -76,7 +80,7 @@ export interface ContainerContract {
   capAdd: string[];
   /** plain env values, in manifest order (later patches win) */
   env: Record<string, string>;
-  /** env vars taken from Secrets: name -> {secret, key} */
+  /** env vars taken from Secrets: name -> {secret, key} (the rendered Secret names, hash suffix included) */
   secretEnv: Record<string, { secret: string; key: string }>;
   /** emptyDir mount path -> sizeLimit (if any) */
   emptyDirs: Record<string, string | undefined>;
@@ -87,40 +91,29 @@ export interface ContainerContract {
   probes: { startup?: string; liveness?: string; readiness?: string };
 }
 
-function readDeployment(file: string): Deployment {
-  return parse(readFileSync(file, 'utf8')) as Deployment;
+function findDeployment(objects: KubeObject[], name: string): Deployment {
+  const d = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name);
+  if (!d) throw new Error(`the render has no Deployment ${name}`);
+  return d as unknown as Deployment;
 }
 
-/**
- * The contract of `containerName` in manifests/base/<deploymentFile>, with the env of strategic
- * merge patches (component/overlay Deployment patches, merged by env var name) applied on top.
- */
-export function containerContract(deploymentFile: string, containerName: string, envPatches: string[] = []): ContainerContract {
-  const deployment = readDeployment(path.join(MANIFESTS_DIR, 'base', deploymentFile));
+/** The contract of one container of a rendered Deployment. */
+export function containerContract(objects: KubeObject[], deploymentName: string, containerName: string): ContainerContract {
+  const deployment = findDeployment(objects, deploymentName);
   const pod = deployment.spec.template.spec;
   const container = pod.containers.find((c) => c.name === containerName);
-  if (!container) throw new Error(`${deploymentFile}: no container ${containerName}`);
+  if (!container) throw new Error(`Deployment ${deploymentName}: no container ${containerName}`);
   const sc = container.securityContext ?? {};
   const uid = sc.runAsUser ?? pod.securityContext?.runAsUser;
   const gid = sc.runAsGroup ?? pod.securityContext?.runAsGroup ?? uid;
-  if (uid === undefined || gid === undefined) throw new Error(`${deploymentFile}: no runAsUser/runAsGroup`);
+  if (uid === undefined || gid === undefined) throw new Error(`Deployment ${deploymentName}: no runAsUser/runAsGroup`);
 
-  const envVars: EnvVar[] = [...(container.env ?? [])];
-  for (const patchFile of envPatches) {
-    const patch = readDeployment(path.join(MANIFESTS_DIR, patchFile));
-    const patched = patch.spec.template.spec.containers.find((c) => c.name === containerName);
-    for (const v of patched?.env ?? []) {
-      const i = envVars.findIndex((e) => e.name === v.name);
-      if (i >= 0) envVars[i] = v;
-      else envVars.push(v);
-    }
-  }
   const env: Record<string, string> = {};
   const secretEnv: ContainerContract['secretEnv'] = {};
-  for (const v of envVars) {
+  for (const v of container.env ?? []) {
     if (v.value !== undefined) env[v.name] = v.value;
     else if (v.valueFrom?.secretKeyRef) secretEnv[v.name] = { secret: v.valueFrom.secretKeyRef.name, key: v.valueFrom.secretKeyRef.key };
-    else throw new Error(`${deploymentFile}: env ${v.name} has a source this test does not model`);
+    else throw new Error(`Deployment ${deploymentName}: env ${v.name} has a source this test does not model`);
   }
 
   const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
@@ -129,18 +122,18 @@ export function containerContract(deploymentFile: string, containerName: string,
   const pvcs: ContainerContract['pvcs'] = {};
   for (const m of container.volumeMounts ?? []) {
     const v = volumes.get(m.name);
-    if (!v) throw new Error(`${deploymentFile}: mount ${m.mountPath} names no volume`);
+    if (!v) throw new Error(`Deployment ${deploymentName}: mount ${m.mountPath} names no volume`);
     if (v.emptyDir) emptyDirs[m.mountPath] = v.emptyDir.sizeLimit;
     else if (v.configMap) configMaps[m.mountPath] = v.configMap.name;
     else if (v.persistentVolumeClaim) pvcs[m.mountPath] = v.persistentVolumeClaim.claimName;
-    else throw new Error(`${deploymentFile}: volume ${v.name} has a type this test does not model`);
+    else throw new Error(`Deployment ${deploymentName}: volume ${v.name} has a type this test does not model`);
   }
 
   const port = container.ports?.[0]?.containerPort;
-  if (!port) throw new Error(`${deploymentFile}: ${containerName} declares no port`);
+  if (!port) throw new Error(`Deployment ${deploymentName}: ${containerName} declares no port`);
   const probePath = (p?: Probe) => p?.httpGet?.path;
   return {
-    deployment: deployment.metadata.name,
+    deployment: deploymentName,
     image: container.image,
     user: `${uid}:${gid}`,
     uid,
@@ -161,6 +154,22 @@ export function containerContract(deploymentFile: string, containerName: string,
     pvcs,
     probes: { startup: probePath(container.startupProbe), liveness: probePath(container.livenessProbe), readiness: probePath(container.readinessProbe) },
   };
+}
+
+/** The decoded value of a key of a rendered Secret (secretGenerator output: `data`, base64). */
+export function renderedSecret(objects: KubeObject[], name: string, key: string): string {
+  const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === name) as (KubeObject & { data?: Record<string, string> }) | undefined;
+  const value = secret?.data?.[key];
+  if (value === undefined) throw new Error(`the render has no Secret ${name} with key ${key}`);
+  return Buffer.from(value, 'base64').toString('utf8');
+}
+
+/** The text of a key of a rendered ConfigMap. */
+export function renderedConfig(objects: KubeObject[], name: string, key: string): string {
+  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name) as (KubeObject & { data?: Record<string, string> }) | undefined;
+  const value = cm?.data?.[key];
+  if (value === undefined) throw new Error(`the render has no ConfigMap ${name} with key ${key}`);
+  return value;
 }
 
 /** Kubernetes quantity (256Mi, 1Gi, 512M) -> tmpfs size option (bytes). */

@@ -1,0 +1,100 @@
+// The one module that drives the Docker CLI (containers the tests start go through
+// Testcontainers). Names say whether a call throws:
+//   docker(...)      stdout, or throws DockerError carrying the command's stderr
+//   dockerTry(...)   { code, stdout, stderr }, never throws
+//   imageInfo(ref)   the local image, or undefined when there is none; throws if the engine fails
+import { $ } from 'zx';
+
+export interface DockerResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class DockerError extends Error {
+  readonly code: number;
+  readonly stderr: string;
+  constructor(args: string[], result: DockerResult) {
+    const detail = result.code === 127 ? 'the docker CLI is not installed' : result.stderr || result.stdout || `exit ${result.code}`;
+    super(`docker ${args.join(' ')}: ${detail}`);
+    this.name = 'DockerError';
+    this.code = result.code;
+    this.stderr = result.stderr;
+  }
+}
+
+export class DockerUnavailableError extends Error {
+  constructor(detail: string) {
+    super(
+      `No Docker Engine is reachable (${detail}). As root on Linux, \`bash dev/engine.sh\` installs and starts one ` +
+        '(npm test and dev:up run it themselves when they can); otherwise start Docker Desktop or dockerd, ' +
+        'or pass --kubeconfig to dev:up to use an existing cluster.',
+    );
+    this.name = 'DockerUnavailableError';
+  }
+}
+
+const quiet = $({ quiet: true, nothrow: true });
+
+export async function dockerTry(...args: string[]): Promise<DockerResult> {
+  const r = await quiet`docker ${args}`;
+  return { code: r.exitCode ?? 1, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
+
+export async function docker(...args: string[]): Promise<string> {
+  const r = await dockerTry(...args);
+  if (r.code !== 0) throw new DockerError(args, r);
+  return r.stdout;
+}
+
+/** The engine's version; throws DockerUnavailableError (with the CLI's own reason) when none answers. */
+export async function engineVersion(): Promise<string> {
+  const r = await quiet`docker info --format ${'{{.ServerVersion}}'}`.timeout('20s');
+  if (r.exitCode === 0 && r.stdout.trim()) return r.stdout.trim();
+  const why = r.exitCode === 127 ? 'the docker CLI is not installed' : (r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`);
+  throw new DockerUnavailableError(why);
+}
+
+export interface ImageInfo {
+  id: string;
+  size: number;
+  labels: Record<string, string>;
+}
+
+export async function imageInfo(ref: string): Promise<ImageInfo | undefined> {
+  const r = await dockerTry('image', 'inspect', '--format', '{{json .}}', ref);
+  if (r.code !== 0) {
+    if (/no such image/i.test(r.stderr)) return undefined;
+    throw new DockerError(['image', 'inspect', ref], r);
+  }
+  const img = JSON.parse(r.stdout) as { Id: string; Size: number; Config?: { Labels?: Record<string, string> | null } };
+  return { id: img.Id, size: img.Size, labels: img.Config?.Labels ?? {} };
+}
+
+/** `docker pull --quiet ref`, given up after `timeout` (a registry that does not answer must not hang a start); never throws. */
+export async function tryPull(ref: string, timeoutMs = 60_000): Promise<DockerResult> {
+  const r = await quiet`docker pull --quiet ${ref}`.timeout(timeoutMs);
+  return { code: r.exitCode ?? 1, stdout: r.stdout.trim(), stderr: r.stderr.trim() || (r.exitCode === null ? `no answer within ${timeoutMs / 1000} s` : '') };
+}
+
+export async function imageExists(ref: string): Promise<boolean> {
+  return (await imageInfo(ref)) !== undefined;
+}
+
+/** `docker save ref | docker exec -i container cmd...`: streams an image into a container, no file. */
+export async function saveInto(ref: string, container: string, cmd: string[]): Promise<void> {
+  try {
+    const save = $({ quiet: true })`docker save ${ref}`;
+    await Promise.all([save, save.pipe($({ quiet: true })`docker exec -i ${container} ${cmd}`)]);
+  } catch (err) {
+    const e = err as { exitCode?: number; stderr?: string; message?: string };
+    throw new Error(`docker save ${ref} | docker exec -i ${container.slice(0, 12)} ${cmd.join(' ')} failed (exit ${e.exitCode}): ${(e.stderr ?? e.message ?? '').trim()}`);
+  }
+}
+
+/** Removes containers (and their anonymous volumes) carrying a label; returns their ids. */
+export async function removeContainers(label: string): Promise<string[]> {
+  const ids = (await docker('ps', '-aq', '--filter', `label=${label}`)).split('\n').filter(Boolean);
+  for (const id of ids) await docker('rm', '-f', '-v', id);
+  return ids;
+}

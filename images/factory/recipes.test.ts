@@ -1,0 +1,90 @@
+// A recipe's hash must change whenever anything its image is built from changes; otherwise an
+// edited input leaves a stale image that the builder calls up to date. Two halves: every input of
+// a recipe lies inside its directory (a shared file is linked in, never reached by `../`), and
+// every file there, found by a plain walk, moves the hash. No Docker needed.
+import { appendFileSync, chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOrder, IMAGES_DIR, loadRecipes, recipeHashes } from './recipes.ts';
+
+/** Every file below dir, following symlinks, as a plain walk sees it (test files excepted). */
+function walk(dir: string, rel = ''): string[] {
+  return readdirSync(path.join(dir, rel)).flatMap((name) => {
+    const p = rel ? `${rel}/${name}` : name;
+    if (statSync(path.join(dir, p)).isDirectory()) return walk(dir, p);
+    return p.endsWith('.test.ts') ? [] : [p];
+  });
+}
+
+/**
+ * Lines of a host-side build script (prepare.sh) that reach a path outside the recipe directory.
+ * A line may do so only for an input whose version image.json pins (and the script checks), and
+ * says so with `# pinned: inputs.<key>`.
+ */
+export function outsideReferences(script: string): string[] {
+  return script
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line) && !/# pinned: inputs\.\w+/.test(line))
+    .filter((line) => /(\$\{?(HERE|RECIPE_DIR|PWD)\}?|\.)\/\.\.(\/|$|["'\s])/.test(line) || /(^|[\s"'=])\.\.\//.test(line));
+}
+
+describe('recipe hashes', () => {
+  let root = '';
+  const hashesOf = async () => {
+    const recipes = await loadRecipes(root, path.join(root, '.build'));
+    return recipeHashes(buildOrder(recipes));
+  };
+
+  beforeAll(() => {
+    // A real copy with every symlink resolved: editing it cannot touch the repository.
+    root = mkdtempSync(path.join(tmpdir(), 'chatstack-recipes-'));
+    cpSync(IMAGES_DIR, root, { recursive: true, dereference: true, filter: (src) => !src.includes(`${path.sep}factory`) && !src.endsWith('.test.ts') });
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('no build script of a recipe reaches outside its directory', async () => {
+    const recipes = await loadRecipes();
+    expect(recipes.size).toBeGreaterThanOrEqual(7);
+    for (const r of recipes.values()) {
+      // Only prepare.sh runs on the host; a Dockerfile sees nothing but the context (the recipe's copy).
+      for (const file of walk(r.dir).filter((f) => f === 'prepare.sh')) {
+        expect(outsideReferences(readFileSync(path.join(r.dir, file), 'utf8')), `images/${r.name}/${file}`).toEqual([]);
+      }
+    }
+  });
+
+  it('the check above catches a script that compiles a file of another recipe', () => {
+    expect(outsideReferences('gcc -static -o "$CONTEXT_DIR/pause" "$HERE/../pause/pause.c"')).toHaveLength(1);
+    expect(outsideReferences('cp ../lib/pip-wheels.sh .')).toHaveLength(1);
+    expect(outsideReferences('repo="$(cd "$RECIPE_DIR/../.." && pwd)"')).toHaveLength(1);
+    expect(outsideReferences('repo="$(cd "$RECIPE_DIR/../.." && pwd)" # pinned: inputs.node')).toEqual([]);
+    expect(outsideReferences('gcc -o "$CONTEXT_DIR/pause" "$HERE/pause.c"')).toEqual([]);
+  });
+
+  it('changes when any file of a recipe changes, in content or executable bit, and for every image built on it', async () => {
+    const before = await hashesOf();
+    const recipes = await loadRecipes(root, path.join(root, '.build'));
+    let checked = 0;
+    for (const r of recipes.values()) {
+      const dependents = [...recipes.values()].filter((o) => buildOrder(recipes, [o.name]).some((d) => d.name === r.name)).map((o) => o.name);
+      for (const file of walk(r.dir)) {
+        const abs = path.join(r.dir, file);
+        const original = readFileSync(abs);
+        appendFileSync(abs, '\n');
+        const edited = await hashesOf();
+        writeFileSync(abs, original);
+        for (const name of dependents) expect(edited.get(name), `editing images/${r.name}/${file} must change the hash of ${name}`).not.toBe(before.get(name));
+        checked++;
+      }
+      const script = path.join(r.dir, walk(r.dir)[0]!);
+      const mode = statSync(script).mode;
+      chmodSync(script, mode ^ 0o111);
+      const flipped = await hashesOf();
+      chmodSync(script, mode);
+      expect(flipped.get(r.name), `the executable bit of ${script}`).not.toBe(before.get(r.name));
+    }
+    expect(checked).toBeGreaterThan(20);
+    expect(await hashesOf()).toEqual(before);
+  });
+});
