@@ -5,12 +5,14 @@
 //   1. dev:up from nothing (no node) to the first streamed token through LiteLLM
 //   2. dev:up again against the reused node, to the first streamed token
 //   3. the node's memory with the stack running
-//   4. with --suites: the wall time of each test tier (npm run test:<tier>)
+//   4. the latency the port-forward adds, beside kubectl port-forward (dev/bench-forward.ts)
+//   5. with --suites: the wall time of each test project (npm run test:<project>)
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import OpenAI from 'openai';
 import { docker } from '../images/factory/docker.ts';
 import { secondsSince } from '../images/factory/time.ts';
+import { benchForward, formatBenchForward } from './bench-forward.ts';
 import { removeNodes } from './lib/cluster.ts';
 import { up, overlaySecret, type Stack } from './lib/stack.ts';
 
@@ -18,6 +20,7 @@ const { values } = parseArgs({ options: { suites: { type: 'boolean', default: fa
 const NAME = 'bench';
 const TIERS = ['static', 'images', 'smoke', 'integration'];
 const figures: [string, string][] = [];
+let forwardTable = '';
 
 async function firstToken(litellmUrl: string): Promise<void> {
   const client = new OpenAI({ baseURL: `${litellmUrl}/v1`, apiKey: overlaySecret('dev', 'litellm.env', 'LITELLM_MASTER_KEY'), maxRetries: 0 });
@@ -46,6 +49,8 @@ try {
   await first.detach();
   const again = await timedUp('dev:up again (reused node) to first streamed token');
   figures.push(['node container memory with the dev stack', await docker('stats', '--no-stream', '--format', '{{.MemUsage}}', again.info.clusterId!)]);
+  const masterKey = overlaySecret('dev', 'litellm.env', 'LITELLM_MASTER_KEY');
+  forwardTable = formatBenchForward(await benchForward({ kubeconfig: again.info.kubeconfig, namespace: again.info.namespace, masterKey, log: () => {} }));
   await again.stop();
   if (values.suites) for (const tier of TIERS) await suite(tier);
 } finally {
@@ -53,4 +58,5 @@ try {
 }
 console.log('\nfigure | value\n---|---');
 for (const [k, v] of figures) console.log(`${k} | ${v}`);
+if (forwardTable) console.log(`\nport-forward latency (ms)\n${forwardTable}`);
 process.exit(0);

@@ -1,8 +1,25 @@
-// Port-forwarding a Service to a local port with client-node's PortForward. Each incoming
-// connection resolves a ready pod behind the Service afresh, so the forward survives the pod
-// being restarted or replaced (the "reconnect" kubectl port-forward lacks).
+// Port-forwarding a Service to a local port through the Kubernetes API's pod port-forward
+// websocket. Each local connection gets its own tunnel to a ready pod found afresh, so the forward
+// survives the pod being restarted or replaced (the "reconnect" kubectl port-forward lacks).
+//
+// The tunnel is client-node's PortForward.portForward (kubeconfig auth, TLS, the channel framing),
+// but the connection's lifecycle is handled here, because PortForward carries no close: its
+// WebSocketHandler.connect installs no close handler and the message handler only ever writes to
+// `output`, so when the pod ends a connection (an idle keep-alive timeout, a pod going away) the
+// local socket stays open and the client's next request goes into a dead tunnel. Its input
+// handling closes the whole tunnel when the client merely half-closes, and neither direction has
+// back-pressure. So the local socket is never handed to it as `input` (we send on the websocket
+// ourselves) and the websocket's close and errors are watched here.
+//
+// The protocol (kubelet/containerd streaming server, subprotocol v4.channel.k8s.io): binary
+// messages whose first byte is the channel, 0 = data and 1 = error for the (single) port, each
+// channel starting with the port number. The server closes the websocket when its connection to
+// the pod ends, after writing the reason to the error channel if that was a failure (refused,
+// reset). It has no frame for a half-close.
 import * as k8s from '@kubernetes/client-node';
 import net from 'node:net';
+import { isPodReady } from './kube/pod.ts';
+import { PassThrough, Writable } from 'node:stream';
 
 export interface Forward {
   service: string;
@@ -10,7 +27,26 @@ export interface Forward {
   localPort: number;
   targetPort: number;
   url: string;
+  /** Open local connections and tunnels (opening or open) right now; both 0 when idle. */
+  connections(): { sockets: number; tunnels: number };
+  /** Stops listening and ends every connection and tunnel; resolves once they are gone. */
   close(): Promise<void>;
+}
+
+export interface ForwardOptions {
+  localPort?: number;
+  servicePort?: number;
+  /** One line per failed connection (the client sees a reset). */
+  log?: (line: string) => void;
+  /**
+   * A client's FIN cannot be passed on (the protocol has no half-close), and it cannot be told
+   * from a full close. So after it the tunnel stays open while the pod is still sending (a
+   * half-closing client gets the rest of its response) and is closed once the pod has sent
+   * nothing for this long: a closed idle connection, or a server waiting for an end of input it
+   * will never see, does not hold a tunnel. kubectl port-forward cuts after 1 s however busy the
+   * pod is (containerd's grace). Default 5 s.
+   */
+  halfClosedIdleMs?: number;
 }
 
 export class PortInUseError extends Error {
@@ -39,7 +75,7 @@ export async function resolveTargetPort(kc: k8s.KubeConfig, namespace: string, s
   const target = port.targetPort ?? port.port;
   if (typeof target === 'number') return target;
   if (/^\d+$/.test(target)) return Number(target);
-  const selector = Object.entries(svc.spec?.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  const selector = labelSelector(svc);
   const pods = (await core.listNamespacedPod({ namespace, labelSelector: selector })).items;
   for (const pod of pods) {
     for (const c of pod.spec?.containers ?? []) {
@@ -50,43 +86,198 @@ export async function resolveTargetPort(kc: k8s.KubeConfig, namespace: string, s
   throw new Error(`Service ${namespace}/${service}: no pod has a container port named "${target}"`);
 }
 
+function labelSelector(svc: k8s.V1Service): string {
+  return Object.entries(svc.spec?.selector ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+/** What is used of the `ws` WebSocket that PortForward returns (the project has no @types/ws). */
+interface Tunnel {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: Buffer, cb?: (err?: Error) => void): void;
+  close(code?: number): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  on(event: 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+const WS_OPEN = 1;
+const WS_CLOSING = 2;
+const WS_CLOSED = 3;
+/** Client bytes queued towards the API server before the client socket is paused. */
+const HIGH_WATER = 1 << 20;
+
 /**
- * Forwards 127.0.0.1:localPort (0 = any free port) to the Service's port.
- * `log` receives one line per failed connection (the client sees a reset).
+ * Forwards 127.0.0.1:localPort (0 = any free port) to the Service's port. Every close, reset or
+ * error on one side is carried to the other: the pod closing ends the local socket once what it
+ * sent is written; a tunnel failure resets the local socket; the client closing or resetting
+ * closes the tunnel. A client's half-close keeps the tunnel, so the rest of the response arrives.
  */
-export async function forwardService(
-  kc: k8s.KubeConfig,
-  namespace: string,
-  service: string,
-  opts: { localPort?: number; servicePort?: number; log?: (line: string) => void } = {},
-): Promise<Forward> {
+export async function forwardService(kc: k8s.KubeConfig, namespace: string, service: string, opts: ForwardOptions = {}): Promise<Forward> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const svc = await core.readNamespacedService({ name: service, namespace });
+  const selector = labelSelector(svc);
+  if (!selector) throw new Error(`Service ${namespace}/${service} has no selector: nothing to forward to`);
   const targetPort = await resolveTargetPort(kc, namespace, service, opts.servicePort);
+  const halfClosedIdleMs = opts.halfClosedIdleMs ?? 5_000;
+  const log = (line: string) => opts.log?.(`port-forward ${service}:${targetPort}: ${line}`);
   const pf = new k8s.PortForward(kc, true);
+
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  const tunnels = new Set<Tunnel>();
+  let opening = 0;
+  let waiters: (() => void)[] = [];
+  const settle = () => {
+    if (sockets.size > 0 || tunnels.size > 0 || opening > 0) return;
+    for (const w of waiters) w();
+    waiters = [];
+  };
+
+  // A ready pod that is not being deleted: a terminating pod can stay Ready for a while, and new
+  // connections must go to its replacement (client-node's getFirstReadyPod does not check this).
+  // Looked up afresh for each connection; connections arriving together share one lookup.
+  let lookup: Promise<string> | undefined;
+  const readyPod = (): Promise<string> => (lookup ??= findReadyPod().finally(() => (lookup = undefined)));
+  const findReadyPod = async (): Promise<string> => {
+    const pods = (await core.listNamespacedPod({ namespace, labelSelector: selector })).items;
+    const ready = pods
+      .filter((p) => !p.metadata?.deletionTimestamp && isPodReady(p))
+      .map((p) => p.metadata!.name!)
+      .sort();
+    if (ready.length === 0) {
+      const states = pods.map((p) => `${p.metadata?.name} ${p.metadata?.deletionTimestamp ? 'terminating' : (p.status?.phase ?? '?')}`).join(', ');
+      throw new Error(`no ready pod behind the Service (${states || 'no pods'})`);
+    }
+    return ready[0]!;
+  };
+
+  const handle = (socket: net.Socket): void => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    // A pod going away resets its connections; that ends this socket, not the process.
-    socket.on('error', (err) => {
-      opts.log?.(`port-forward ${service}:${targetPort}: connection ended (${(err as NodeJS.ErrnoException).code ?? err.message})`);
-      socket.destroy();
+    socket.setNoDelay(true);
+    let tunnel: Tunnel | undefined;
+    let pod = '';
+    let errorText = '';
+    let halfClosedTimer: NodeJS.Timeout | undefined;
+
+    const closeTunnel = () => {
+      if (tunnel && tunnel.readyState < WS_CLOSING) tunnel.close(1000);
+    };
+    const armHalfClosedTimer = () => {
+      clearTimeout(halfClosedTimer);
+      halfClosedTimer = setTimeout(closeTunnel, halfClosedIdleMs);
+    };
+    // The client reset or broke the connection: it is gone, so is the tunnel ('close' follows).
+    socket.on('error', () => socket.destroy());
+    // Half-close: the tunnel stays so the response still arrives (see halfClosedIdleMs). Listened
+    // for from the start: a client that sends nothing and closes at once ends before its tunnel
+    // is open.
+    let clientEnded = false;
+    socket.on('end', () => {
+      clientEnded = true;
+      if (tunnel) armHalfClosedTimer();
     });
-    pf.portForwardService(namespace, service, [targetPort], socket, null, socket).then(
-      (ws) => {
-        const conn = typeof ws === 'function' ? ws() : ws;
-        conn?.on('error', () => socket.destroy());
-        socket.once('close', () => conn?.close());
+    socket.once('close', () => {
+      sockets.delete(socket);
+      clearTimeout(halfClosedTimer);
+      closeTunnel();
+      settle();
+    });
+
+    // Channel 0 (the pod's bytes, port prefix already stripped by PortForward): to the client,
+    // pausing the websocket while the client does not keep up.
+    let waitingForDrain = false;
+    const output = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        if (halfClosedTimer) armHalfClosedTimer();
+        if (socket.destroyed) return cb();
+        if (!socket.write(chunk) && tunnel && !waitingForDrain) {
+          const t = tunnel;
+          waitingForDrain = true;
+          t.pause();
+          socket.once('drain', () => {
+            waitingForDrain = false;
+            t.resume();
+          });
+        }
+        cb();
       },
-      (err: unknown) => {
-        opts.log?.(`port-forward ${service}:${targetPort}: ${(err as Error).message}`);
-        socket.destroy();
+    });
+    // Channel 1: why the connection to the pod failed, if it did.
+    const errors = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        errorText += chunk.toString('utf8');
+        cb();
       },
-    );
-  });
+    });
+    // Never written nor ended: PortForward would close the whole tunnel on its end.
+    const input = new PassThrough();
+
+    const onTunnelClosed = () => {
+      clearTimeout(halfClosedTimer);
+      if (socket.destroyed) return;
+      if (errorText) {
+        log(`connection to ${pod} failed: ${errorText}`);
+        socket.resetAndDestroy();
+      } else {
+        socket.destroySoon(); // what the pod sent is written first, then the close
+      }
+    };
+
+    opening++;
+    readyPod()
+      .then((name) => {
+        pod = name;
+        return pf.portForward(namespace, name, [targetPort], output, errors, input) as Promise<Tunnel>;
+      })
+      .then(
+        (ws) => {
+          opening--;
+          tunnel = ws;
+          tunnels.add(ws);
+          const closed = () => {
+            if (!tunnels.delete(ws)) return;
+            onTunnelClosed();
+            settle();
+          };
+          ws.on('error', (err) => {
+            errorText ||= err.message;
+          });
+          ws.on('close', closed);
+          if (ws.readyState === WS_CLOSED) return closed();
+          // Gone, or ended with nothing to send ('end' comes only once all data is read, and
+          // nothing has read it yet): nothing to forward.
+          if (socket.destroyed || clientEnded) return closeTunnel();
+          socket.on('data', (chunk: Buffer) => {
+            if (ws.readyState !== WS_OPEN) return; // the tunnel is closing: the socket follows
+            const frame = Buffer.allocUnsafe(chunk.length + 1);
+            frame[0] = 0; // channel 0: data for the pod
+            chunk.copy(frame, 1);
+            ws.send(frame, () => {
+              if (socket.isPaused() && ws.bufferedAmount < HIGH_WATER / 2) socket.resume();
+            });
+            if (ws.bufferedAmount > HIGH_WATER) socket.pause();
+          });
+        },
+        (err: unknown) => {
+          opening--;
+          const e = err as { message?: string; error?: Error };
+          log(`${pod ? `cannot open a tunnel to ${pod}` : 'cannot pick a pod'}: ${e.error?.message ?? e.message ?? String(err)}`);
+          if (!socket.destroyed) socket.resetAndDestroy();
+          settle();
+        },
+      );
+  };
+
+  // allowHalfOpen: a client's half-close must not end our writing side (the response follows).
+  const server = net.createServer({ allowHalfOpen: true }, handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUseError(opts.localPort ?? 0) : err));
     server.listen(opts.localPort ?? 0, '127.0.0.1', () => resolve());
   });
+  server.on('error', (err) => log(`listener: ${err.message}`));
   const localPort = (server.address() as net.AddressInfo).port;
   return {
     service,
@@ -94,10 +285,17 @@ export async function forwardService(
     localPort,
     targetPort,
     url: `http://127.0.0.1:${localPort}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    connections: () => ({ sockets: sockets.size, tunnels: tunnels.size + opening }),
+    close: async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      for (const t of tunnels) t.terminate();
+      // Tunnels still opening are closed as soon as they open (their socket is gone).
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        settle();
+      });
+      await stopped;
+    },
   };
 }

@@ -16,13 +16,13 @@ const LOCK_WAIT_MS = 3 * 60 * 60_000;
  * long it will take instead of looking hung. Warm rebuilds reuse the Go and wheel caches.
  */
 export const TYPICAL_COLD_SECONDS: Record<string, number> = {
-  base: 65,
+  base: 40,
   pause: 2,
   ryuk: 40,
   'fake-anthropic': 10,
-  k3s: 23 * 60,
-  litellm: 7 * 60,
-  'open-webui': 3 * 60,
+  k3s: 18 * 60,
+  litellm: 4 * 60,
+  'open-webui': 150,
 };
 
 export interface EnsureOptions {

@@ -2,11 +2,9 @@
 // on Linux, dev/engine.sh (installs docker.io if needed, adds the runc wrapper these machines need
 // for privileged containers, starts dockerd) runs as a printed step; anywhere else the error says
 // what to do.
-import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DockerUnavailableError, engineVersion } from './docker.ts';
+import { runToLog } from './logged.ts';
 import { BUILD_DIR, IMAGES_DIR } from './recipes.ts';
 import { secondsSince } from './time.ts';
 
@@ -32,19 +30,7 @@ export async function ensureEngine(log: (line: string) => void = (l) => console.
     if (!can.ok) throw err;
     const t0 = Date.now();
     log(`engine: no Docker Engine answers; starting one: bash ${path.relative(process.cwd(), ENGINE_SCRIPT)} (log: ${ENGINE_LOG})`);
-    await mkdir(path.dirname(ENGINE_LOG), { recursive: true });
-    const code = await new Promise<number | null>((resolve) => {
-      const out = createWriteStream(ENGINE_LOG, { flags: 'a' });
-      const child = spawn('bash', [ENGINE_SCRIPT], { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout.pipe(out, { end: false });
-      child.stderr.pipe(out, { end: false });
-      child.on('error', () => resolve(null));
-      child.on('close', (c) => out.end(() => resolve(c)));
-    });
-    if (code !== 0) {
-      const tail = (await readFile(ENGINE_LOG, 'utf8').catch(() => '')).trim().split('\n').slice(-15).join('\n');
-      throw new Error(`dev/engine.sh could not start a Docker Engine (exit ${code}); last lines of ${ENGINE_LOG}:\n${tail}`);
-    }
+    await runToLog('bash', [ENGINE_SCRIPT], ENGINE_LOG);
     const version = await engineVersion();
     log(`engine: started Docker ${version} in ${secondsSince(t0)} s`);
     return version;
