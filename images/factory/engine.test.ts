@@ -1,6 +1,6 @@
 // ensureEngine: with an engine up it changes nothing; without one, a user who may not start it
 // (not root) gets a message that says what to do. Starting one as root is proven by every CI
-// run: .ci/run stops the engine, then checks that `npm test` started it (`[images] engine: started`).
+// run: .ci/run stops the engine, then checks that `npm test` started it (`engine: started Docker`).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
