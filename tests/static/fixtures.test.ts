@@ -26,6 +26,8 @@ const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegEx
   'open-egress': { check: (o) => policy.checkFlows(o, DEV_FLOWS, policy.K8S_CLUSTER), finds: /Open WebUI cannot reach the internet: allowed/ },
   'token-automount': { check: policy.checkPodHardening, finds: /automountServiceAccountToken must be false/ },
   'rolling-sqlite': { check: policy.checkOpenWebUiScaling, finds: /needs strategy Recreate/ },
+  'vector-db-unset': { check: policy.checkImageDefaults, finds: /container open-webui: VECTOR_DB is not set/ },
+  'shared-chroma': { check: policy.checkImageDefaults, finds: /VECTOR_DB=chroma \(embedded, one writer\) with several replicas/ },
   'schema-error': { check: validateObjects, finds: /Service\/litellm: .*port must be integer/ },
   'unknown-model': { check: (o) => checkLiteLLMConfig(o), finds: /claude-3-7-sonnet-latest is not in the model map/ },
 };

@@ -65,6 +65,9 @@ describe.each(Object.keys(EXPECT))('overlay %s', (name) => {
   it('keeps Open WebUI auth on with a stable signing key', () => {
     expect(policy.checkAuth(objects())).toEqual([]);
   });
+  it('pins every setting whose default differs between the upstream and the hermetic images', () => {
+    expect(policy.checkImageDefaults(objects())).toEqual([]);
+  });
   it('scales Open WebUI only the way its database allows', () => {
     expect(policy.checkOpenWebUiScaling(objects())).toEqual([]);
   });

@@ -192,7 +192,7 @@ export function checkResources(objects: KubeObject[]): string[] {
   return v;
 }
 
-const SECRET_NAME = /(KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL|REDIS_URL)$/i;
+const SECRET_NAME = /(KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL|DB_URL|REDIS_URL)$/i;
 
 /** Secret-looking env vars come from Secrets, never as literal values in a manifest. */
 export function checkNoLiteralSecrets(objects: KubeObject[]): string[] {
@@ -229,6 +229,33 @@ export function checkAuth(objects: KubeObject[]): string[] {
     if (!/^true$/i.test(env(c, 'WEBUI_AUTH')?.value ?? '')) v.push(`${w.id}: WEBUI_AUTH must be "True"`);
     if (!/^false$/i.test(env(c, 'ENABLE_SIGNUP')?.value ?? '')) v.push(`${w.id}: ENABLE_SIGNUP must be "False"`);
     if (!env(c, 'WEBUI_SECRET_KEY')?.valueFrom?.secretKeyRef) v.push(`${w.id}: WEBUI_SECRET_KEY must come from a Secret`);
+  }
+  return v;
+}
+
+/**
+ * Settings whose default differs between upstream's images and the hermetic ones this project
+ * builds (Open WebUI's full vs slim build, LiteLLM's non-root layouts), which the stack depends
+ * on: every container sets them itself, so the manifests behave the same on either image.
+ */
+export const PINNED_SETTINGS: Record<string, string[]> = {
+  'open-webui': ['VECTOR_DB', 'RAG_EMBEDDING_ENGINE', 'BYPASS_EMBEDDING_AND_RETRIEVAL', 'OFFLINE_MODE', 'DATA_DIR', 'HOME'],
+  litellm: ['HOME', 'XDG_CACHE_HOME'],
+};
+
+/** The image-dependent settings are pinned; several Open WebUI replicas never share embedded Chroma. */
+export function checkImageDefaults(objects: KubeObject[]): string[] {
+  const v: string[] = [];
+  for (const w of workloads(objects)) {
+    const replicas = (w.object['spec'] as { replicas?: number }).replicas ?? 1;
+    const scaled = replicas > 1 || objects.some((o) => o.kind === 'HorizontalPodAutoscaler' && (o['spec'] as { scaleTargetRef?: { name?: string } }).scaleTargetRef?.name === w.object.metadata.name);
+    for (const c of w.spec.containers) {
+      const app = Object.keys(PINNED_SETTINGS).find((name) => new RegExp(`/${name}[^/]*:`).test(c.image ?? ''));
+      if (!app) continue;
+      for (const name of PINNED_SETTINGS[app]!) if (!env(c, name)) v.push(`${w.id} container ${c.name}: ${name} is not set (its default depends on the image)`);
+      const vectorDb = env(c, 'VECTOR_DB')?.value;
+      if (app === 'open-webui' && scaled && vectorDb === 'chroma') v.push(`${w.id}: VECTOR_DB=chroma (embedded, one writer) with several replicas; use pgvector`);
+    }
   }
   return v;
 }
