@@ -17,7 +17,7 @@ import { execIn, podOf } from './lib/kube/pod.ts';
 import { REPO_ROOT } from './lib/kustomize.ts';
 import { forwardService, type Forward } from './lib/port-forward.ts';
 import { parseEnv } from './lib/secrets.ts';
-const MODEL = 'claude-sonnet-4-5';
+const MODEL = 'claude-sonnet-5-5';
 
 export interface BenchForwardOptions {
   kubeconfig: string;

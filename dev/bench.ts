@@ -24,7 +24,7 @@ let forwardTable = '';
 
 async function firstToken(litellmUrl: string): Promise<void> {
   const client = new OpenAI({ baseURL: `${litellmUrl}/v1`, apiKey: overlaySecret('dev', 'litellm.env', 'LITELLM_MASTER_KEY'), maxRetries: 0 });
-  const stream = await client.chat.completions.create({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'benchmark' }], stream: true });
+  const stream = await client.chat.completions.create({ model: 'claude-sonnet-5-5', messages: [{ role: 'user', content: 'benchmark' }], stream: true });
   for await (const chunk of stream) if (chunk.choices[0]?.delta?.content) break;
   stream.controller.abort();
 }

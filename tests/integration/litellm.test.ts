@@ -89,7 +89,7 @@ describe('bad input', { timeout: 60_000 }, () => {
     const malformed = await fetch(`${stack.urls.litellm}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${masterKey()}`, 'content-type': 'application/json' },
-      body: '{"model": "claude-sonnet-4-5", "messages": [',
+      body: '{"model": "claude-sonnet-5-5", "messages": [',
     });
     expect([400, 422]).toContain(malformed.status);
     expect(JSON.stringify(await malformed.json())).toMatch(/error|detail/i);

@@ -247,7 +247,7 @@ function fakeHeaders(extra: Record<string, string> = {}): Record<string, string>
 /** A streamed Messages request whose reply is about `words` tokens (the fake echoes the prompt). */
 function streamBody(words: number): string {
   const prompt = Array.from({ length: words }, (_, i) => `w${i}`).join(' ');
-  return JSON.stringify({ model: 'claude-sonnet-4-5-20250929', max_tokens: 500, stream: true, messages: [{ role: 'user', content: prompt }] });
+  return JSON.stringify({ model: 'claude-sonnet-5-5', max_tokens: 500, stream: true, messages: [{ role: 'user', content: prompt }] });
 }
 
 describe('port-forward (dev/lib/port-forward.ts) against the live pods', { timeout: 180_000 }, () => {
@@ -419,7 +419,7 @@ describe('port-forward (dev/lib/port-forward.ts) against the live pods', { timeo
     const marker = `pf-${randomBytes(4).toString('hex')}`;
     const words = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
     const prompt = `${marker} ${words}`;
-    const model = 'claude-sonnet-4-5';
+    const model = 'claude-sonnet-5-5';
     const body = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: prompt }] });
     const upstreamRecord = async () => {
       const res = await call(forwards.fake.localPort, '/_fake/requests');

@@ -30,6 +30,7 @@ const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegEx
   'shared-chroma': { check: policy.checkImageDefaults, finds: /VECTOR_DB=chroma \(embedded, one writer\) with several replicas/ },
   'schema-error': { check: validateObjects, finds: /Service\/litellm: .*port must be integer/ },
   'unknown-model': { check: (o) => checkLiteLLMConfig(o), finds: /claude-3-7-sonnet-latest is not in the model map/ },
+  'deprecated-model': { check: (o) => checkLiteLLMConfig(o), finds: /claude-mythos-preview is deprecated since 2026-06-09/ },
 };
 
 let ws: Workspace;

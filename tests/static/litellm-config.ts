@@ -24,7 +24,10 @@ export function liteLLMConfig(objects: KubeObject[]): LiteLLMConfig {
   return parse(text) as LiteLLMConfig;
 }
 
-export function checkLiteLLMConfig(objects: KubeObject[], map: ModelMap = modelMap()): string[] {
+/** How far ahead a configured model's deprecation date fails the check. */
+export const DEPRECATION_NOTICE_DAYS = 90;
+
+export function checkLiteLLMConfig(objects: KubeObject[], map: ModelMap = modelMap(), now: Date = new Date()): string[] {
   const v: string[] = [];
   const config = liteLLMConfig(objects);
   if (!Array.isArray(config.model_list) || config.model_list.length === 0) return ['model_list is empty'];
@@ -33,6 +36,14 @@ export function checkLiteLLMConfig(objects: KubeObject[], map: ModelMap = modelM
     const [provider, ...rest] = id.split('/');
     if (provider !== 'anthropic') v.push(`${m.model_name}: ${id} is not an anthropic/ model`);
     else if (!map.models[rest.join('/')]) v.push(`${m.model_name}: ${id} is not in the model map of LiteLLM ${map.litellmVersion}`);
+    else {
+      const deprecated = map.models[rest.join('/')]!.deprecation_date;
+      const daysLeft = deprecated ? (Date.parse(`${deprecated}T00:00:00Z`) - now.getTime()) / 86_400_000 : Infinity;
+      if (daysLeft <= DEPRECATION_NOTICE_DAYS) {
+        const when = daysLeft < 0 ? `since ${deprecated}` : `from ${deprecated}, ${Math.ceil(daysLeft)} days away`;
+        v.push(`${m.model_name}: ${id} is deprecated ${when} (the model map of LiteLLM ${map.litellmVersion}); move to a current model`);
+      }
+    }
     if (m.litellm_params?.api_key !== 'os.environ/ANTHROPIC_API_KEY') v.push(`${m.model_name}: api_key must be os.environ/ANTHROPIC_API_KEY`);
     if (m.litellm_params?.api_base) v.push(`${m.model_name}: api_base is set in the config (use ANTHROPIC_API_BASE per overlay)`);
   }

@@ -96,6 +96,16 @@ describe('the LiteLLM model list', () => {
   it('is checked against the model map of the LiteLLM version the manifests pin', () => {
     expect('v' + modelMap().litellmVersion).toBe(pinnedImages()['ghcr.io/berriai/litellm-non_root']);
   });
+  it('names no model deprecated within 90 days, counted from the run date', () => {
+    // The window itself, on the model the map deprecates on 2026-11-30 (the old default Sonnet).
+    const old = [{ ...rendered.get('dev')!.find((o) => o.metadata.name.startsWith('litellm-config'))! }];
+    const withOld = old.map((cm) => ({ ...cm, data: { 'config.yaml': (cm['data'] as Record<string, string>)['config.yaml']!.replace('anthropic/claude-sonnet-5-5', 'anthropic/claude-sonnet-4-5-20250929') } }));
+    expect(checkLiteLLMConfig(withOld, modelMap(), new Date('2026-08-01T00:00:00Z'))).toEqual([]);
+    expect(checkLiteLLMConfig(withOld, modelMap(), new Date('2026-09-15T00:00:00Z')).join('\n')).toMatch(/claude-sonnet-4-5-20250929 is deprecated from 2026-11-30, 76 days away/);
+    expect(checkLiteLLMConfig(withOld, modelMap(), new Date('2026-12-01T00:00:00Z')).join('\n')).toMatch(/is deprecated since 2026-11-30/);
+    // And the shipped list, today (the overlay tests above run the same check too).
+    expect(checkLiteLLMConfig(rendered.get('dev')!)).toEqual([]);
+  });
   it('is the same in every overlay', () => {
     const lists = [...rendered.values()].map((o) => liteLLMConfig(o));
     for (const l of lists) expect(l).toEqual(lists[0]);
