@@ -101,7 +101,7 @@ describe('the probes the kubelet runs', { timeout: 30_000 }, () => {
 describe('security posture at run time', { timeout: 60_000 }, () => {
   const CASES = [
     { app: 'litellm', uid: 65534, writable: '/tmp' },
-    { app: 'open-webui', uid: 1000, writable: '/tmp' },
+    { app: 'open-webui', uid: 10000, writable: '/tmp' },
     { app: 'fake-anthropic', uid: 10001 },
   ];
 

@@ -56,8 +56,14 @@ describe.each(Object.keys(EXPECT))('overlay %s', (name) => {
   it('gives every container startup, liveness and readiness probes', () => {
     expect(policy.checkProbes(objects())).toEqual([]);
   });
-  it('sets requests and limits on every container', () => {
+  it('sets cpu, memory and ephemeral-storage requests and limits on every container, and bounds every emptyDir', () => {
     expect(policy.checkResources(objects())).toEqual([]);
+  });
+  it('leaves the replica count of an autoscaled workload to its HorizontalPodAutoscaler', () => {
+    expect(policy.checkAutoscaledReplicas(objects())).toEqual([]);
+  });
+  it('runs apps with UID and GID at or above 10000, datastores as their image requires', () => {
+    expect(policy.checkHighIds(objects())).toEqual([]);
   });
   it('takes every secret from a generated Secret', () => {
     expect(policy.checkNoLiteralSecrets(objects())).toEqual([]);
@@ -123,10 +129,9 @@ describe('overlay deltas', () => {
   it('production scales both apps with PodDisruptionBudgets and HPAs', () => {
     const objs = rendered.get('production')!;
     for (const app of ['litellm', 'open-webui']) {
-      const d = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === app)!;
-      expect((d['spec'] as { replicas: number }).replicas).toBeGreaterThanOrEqual(2);
+      const w = policy.workloads(objs).find((x) => x.id === `Deployment/${app}`)!;
+      expect(policy.autoscalerOf(objs, w)?.minReplicas).toBeGreaterThanOrEqual(2);
       expect(objs.some((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === app)).toBe(true);
-      expect(objs.some((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === app)).toBe(true);
     }
     const ingress = objs.find((o) => o.kind === 'Ingress')!;
     expect((ingress['spec'] as { tls?: unknown[] }).tls?.length).toBeGreaterThan(0);

@@ -178,15 +178,71 @@ export function checkProbes(objects: KubeObject[]): string[] {
   return v;
 }
 
+/** Requests and limits for cpu, memory and ephemeral storage; every emptyDir has a sizeLimit. */
 export function checkResources(objects: KubeObject[]): string[] {
   const v: string[] = [];
   for (const w of workloads(objects)) {
     for (const { c, where } of allContainers(w)) {
       for (const kind of ['requests', 'limits'] as const) {
-        for (const r of ['cpu', 'memory']) {
+        for (const r of ['cpu', 'memory', 'ephemeral-storage']) {
           if (!c.resources?.[kind]?.[r]) v.push(`${where}: no ${kind}.${r}`);
         }
       }
+    }
+    for (const vol of w.spec.volumes ?? []) {
+      const dir = vol['emptyDir'] as { sizeLimit?: string } | undefined;
+      if (dir && !dir.sizeLimit) v.push(`${w.id}: emptyDir ${String(vol['name'])} has no sizeLimit`);
+    }
+  }
+  return v;
+}
+
+/** The HorizontalPodAutoscaler targeting a workload, if any. */
+export function autoscalerOf(objects: KubeObject[], w: Workload): { minReplicas?: number; maxReplicas: number } | undefined {
+  const hpa = objects.find((o) => {
+    const ref = (o['spec'] as { scaleTargetRef?: { kind?: string; name?: string } } | undefined)?.scaleTargetRef;
+    return o.kind === 'HorizontalPodAutoscaler' && ref?.kind === w.object.kind && ref.name === w.object.metadata.name;
+  });
+  return hpa?.['spec'] as { minReplicas?: number; maxReplicas: number } | undefined;
+}
+
+/** The most pods a workload runs at once in steady state: its HPA's maximum, else its replicas. */
+export function maxReplicas(objects: KubeObject[], w: Workload): number {
+  return autoscalerOf(objects, w)?.maxReplicas ?? (w.object['spec'] as { replicas?: number }).replicas ?? 1;
+}
+
+/** An autoscaled workload leaves `replicas` to its HPA: a pinned count resets a scaled-out one on every apply. */
+export function checkAutoscaledReplicas(objects: KubeObject[]): string[] {
+  return workloads(objects)
+    .filter((w) => autoscalerOf(objects, w) && (w.object['spec'] as { replicas?: number }).replicas !== undefined)
+    .map((w) => `${w.id}: sets spec.replicas although HorizontalPodAutoscaler/${w.object.metadata.name} owns it`);
+}
+
+/**
+ * Images whose upstream contract fixes a system UID (the datastores' 999): they run as exactly that.
+ * Everything else runs with UID and GID at or above 10000, clear of ordinary host accounts.
+ */
+export const IMAGE_UIDS: Record<string, number> = { 'pgvector/pgvector': 999, redis: 999 };
+export const MIN_APP_ID = 10000;
+/** An image reference without tag or digest, Docker Hub's implicit prefixes dropped. */
+const imageName = (c: Container) => (c.image ?? '').replace(/^docker\.io\/(library\/)?/, '').split(/[:@]/)[0]!;
+
+export function checkHighIds(objects: KubeObject[]): string[] {
+  const v: string[] = [];
+  for (const w of workloads(objects)) {
+    const pod = w.spec.securityContext ?? {};
+    for (const { c, where } of allContainers(w)) {
+      const name = imageName(c);
+      const fixed = IMAGE_UIDS[name];
+      for (const f of ['runAsUser', 'runAsGroup'] as const) {
+        const id = c.securityContext?.[f] ?? pod[f];
+        if (id === undefined) continue; // left to the platform (OpenShift's SCC)
+        if (fixed !== undefined ? id !== fixed : id < MIN_APP_ID) v.push(`${where}: ${f} ${id} (${fixed !== undefined ? `${name} runs as ${fixed}` : `use ${MIN_APP_ID} or above`})`);
+      }
+    }
+    const fsGroup = pod.fsGroup;
+    if (fsGroup !== undefined && fsGroup < MIN_APP_ID && !w.spec.containers.some((c) => IMAGE_UIDS[imageName(c)] === fsGroup)) {
+      v.push(`${w.id}: fsGroup ${fsGroup} (use ${MIN_APP_ID} or above)`);
     }
   }
   return v;
@@ -247,8 +303,7 @@ export const PINNED_SETTINGS: Record<string, string[]> = {
 export function checkImageDefaults(objects: KubeObject[]): string[] {
   const v: string[] = [];
   for (const w of workloads(objects)) {
-    const replicas = (w.object['spec'] as { replicas?: number }).replicas ?? 1;
-    const scaled = replicas > 1 || objects.some((o) => o.kind === 'HorizontalPodAutoscaler' && (o['spec'] as { scaleTargetRef?: { name?: string } }).scaleTargetRef?.name === w.object.metadata.name);
+    const scaled = maxReplicas(objects, w) > 1;
     for (const c of w.spec.containers) {
       const app = Object.keys(PINNED_SETTINGS).find((name) => new RegExp(`/${name}[^/]*:`).test(c.image ?? ''));
       if (!app) continue;
@@ -264,8 +319,8 @@ export function checkImageDefaults(objects: KubeObject[]): string[] {
 export function checkOpenWebUiScaling(objects: KubeObject[]): string[] {
   const v: string[] = [];
   for (const { w, c } of openWebUi(objects)) {
-    const spec = w.object['spec'] as { replicas?: number; strategy?: { type?: string } };
-    const replicas = spec.replicas ?? 1;
+    const spec = w.object['spec'] as { strategy?: { type?: string } };
+    const replicas = maxReplicas(objects, w);
     const hasDb = env(c, 'DATABASE_URL') !== undefined;
     if (!hasDb && spec.strategy?.type !== 'Recreate') v.push(`${w.id}: SQLite on a RWO volume needs strategy Recreate`);
     if (replicas > 1 && !(hasDb && env(c, 'REDIS_URL') && env(c, 'WEBSOCKET_MANAGER')?.value === 'redis')) {
