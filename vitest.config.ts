@@ -1,12 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
-// Four projects, one per part, each runnable alone (`npm run test:<name>`):
+// Five projects, one per part, each runnable alone (`npm run test:<name>`):
 //   static       the product and the harness without Docker (renders, policies, secrets, the fake's protocol)
 //   images       the image factory: recipes, locks, and each image run on its own (needs Docker, no stack)
 //   smoke        the dev stack as deployed: rollout, live objects, probes, run-time security
 //   integration  the dev stack in use: LiteLLM, Open WebUI, NetworkPolicy, the port-forward, a browser
+//   production   overlays/production-selfhosted on a node of its own: replicas, Postgres, Redis, PDBs
 // smoke and integration share one stack booted by their global setup; every global setup runs
-// before any test, so the stack is up while static and images run.
+// before any test, so the stacks are up while static and images run.
 export default defineConfig({
   test: {
     reporters: ['default', ['junit', { outputFile: 'test-results/junit.xml' }]],
@@ -51,6 +52,17 @@ export default defineConfig({
           globalSetup: ['tests/support/stack-setup.ts'],
           fileParallelism: false,
           sequence: { groupOrder: 3 },
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          name: 'production',
+          include: ['tests/production/**/*.test.ts'],
+          globalSetup: ['tests/support/production-setup.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 4 },
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

@@ -7,6 +7,7 @@
 //   3. the node's memory with the stack running
 //   4. the latency the port-forward adds, beside kubectl port-forward (dev/bench-forward.ts)
 //   5. with --suites: the wall time of each test project (npm run test:<project>)
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import OpenAI from 'openai';
@@ -14,7 +15,8 @@ import { docker } from '../images/factory/docker.ts';
 import { secondsSince } from '../images/factory/time.ts';
 import { benchForward, formatBenchForward } from './bench-forward.ts';
 import { removeNodes } from './lib/cluster.ts';
-import { up, overlaySecret, type Stack } from './lib/stack.ts';
+import { overlayDir } from './lib/kustomize.ts';
+import { up, stackSecret, type Stack } from './lib/stack.ts';
 
 const { values } = parseArgs({ options: { suites: { type: 'boolean', default: false } } });
 const NAME = 'bench';
@@ -23,7 +25,7 @@ const figures: [string, string][] = [];
 let forwardTable = '';
 
 async function firstToken(litellmUrl: string): Promise<void> {
-  const client = new OpenAI({ baseURL: `${litellmUrl}/v1`, apiKey: overlaySecret('dev', 'litellm.env', 'LITELLM_MASTER_KEY'), maxRetries: 0 });
+  const client = new OpenAI({ baseURL: `${litellmUrl}/v1`, apiKey: stackSecret(join(overlayDir('dev'), 'secrets'), 'litellm.env', 'LITELLM_MASTER_KEY'), maxRetries: 0 });
   const stream = await client.chat.completions.create({ model: 'claude-sonnet-5-5', messages: [{ role: 'user', content: 'benchmark' }], stream: true });
   for await (const chunk of stream) if (chunk.choices[0]?.delta?.content) break;
   stream.controller.abort();
@@ -49,7 +51,7 @@ try {
   await first.detach();
   const again = await timedUp('dev:up again (reused node) to first streamed token');
   figures.push(['node container memory with the dev stack', await docker('stats', '--no-stream', '--format', '{{.MemUsage}}', again.info.clusterId!)]);
-  const masterKey = overlaySecret('dev', 'litellm.env', 'LITELLM_MASTER_KEY');
+  const masterKey = stackSecret(join(overlayDir('dev'), 'secrets'), 'litellm.env', 'LITELLM_MASTER_KEY');
   forwardTable = formatBenchForward(await benchForward({ kubeconfig: again.info.kubeconfig, namespace: again.info.namespace, masterKey, log: () => {} }));
   await again.stop();
   if (values.suites) for (const tier of TIERS) await suite(tier);

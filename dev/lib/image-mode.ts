@@ -23,6 +23,8 @@ export const HERMETIC_RECIPES: Record<string, string> = {
   'rancher/k3s': 'k3s',
   'ghcr.io/berriai/litellm-non_root': 'litellm',
   'ghcr.io/open-webui/open-webui': 'open-webui',
+  'pgvector/pgvector': 'postgres',
+  redis: 'redis',
 };
 /** The project's own images: built from images/ in both modes. */
 export const OWN_RECIPES = ['fake-anthropic'];
@@ -32,21 +34,49 @@ export interface ImageChoice {
   reason: string;
 }
 
-/** The upstream references the stack needs: k3s plus the apps at the tags the base pins. */
-export function upstreamRefs(): string[] {
-  const pins = pinnedImages();
-  return [UPSTREAM_K3S, ...Object.entries(pins).map(([name, tag]) => (tag.startsWith('sha256:') ? `${name}@${tag}` : `${name}:${tag}`))];
+/** An image reference without its tag or digest (`redis:8.0.4` -> `redis`). */
+export function imageName(ref: string): string {
+  const at = ref.indexOf('@');
+  const noDigest = at >= 0 ? ref.slice(0, at) : ref;
+  const colon = noDigest.lastIndexOf(':');
+  return colon > noDigest.lastIndexOf('/') ? noDigest.slice(0, colon) : noDigest;
+}
+
+/** Every image name the rendered objects' pods run. */
+export function imagesUsed(objects: KubeObject[]): Set<string> {
+  const names = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if ((k === 'containers' || k === 'initContainers') && Array.isArray(x)) {
+          for (const c of x as { image?: string }[]) if (c.image) names.add(imageName(c.image));
+        } else walk(x);
+      }
+    }
+  };
+  walk(objects);
+  return names;
+}
+
+/**
+ * The upstream references a stack needs: k3s plus the pinned images (all of them, or those of
+ * `used`, the image names an overlay runs).
+ */
+export function upstreamRefs(used?: Set<string>): string[] {
+  const pins = Object.entries(pinnedImages()).filter(([name]) => !used || used.has(name));
+  return [UPSTREAM_K3S, ...pins.map(([name, tag]) => (tag.startsWith('sha256:') ? `${name}@${tag}` : `${name}:${tag}`))];
 }
 
 /**
  * CHATSTACK_IMAGES=upstream|hermetic forces a mode; otherwise upstream when its images are
  * present or the k3s image can be pulled, hermetic when no registry answers.
  */
-export async function chooseImageMode(env: NodeJS.ProcessEnv = process.env): Promise<ImageChoice> {
+export async function chooseImageMode(env: NodeJS.ProcessEnv = process.env, used?: Set<string>): Promise<ImageChoice> {
   const forced = env[IMAGE_MODE_ENV];
   if (forced === 'upstream' || forced === 'hermetic') return { mode: forced, reason: `${IMAGE_MODE_ENV}=${forced}` };
   if (forced && forced !== 'auto') throw new Error(`${IMAGE_MODE_ENV} must be upstream, hermetic or auto, not "${forced}"`);
-  const refs = upstreamRefs();
+  const refs = upstreamRefs(used);
   const present = await Promise.all(refs.map(imageExists));
   if (present.every(Boolean)) return { mode: 'upstream', reason: 'the upstream images are present locally' };
   const probe = refs[present.findIndex((p) => !p)]!;
@@ -65,22 +95,23 @@ export interface StackImages {
   workload: string[];
 }
 
-/** Makes sure every image of the chosen mode is available locally (building or pulling). */
-export async function prepareImages(mode: ImageMode, opts: EnsureOptions = {}): Promise<StackImages> {
-  const own = await Promise.all(OWN_RECIPES.map((r) => recipeImageRef(r)));
+/**
+ * Makes sure the images of the chosen mode are available locally (building or pulling): the node
+ * and, with `used` (the image names an overlay runs), only those; without it, all of them.
+ */
+export async function prepareImages(mode: ImageMode, opts: EnsureOptions = {}, used?: Set<string>): Promise<StackImages> {
+  const ownRefs = await Promise.all(OWN_RECIPES.map(async (r) => ({ recipe: r, ref: await recipeImageRef(r) })));
+  const ownUsed = ownRefs.filter((o) => !used || used.has(imageName(o.ref)));
+  const own = ownUsed.map((o) => o.ref);
   if (mode === 'hermetic') {
-    const recipes = [...Object.values(HERMETIC_RECIPES), ...OWN_RECIPES];
-    const built = await ensureImages(recipes, opts);
+    const apps = Object.entries(HERMETIC_RECIPES).filter(([name]) => name !== 'rancher/k3s' && (!used || used.has(name)));
+    const built = await ensureImages(['k3s', ...apps.map(([, recipe]) => recipe), ...ownUsed.map((o) => o.recipe)], opts);
     const ref = (recipe: string) => built.find((b) => b.name === recipe)!.ref;
-    const swaps = Object.fromEntries(
-      Object.entries(HERMETIC_RECIPES)
-        .filter(([name]) => name !== 'rancher/k3s')
-        .map(([name, recipe]) => [name, ref(recipe)]),
-    );
+    const swaps = Object.fromEntries(apps.map(([name, recipe]) => [name, ref(recipe)]));
     return { mode, node: ref('k3s'), swaps, workload: [...Object.values(swaps), ...own] };
   }
-  await ensureImages(OWN_RECIPES, opts);
-  const refs = upstreamRefs();
+  if (ownUsed.length > 0) await ensureImages(ownUsed.map((o) => o.recipe), opts); // [] would mean every recipe
+  const refs = upstreamRefs(used);
   for (const ref of refs) {
     if (!(await imageExists(ref))) {
       opts.log?.(`pulling ${ref}`);

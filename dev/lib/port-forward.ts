@@ -36,6 +36,8 @@ export interface Forward {
 export interface ForwardOptions {
   localPort?: number;
   servicePort?: number;
+  /** Always this pod of the Service (talk to one replica), instead of any ready one. */
+  pod?: string;
   /** One line per failed connection (the client sees a reset). */
   log?: (line: string) => void;
   /**
@@ -144,12 +146,12 @@ export async function forwardService(kc: k8s.KubeConfig, namespace: string, serv
   const findReadyPod = async (): Promise<string> => {
     const pods = (await core.listNamespacedPod({ namespace, labelSelector: selector })).items;
     const ready = pods
-      .filter((p) => !p.metadata?.deletionTimestamp && isPodReady(p))
+      .filter((p) => !p.metadata?.deletionTimestamp && isPodReady(p) && (!opts.pod || p.metadata?.name === opts.pod))
       .map((p) => p.metadata!.name!)
       .sort();
     if (ready.length === 0) {
       const states = pods.map((p) => `${p.metadata?.name} ${p.metadata?.deletionTimestamp ? 'terminating' : (p.status?.phase ?? '?')}`).join(', ');
-      throw new Error(`no ready pod behind the Service (${states || 'no pods'})`);
+      throw new Error(`no ready pod ${opts.pod ? `named ${opts.pod} ` : ''}behind the Service (${states || 'no pods'})`);
     }
     return ready[0]!;
   };

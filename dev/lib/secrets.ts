@@ -7,6 +7,8 @@ import { join, relative } from 'node:path';
 
 /** `KEY=@random` or `KEY=@random:prefix-` in an example means "generate a strong value". */
 const RANDOM_MARKER = /^@random(?::(.*))?$/;
+/** `${KEY}` in an example value is replaced by KEY's value in the same file (a URL built from a generated password). */
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const LINE = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
 
 export interface EnvFileReport {
@@ -39,13 +41,26 @@ function valueFor(exampleValue: string): string {
   return m ? randomSecret(m[1] ?? '') : exampleValue;
 }
 
+/** The values for `entries`: generated, then `${KEY}` references resolved against `known` and themselves. */
+function valuesFor(entries: [string, string][], known: Map<string, string>, examplePath: string): [string, string][] {
+  const values = new Map([...known, ...entries.map(([k, v]): [string, string] => [k, valueFor(v)])]);
+  return entries.map(([k]) => {
+    const resolved = values.get(k)!.replace(REFERENCE, (_, ref: string) => {
+      const v = values.get(ref);
+      if (v === undefined || v.includes('${')) throw new Error(`${examplePath}: ${k} refers to \${${ref}}, which the file does not define (or which refers further)`);
+      return v;
+    });
+    return [k, resolved];
+  });
+}
+
 /** Makes `<name>.env` from `<name>.env.example` if missing (mode 0600); never rewrites a value. */
 export function ensureEnvFile(examplePath: string): EnvFileReport {
   const file = examplePath.replace(/\.example$/, '');
   const example = parseEnv(readFileSync(examplePath, 'utf8'));
   const report: EnvFileReport = { file, created: false, added: [], missing: [] };
   if (!existsSync(file)) {
-    const lines = [...example].map(([k, v]) => `${k}=${valueFor(v)}`);
+    const lines = valuesFor([...example], new Map(), examplePath).map(([k, v]) => `${k}=${v}`);
     writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
     report.created = true;
   } else {
@@ -54,7 +69,7 @@ export function ensureEnvFile(examplePath: string): EnvFileReport {
     if (extra.length > 0) {
       const text = readFileSync(file, 'utf8');
       const sep = text === '' || text.endsWith('\n') ? '' : '\n';
-      appendFileSync(file, sep + extra.map(([k, v]) => `${k}=${valueFor(v)}`).join('\n') + '\n');
+      appendFileSync(file, sep + valuesFor(extra, current, examplePath).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
       report.added = extra.map(([k]) => k);
     }
   }
@@ -95,3 +110,20 @@ export class MissingSecretsError extends Error {
     this.name = 'MissingSecretsError';
   }
 }
+
+/**
+ * Sets keys that are still empty in an env file (a test filling what a person would: an API key,
+ * an OIDC client). A key that has a value keeps it; returns the keys it set.
+ */
+export function fillEmptyValues(file: string, values: Record<string, string>): string[] {
+  const set: string[] = [];
+  const lines = readFileSync(file, 'utf8').split('\n').map((raw) => {
+    const m = LINE.exec(raw.trim());
+    if (!m || m[2] !== '' || values[m[1]!] === undefined) return raw;
+    set.push(m[1]!);
+    return `${m[1]}=${values[m[1]!]}`;
+  });
+  writeFileSync(file, lines.join('\n'), { mode: 0o600 });
+  return set;
+}
+

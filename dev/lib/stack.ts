@@ -3,19 +3,20 @@
 // `stop()` is the one teardown; `stopStack()` is the same teardown for a stack another process
 // started (dev:down). `npm run dev:up`, the test global setup and the bench all use these.
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ensureEngine } from '../../images/factory/engine.ts';
 import { secondsSince } from '../../images/factory/time.ts';
 import { REPO_ROOT, overlayDir, renderObjects } from './kustomize.ts';
 import { ensureOverlaySecrets, MissingSecretsError, parseEnv } from './secrets.ts';
 import { assertPortFree, forwardService, type Forward } from './port-forward.ts';
-import { chooseImageMode, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
+import { chooseImageMode, imagesUsed, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
 import { startCluster, loadImages, removeNodes, type Cluster } from './cluster.ts';
 import { applyObjects } from './kube/apply.ts';
 import { kubeConfigFromFile } from './kube/config.ts';
-import { waitUntilRolledOut } from './kube/deployment.ts';
+import { waitUntilRolledOut } from './kube/rollout.ts';
 import { deleteNamespace } from './kube/namespace.ts';
+import { prepareClusterFor } from './kube/cluster-needs.ts';
 import { useLocalRyuk } from '../../images/factory/testcontainers.ts';
 
 export const STATE_DIR = join(REPO_ROOT, '.dev');
@@ -23,6 +24,12 @@ export const STATE_FILE = join(STATE_DIR, 'stack.json');
 
 export interface UpOptions {
   overlay: string;
+  /**
+   * Render this kustomization instead of manifests/overlays/<overlay> (a test's wrapper that adds
+   * fixtures to an overlay); `secretsDir` then names the directory whose env files it generates.
+   */
+  dir?: string;
+  secretsDir?: string;
   /** Target an existing cluster instead of starting a k3s node. */
   kubeconfig?: string;
   context?: string;
@@ -47,6 +54,10 @@ export interface StackInfo {
   clusterId?: string;
   clusterName?: string;
   urls: { openWebui: string; litellm: string; fakeAnthropic?: string };
+  /** the kustomization applied (render it to compare with what is live) */
+  dir: string;
+  /** the directory of the env files the stack's Secrets were generated from */
+  secretsDir: string;
   credentials: { admin?: string; litellm: string };
   adminEmail?: string;
   timings: Record<string, number>;
@@ -91,8 +102,9 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const t0 = Date.now();
 
   // ---- preflight: everything that can be wrong is found before anything starts
-  const dir = overlayDir(opts.overlay);
-  const reports = ensureOverlaySecrets(dir);
+  const dir = opts.dir ?? overlayDir(opts.overlay);
+  const secretsDir = opts.secretsDir ?? join(dir, 'secrets');
+  const reports = ensureOverlaySecrets(dirname(secretsDir));
   for (const r of reports.filter((x) => x.created)) log(`secrets: generated ${relative(REPO_ROOT, r.file)}`);
   if (reports.some((r) => r.missing.length > 0)) throw new MissingSecretsError(reports, REPO_ROOT);
   const rendered = await renderObjects(dir); // a malformed overlay fails here, with kustomize's reason
@@ -105,9 +117,10 @@ export async function up(opts: UpOptions): Promise<Stack> {
   let t = Date.now();
   // An existing cluster pulls the upstream images from its registries itself (the dev overlay's
   // fake upstream must be made available to it, e.g. `kind load docker-image`).
-  const choice: ImageChoice = opts.kubeconfig ? { mode: 'upstream', reason: 'existing cluster: it pulls the images itself' } : await chooseImageMode();
+  const used = imagesUsed(rendered);
+  const choice: ImageChoice = opts.kubeconfig ? { mode: 'upstream', reason: 'existing cluster: it pulls the images itself' } : await chooseImageMode(process.env, used);
   log(`images: ${choice.mode} (${choice.reason})`);
-  const images = opts.kubeconfig ? undefined : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) });
+  const images = opts.kubeconfig ? undefined : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) }, used);
   timings['images'] = secondsSince(t);
 
   // ---- cluster
@@ -139,6 +152,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const objects = Object.keys(swaps).length === 0 ? rendered : await renderWithImages(dir, swaps);
   const namespace = objects.find((o) => o.kind === 'Namespace')?.metadata.name;
   if (!namespace) throw new Error(`overlay ${opts.overlay} renders no Namespace`);
+  await prepareClusterFor(kc, objects, { ownNode: cluster !== undefined, log });
   await applyObjects(kc, objects, opts.overlay, (l) => log(`apply: ${l}`));
   timings['apply'] = secondsSince(t);
   t = Date.now();
@@ -158,7 +172,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
   }
   timings['total'] = secondsSince(t0);
 
-  const adminFile = join(dir, 'secrets/admin.env');
+  const adminFile = join(secretsDir, 'admin.env');
   const info: StackInfo = {
     overlay: opts.overlay,
     namespace,
@@ -167,7 +181,9 @@ export async function up(opts: UpOptions): Promise<Stack> {
     clusterId: cluster?.id,
     clusterName: cluster ? (opts.clusterName ?? 'test') : undefined,
     urls,
-    credentials: { admin: existsSync(adminFile) ? adminFile : undefined, litellm: join(dir, 'secrets/litellm.env') },
+    dir,
+    secretsDir,
+    credentials: { admin: existsSync(adminFile) ? adminFile : undefined, litellm: join(secretsDir, 'litellm.env') },
     adminEmail: existsSync(adminFile) ? parseEnv(readFileSync(adminFile, 'utf8')).get('WEBUI_ADMIN_EMAIL') : undefined,
     timings,
   };
@@ -187,9 +203,9 @@ export async function up(opts: UpOptions): Promise<Stack> {
   };
 }
 
-/** Reads a key from one of the overlay's generated env files (tests and scripts; never printed). */
-export function overlaySecret(overlay: string, file: string, key: string): string {
-  const path = join(overlayDir(overlay), 'secrets', file);
+/** Reads a key from one of the generated env files (tests and scripts; never printed). */
+export function stackSecret(secretsDir: string, file: string, key: string): string {
+  const path = join(secretsDir, file);
   const value = parseEnv(readFileSync(path, 'utf8')).get(key);
   if (!value) throw new Error(`${relative(REPO_ROOT, path)} has no value for ${key} (run npm run secrets)`);
   return value;

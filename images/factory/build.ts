@@ -23,6 +23,10 @@ export const TYPICAL_COLD_SECONDS: Record<string, number> = {
   k3s: 18 * 60,
   litellm: 4 * 60,
   'open-webui': 150,
+  'base-trixie': 35,
+  postgres: 35,
+  redis: 10,
+  dex: 120,
 };
 
 export interface EnsureOptions {

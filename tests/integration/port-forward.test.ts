@@ -11,9 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { forwardService, type Forward } from '../../dev/lib/port-forward.ts';
 import { execIn, isPodReady, listPods } from '../../dev/lib/kube/pod.ts';
-import { overlaySecret } from '../../dev/lib/stack.ts';
 import { waitUntil } from '../../dev/lib/wait.ts';
-import { admin, kc, masterKey, stack } from '../support/live.ts';
+import { admin, kc, masterKey, secret, stack } from '../support/live.ts';
 import { signIn } from '../support/open-webui.ts';
 
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -241,7 +240,7 @@ function call(
 
 /** Headers for the fake upstream's Messages API (its key is LiteLLM's ANTHROPIC_API_KEY). */
 function fakeHeaders(extra: Record<string, string> = {}): Record<string, string> {
-  return { 'x-api-key': overlaySecret(stack.overlay, 'litellm.env', 'ANTHROPIC_API_KEY'), 'anthropic-version': '2023-06-01', 'content-type': 'application/json', ...extra };
+  return { 'x-api-key': secret('litellm.env', 'ANTHROPIC_API_KEY'), 'anthropic-version': '2023-06-01', 'content-type': 'application/json', ...extra };
 }
 
 /** A streamed Messages request whose reply is about `words` tokens (the fake echoes the prompt). */

@@ -12,6 +12,7 @@ const EXPECT: Record<string, { ctx: policy.PolicyContext; cluster: policy.Cluste
   dev: { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: [...policy.BASE_FLOWS, ...policy.DEV_FLOWS], namespace: 'chat-dev' },
   kind: { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: policy.BASE_FLOWS, namespace: 'chat' },
   production: { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: policy.PRODUCTION_FLOWS, namespace: 'chat' },
+  'production-selfhosted': { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: policy.SELFHOSTED_FLOWS, namespace: 'chat' },
   openshift: { ctx: { fixedIds: false }, cluster: policy.OPENSHIFT_CLUSTER, flows: policy.BASE_FLOWS, namespace: 'chat' },
 };
 

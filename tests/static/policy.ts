@@ -466,6 +466,25 @@ export const PRODUCTION_FLOWS: Flow[] = [
   { name: 'LiteLLM cannot reach the datastores', from: 'litellm', to: 'private-datastore', port: 5432, expect: 'deny' },
 ];
 
+/** production-selfhosted: the same, with Postgres and Redis as pods of the namespace. */
+export const SELFHOSTED_FLOWS: Flow[] = [
+  ...PRODUCTION_FLOWS.filter((f) => f.to !== 'private-datastore'),
+  { name: 'Open WebUI reaches Postgres', from: 'open-webui', to: 'postgres', port: 5432, expect: 'allow' },
+  { name: 'Open WebUI reaches Redis', from: 'open-webui', to: 'redis', port: 6379, expect: 'allow' },
+  { name: 'LiteLLM cannot reach Postgres', from: 'litellm', to: 'postgres', port: 5432, expect: 'deny' },
+  { name: 'LiteLLM cannot reach Redis', from: 'litellm', to: 'redis', port: 6379, expect: 'deny' },
+  { name: 'an unlabelled pod cannot reach Postgres', from: 'unlabelled-pod', to: 'postgres', port: 5432, expect: 'deny' },
+  { name: 'an unlabelled pod cannot reach Redis', from: 'unlabelled-pod', to: 'redis', port: 6379, expect: 'deny' },
+  { name: 'a pod of another namespace cannot reach Postgres', from: 'other-namespace-pod', to: 'postgres', port: 5432, expect: 'deny' },
+  { name: 'Open WebUI cannot reach a datastore outside the namespace', from: 'open-webui', to: 'private-datastore', port: 5432, expect: 'deny' },
+  { name: 'Postgres cannot reach the internet', from: 'postgres', to: 'anthropic-api', port: 443, expect: 'deny' },
+  { name: 'Postgres cannot resolve names', from: 'postgres', to: 'dns', port: 53, protocol: 'UDP', expect: 'deny' },
+  { name: 'Postgres cannot reach Open WebUI', from: 'postgres', to: 'open-webui', port: 8080, expect: 'deny' },
+  { name: 'Redis cannot reach the internet', from: 'redis', to: 'anthropic-api', port: 443, expect: 'deny' },
+  { name: 'Redis cannot resolve names', from: 'redis', to: 'dns', port: 53, protocol: 'UDP', expect: 'deny' },
+  { name: 'Redis cannot reach Postgres', from: 'redis', to: 'postgres', port: 5432, expect: 'deny' },
+];
+
 /** A default deny of both directions that selects every pod of the namespace. */
 export function checkDefaultDeny(objects: KubeObject[]): string[] {
   const deny = policiesOf(objects).filter((p) => {

@@ -3,16 +3,18 @@
 import { afterEach, inject } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeConfigFrom } from '../../dev/lib/kube/config.ts';
-import { overlaySecret } from '../../dev/lib/stack.ts';
+import { stackSecret } from '../../dev/lib/stack.ts';
 import { dumpDiagnostics } from './stack-setup.ts';
 import { signIn, type Credentials } from './open-webui.ts';
 
 export const stack = inject('stack');
 export const kc: KubeConfig = kubeConfigFrom(stack.kubeConfigYaml);
-export const masterKey = () => overlaySecret(stack.overlay, 'litellm.env', 'LITELLM_MASTER_KEY');
+/** A value of the stack's generated env files (never printed). */
+export const secret = (file: string, key: string) => stackSecret(stack.secretsDir, file, key);
+export const masterKey = () => secret('litellm.env', 'LITELLM_MASTER_KEY');
 export const admin = (): Credentials => ({
-  email: overlaySecret(stack.overlay, 'admin.env', 'WEBUI_ADMIN_EMAIL'),
-  password: overlaySecret(stack.overlay, 'admin.env', 'WEBUI_ADMIN_PASSWORD'),
+  email: secret('admin.env', 'WEBUI_ADMIN_EMAIL'),
+  password: secret('admin.env', 'WEBUI_ADMIN_PASSWORD'),
 });
 /** The headless admin's session token, through the stack's Open WebUI forward. */
 export const adminToken = async () => (await signIn(stack.urls.openWebui, admin())).token;

@@ -19,11 +19,15 @@ const NODE_CONNECT =
   "s.on('timeout',()=>{console.log('closed timeout');process.exit(1)});" +
   "s.on('error',e=>{console.log('closed',e.code);process.exit(1)});";
 
-export type Runtime = 'python' | 'node';
+// For images with neither (the datastores): bash's /dev/tcp, bounded by coreutils' timeout.
+const BASH_CONNECT = 'if timeout "$3" bash -c \'exec 3<>"/dev/tcp/$0/$1"\' "$1" "$2"; then echo open; else echo closed; exit 1; fi';
+
+export type Runtime = 'python' | 'node' | 'bash';
 
 /** Whether a TCP connection from inside the container to host:port opens within `seconds`. */
 export async function canConnect(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, runtime: Runtime, host: string, port: number, seconds = 4): Promise<boolean> {
-  const cmd = runtime === 'python' ? ['python3', '-c', PY_CONNECT, host, String(port), String(seconds)] : ['node', '-e', NODE_CONNECT, host, String(port), String(seconds)];
+  const args = [host, String(port), String(seconds)];
+  const cmd = runtime === 'python' ? ['python3', '-c', PY_CONNECT, ...args] : runtime === 'node' ? ['node', '-e', NODE_CONNECT, ...args] : ['bash', '-c', BASH_CONNECT, 'probe', ...args];
   const r = await execIn(kc, namespace, pod, container, cmd, (seconds + 20) * 1000);
   if (!/^(open|closed)/m.test(r.stdout)) throw new Error(`probe did not run in ${pod}/${container}: code ${r.code}, ${r.stdout} ${r.stderr}`);
   return r.code === 0;
@@ -31,6 +35,7 @@ export async function canConnect(kc: k8s.KubeConfig, namespace: string, pod: str
 
 /** Whether a name resolves inside the container (through the cluster DNS). */
 export async function resolves(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, runtime: Runtime, name: string): Promise<boolean> {
+  if (runtime === 'bash') throw new Error('resolves(): bash has no resolver of its own; use a python or node container');
   const cmd =
     runtime === 'python'
       ? ['python3', '-c', 'import socket,sys; print(socket.gethostbyname(sys.argv[1]))', name]

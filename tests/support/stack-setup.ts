@@ -1,11 +1,12 @@
-// Global setup of the smoke and integration projects: ONE stack per run, shared by both
+// Global setup of the smoke and integration projects: ONE dev stack per run, shared by both
 // projects (their setups run in the same main process, so the stack lives on globalThis and
-// the last teardown removes it). Tests reach it through `inject('stack')`.
+// the last teardown removes it). Tests reach it through `inject('stack')`. `stackSetup()` is the
+// same for any overlay (the production project's setup uses it with its own).
 import type { TestProject } from 'vitest/node';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { up, type Stack, type StackInfo } from '../../dev/lib/stack.ts';
+import { up, type Stack, type StackInfo, type UpOptions } from '../../dev/lib/stack.ts';
 import { describeNamespace } from '../../dev/lib/kube/diagnostics.ts';
 import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
 
@@ -19,46 +20,56 @@ interface Shared {
   stack: Promise<Stack>;
   users: number;
 }
-const KEY = Symbol.for('chat-stack.live-stack');
 const g = globalThis as unknown as Record<symbol, Shared | undefined>;
 
 export const RESULTS_DIR = join(REPO_ROOT, 'test-results');
 
-async function boot(): Promise<Stack> {
+/** Boots a stack for a test run with its log prefixed by `tag`; a failure leaves a report in test-results/. */
+export async function bootForTests(tag: string, opts: Omit<UpOptions, 'log'>): Promise<Stack> {
   const t0 = Date.now();
   const lines: string[] = [];
   const log = (l: string) => {
     lines.push(l);
-    console.log(`[stack] ${l}`);
+    console.log(`[${tag}] ${l}`);
   };
   try {
-    const stack = await up({ overlay: 'dev', reuse: false, clusterName: `test-${process.pid}`, forwardFakeUpstream: true, log });
-    console.log(`[stack] up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(stack.info.timings)}`);
+    const stack = await up({ ...opts, log });
+    console.log(`[${tag}] up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(stack.info.timings)}`);
     return stack;
   } catch (err) {
     mkdirSync(RESULTS_DIR, { recursive: true });
-    const file = join(RESULTS_DIR, 'stack-setup-failure.txt');
+    const file = join(RESULTS_DIR, `${tag}-setup-failure.txt`);
     const report = (err as { report?: string }).report ?? '';
     writeFileSync(file, `${(err as Error).stack}\n\n--- setup log\n${lines.join('\n')}\n\n${report}`);
     throw new Error(`The test stack did not come up: ${(err as Error).message.split('\n')[0]}\nDetails: ${file}`, { cause: err });
   }
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const shared = (g[KEY] ??= { stack: boot(), users: 0 });
-  shared.users++;
-  const stack = await shared.stack;
-  project.provide('stack', { ...stack.info, kubeConfigYaml: stack.cluster?.kubeConfigYaml ?? '' });
-  return async () => {
-    if (--shared.users > 0) return;
-    g[KEY] = undefined;
-    if (process.env['CHATSTACK_KEEP_STACK'] === '1') {
-      console.log(`[stack] kept: KUBECONFIG=${stack.info.kubeconfig}`);
-      return;
-    }
-    await stack.stop({ log: (l) => console.log(`[stack] ${l}`) });
+/**
+ * A global setup that shares one stack among the projects naming the same `tag`, provides it
+ * as `stack`, and lets the last teardown stop it (and run `cleanup`, e.g. a scratch workspace).
+ */
+export function stackSetup(tag: string, boot: () => Promise<Stack>, cleanup: () => void = () => {}) {
+  const key = Symbol.for(`chat-stack.live-stack.${tag}`);
+  return async (project: TestProject): Promise<() => Promise<void>> => {
+    const shared = (g[key] ??= { stack: boot(), users: 0 });
+    shared.users++;
+    const stack = await shared.stack;
+    project.provide('stack', { ...stack.info, kubeConfigYaml: stack.cluster?.kubeConfigYaml ?? '' });
+    return async () => {
+      if (--shared.users > 0) return;
+      g[key] = undefined;
+      if (process.env['CHATSTACK_KEEP_STACK'] === '1') {
+        console.log(`[${tag}] kept: KUBECONFIG=${stack.info.kubeconfig}`);
+        return;
+      }
+      await stack.stop({ log: (l) => console.log(`[${tag}] ${l}`) });
+      cleanup();
+    };
   };
 }
+
+export default stackSetup('stack', () => bootForTests('stack', { overlay: 'dev', reuse: false, clusterName: `test-${process.pid}`, forwardFakeUpstream: true }));
 
 /** Writes the namespace's pods, logs and events for a failed test; returns the file. */
 export async function dumpDiagnostics(kc: KubeConfig, namespace: string, name: string): Promise<string> {

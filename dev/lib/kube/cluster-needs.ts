@@ -1,0 +1,89 @@
+// What an overlay asks of the cluster beyond the API: storage that several pods share, an
+// ingress controller, a metrics API. On a node the harness started, it provides what it can
+// (ReadWriteMany from local-path's shared-filesystem mode: on one node every path is shared);
+// anything still missing is said plainly, so nobody waits on a PVC that never binds.
+import * as k8s from '@kubernetes/client-node';
+import type { KubeObject } from '../kustomize.ts';
+import { waitUntil } from '../wait.ts';
+
+const LOCAL_PATH = { namespace: 'kube-system', configMap: 'local-path-config', app: 'local-path-provisioner' };
+
+interface ClaimSpec {
+  accessModes?: string[];
+}
+
+/** `Kind/name` of every claim (PVCs and StatefulSet claim templates) that asks for ReadWriteMany. */
+export function sharedClaims(objects: KubeObject[]): string[] {
+  const out: string[] = [];
+  for (const o of objects) {
+    if (o.kind === 'PersistentVolumeClaim' && ((o['spec'] as ClaimSpec).accessModes ?? []).includes('ReadWriteMany')) out.push(`PersistentVolumeClaim/${o.metadata.name}`);
+    if (o.kind === 'StatefulSet') {
+      for (const t of (o['spec'] as { volumeClaimTemplates?: { metadata?: { name?: string }; spec?: ClaimSpec }[] }).volumeClaimTemplates ?? []) {
+        if ((t.spec?.accessModes ?? []).includes('ReadWriteMany')) out.push(`StatefulSet/${o.metadata.name} claim ${t.metadata?.name}`);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Switches the node's local-path provisioner to its shared-filesystem mode (ReadWriteOnce and
+ * ReadWriteMany from the same directory; right on a single node) and restarts it to read that.
+ */
+async function enableSharedLocalPath(kc: k8s.KubeConfig, log: (l: string) => void): Promise<void> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const cm = await core.readNamespacedConfigMap({ name: LOCAL_PATH.configMap, namespace: LOCAL_PATH.namespace });
+  const config = JSON.parse(cm.data?.['config.json'] ?? '{}') as { nodePathMap?: { paths?: string[] }[]; sharedFileSystemPath?: string };
+  if (config.sharedFileSystemPath) return;
+  const path = config.nodePathMap?.[0]?.paths?.[0];
+  if (!path) throw new Error(`${LOCAL_PATH.namespace}/${LOCAL_PATH.configMap} has no nodePathMap path to share`);
+  await core.patchNamespacedConfigMap(
+    { name: LOCAL_PATH.configMap, namespace: LOCAL_PATH.namespace, body: { data: { 'config.json': JSON.stringify({ sharedFileSystemPath: path }) } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+  // The provisioner re-reads its mounted config only after the kubelet syncs the volume (up to
+  // a minute): a new pod reads it at once.
+  const selector = `app=${LOCAL_PATH.app}`;
+  const old = (await core.listNamespacedPod({ namespace: LOCAL_PATH.namespace, labelSelector: selector })).items.map((p) => p.metadata!.name!);
+  await core.deleteCollectionNamespacedPod({ namespace: LOCAL_PATH.namespace, labelSelector: selector, gracePeriodSeconds: 0 });
+  await waitUntil(
+    'the local-path provisioner restarted in shared-filesystem mode',
+    async () => {
+      const pods = (await core.listNamespacedPod({ namespace: LOCAL_PATH.namespace, labelSelector: selector })).items;
+      return pods.some((p) => !old.includes(p.metadata!.name!) && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) || undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+  log(`storage: local-path serves ReadWriteMany from ${path} (shared-filesystem mode; one node)`);
+}
+
+/** Provides or reports what the overlay needs; `ownNode` when the harness started the node. */
+export async function prepareClusterFor(kc: k8s.KubeConfig, objects: KubeObject[], opts: { ownNode: boolean; log: (l: string) => void }): Promise<void> {
+  const { log } = opts;
+  const shared = sharedClaims(objects);
+  if (shared.length > 0) {
+    if (opts.ownNode) await enableSharedLocalPath(kc, log);
+    else log(`storage: ${shared.join(', ')} ask(s) for ReadWriteMany: the cluster's default StorageClass must provide it (NFS, CephFS, EFS...), or the claim stays Pending`);
+  }
+
+  const ingresses = objects.filter((o) => o.kind === 'Ingress');
+  if (ingresses.length > 0) {
+    const classes = (await kc.makeApiClient(k8s.NetworkingV1Api).listIngressClass()).items.map((c) => c.metadata!.name!);
+    for (const ing of ingresses) {
+      const wanted = (ing['spec'] as { ingressClassName?: string }).ingressClassName;
+      if (!wanted || !classes.includes(wanted)) {
+        log(`ingress: Ingress/${ing.metadata.name} wants IngressClass "${wanted ?? '(default)'}", which this cluster lacks (it has ${classes.length ? classes.join(', ') : 'none'}): applied, but it serves nothing; use the port-forwards`);
+      }
+    }
+  }
+
+  const hpas = objects.filter((o) => o.kind === 'HorizontalPodAutoscaler');
+  if (hpas.length > 0) {
+    const metrics = await kc
+      .makeApiClient(k8s.ApiregistrationV1Api)
+      .readAPIService({ name: 'v1beta1.metrics.k8s.io' })
+      .then(() => true)
+      .catch(() => false);
+    if (!metrics) log(`autoscaling: no metrics API (metrics-server) on this cluster: ${hpas.map((h) => `HorizontalPodAutoscaler/${h.metadata.name}`).join(', ')} hold their minReplicas and do not scale on CPU`);
+  }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build Dex (github.com/dexidp/dex/cmd/dex, release $INPUT_DEX_RELEASE) as a static binary with
+# CGO_ENABLED=0, from the Go module proxy, into $CONTEXT_DIR, and copy its web assets beside it.
+#
+# The proxy does not serve Dex's v2.x tags (the module path has no /v2), so ./src/go.mod requires
+# the release commit's pseudo-version ($INPUT_DEX) and go.sum pins every module; `go build`
+# runs -mod=readonly, so nothing moves unless this recipe changes. Dex's own go.mod has one
+# replace, github.com/dexidp/dex/api/v2 => ./api/v2 (a nested module the zip leaves out); the
+# release's api/v2 differs from the published api/v2 v2.4.0, which src/go.mod resolves to, only
+# in its go.mod/go.sum, so no replace is needed here. Go's build and module caches stay in their
+# default places.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+: "${CONTEXT_DIR:?CONTEXT_DIR must be set}"
+: "${INPUT_DEX:=v0.0.0-20260303133905-11d2eeb52b42}" "${INPUT_DEX_RELEASE:=v2.45.1}" "${INPUT_GO_MIN:=1.25}"
+export GOTOOLCHAIN=local
+
+if ! command -v go >/dev/null; then
+  if [[ "$(id -u)" != 0 ]]; then
+    echo "dex: needs a Go toolchain >= $INPUT_GO_MIN (https://go.dev/dl, or Debian's golang-go if new enough)" >&2
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+fi
+gov="$(go env GOVERSION)"
+case "$gov" in go1.2[5-9]* | go1.[3-9]*) ;; *) echo "dex: needs Go >= $INPUT_GO_MIN (dex $INPUT_DEX_RELEASE's go.mod says go 1.25.0), have $gov" >&2; exit 1 ;; esac
+
+cd "$HERE/src"
+pinned="$(go list -m -mod=readonly -f '{{.Version}}' github.com/dexidp/dex)"
+if [[ "$pinned" != "$INPUT_DEX" ]]; then
+  echo "dex: src/go.mod requires github.com/dexidp/dex $pinned, image.json inputs.dex says $INPUT_DEX" >&2
+  exit 1
+fi
+
+t0=$(date +%s)
+# -s -w and main.version as upstream's `make release-binary` (which links statically too).
+CGO_ENABLED=0 go build -mod=readonly -trimpath \
+  -ldflags "-s -w -X main.version=$INPUT_DEX_RELEASE" \
+  -o "$CONTEXT_DIR/dex" github.com/dexidp/dex/cmd/dex
+echo "dex: built in $(($(date +%s) - t0)) s" >&2
+
+# The binary embeds web/ (go:embed); upstream's image also ships it at /srv/dex/web for
+# `frontend.dir` / DEX_FRONTEND_DIR. The module cache's copy is read-only: make ours writable so
+# the factory can wipe the context.
+moddir="$(go list -m -mod=readonly -f '{{.Dir}}' github.com/dexidp/dex)"
+rm -rf "$CONTEXT_DIR/web"
+cp -R "$moddir/web" "$CONTEXT_DIR/web"
+rm -f "$CONTEXT_DIR/web/web.go"
+chmod -R u+w,go+r "$CONTEXT_DIR/web"
+find "$CONTEXT_DIR/web" -type d -exec chmod 755 {} +
+
+"$CONTEXT_DIR/dex" version >&2
+du -sh "$CONTEXT_DIR/dex" "$CONTEXT_DIR/web" | sed 's/^/dex: /' >&2

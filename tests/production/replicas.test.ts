@@ -1,0 +1,55 @@
+// Two Open WebUI replicas behave as one: each is reached on its own (a port-forward pinned to
+// the pod, not the Service), and what one issues or writes the other accepts and reads.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, kc, stack } from '../support/live.ts';
+import { api, signIn } from '../support/open-webui.ts';
+import { configuredModels } from '../support/models.ts';
+import { listPods } from '../../dev/lib/kube/pod.ts';
+import { forwardService, type Forward } from '../../dev/lib/port-forward.ts';
+
+const ns = stack.namespace;
+let forwards: Forward[] = [];
+let a = '';
+let b = '';
+
+beforeAll(async () => {
+  const pods = (await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')).filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!);
+  expect(pods).toHaveLength(2);
+  forwards = await Promise.all(pods.map((pod) => forwardService(kc, ns, 'open-webui', { pod })));
+  [a, b] = forwards.map((f) => f.url) as [string, string];
+});
+afterAll(() => Promise.all(forwards.map((f) => f.close())));
+
+describe('two Open WebUI replicas', { timeout: 60_000 }, () => {
+  it('are two different pods, each answering on its own forward', async () => {
+    const ids = await Promise.all(forwards.map(async (f) => (await fetch(`${f.url}/health`)).status));
+    expect(ids).toEqual([200, 200]);
+    expect(new Set(forwards.map((f) => f.url)).size).toBe(2);
+  });
+
+  it('accept each other\'s session tokens (one WEBUI_SECRET_KEY), and refuse a forged one', async () => {
+    const { token } = await signIn(a, admin());
+    const me = await api<{ email: string; role: string }>(b, '/api/v1/auths/', token);
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ email: admin().email, role: 'admin' });
+    // Control: a token signed with another key is refused by the same endpoint.
+    const [head, body] = token.split('.');
+    const forged = await api(b, '/api/v1/auths/', `${head}.${body}.${Buffer.from('not the signature').toString('base64url')}`);
+    expect(forged.status).toBe(401);
+  });
+
+  it('share chats: one written through A is read through B', async () => {
+    const { token } = await signIn(a, admin());
+    const title = `written on A ${Date.now()}`;
+    const created = await api<{ id: string }>(a, '/api/v1/chats/new', token, {
+      method: 'POST',
+      body: JSON.stringify({ chat: { title, models: [configuredModels()[0]!.name], messages: [{ role: 'user', content: 'shared?' }] } }),
+    });
+    expect(created.status).toBe(200);
+    const read = await api<{ chat: { title: string } }>(b, `/api/v1/chats/${created.body.id}`, token);
+    expect(read.status).toBe(200);
+    expect(read.body.chat.title).toBe(title);
+    // Control: an id that was never written is not found on B.
+    expect((await api(b, '/api/v1/chats/00000000-0000-0000-0000-000000000000', token)).status).not.toBe(200);
+  });
+});

@@ -1,0 +1,57 @@
+// overlays/production-selfhosted as deployed: both apps at their autoscalers' minimum, the
+// datastores up, nothing restarted, the live objects what the overlay renders, admission by the
+// namespace's "restricted" policy.
+import { describe, expect, it } from 'vitest';
+import * as k8s from '@kubernetes/client-node';
+import { kc, stack } from '../support/live.ts';
+import { isPodReady } from '../../dev/lib/kube/pod.ts';
+import { expectLiveEqualsRender } from '../support/live-objects.ts';
+
+const apps = kc.makeApiClient(k8s.AppsV1Api);
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const ns = stack.namespace;
+
+describe('the production-selfhosted stack', { timeout: 60_000 }, () => {
+  it('runs two of each app (their HPAs\' minimum), Postgres and Redis, every pod Ready and never restarted', async () => {
+    const ready = async (kind: 'Deployment' | 'StatefulSet') =>
+      Object.fromEntries(
+        (kind === 'Deployment' ? (await apps.listNamespacedDeployment({ namespace: ns })).items : (await apps.listNamespacedStatefulSet({ namespace: ns })).items).map((w) => [w.metadata!.name!, w.status?.readyReplicas ?? 0]),
+      );
+    expect(await ready('Deployment')).toEqual({ 'open-webui': 2, litellm: 2, redis: 1, 'fake-anthropic': 1 });
+    expect(await ready('StatefulSet')).toEqual({ postgres: 1 });
+    const pods = (await core.listNamespacedPod({ namespace: ns })).items;
+    expect(pods).toHaveLength(7);
+    for (const p of pods) {
+      expect(isPodReady(p), p.metadata!.name).toBe(true);
+      for (const c of p.status?.containerStatuses ?? []) expect(c.restartCount, `${p.metadata!.name}/${c.name} restarts`).toBe(0);
+    }
+  });
+
+  it('lets the HorizontalPodAutoscalers own the replica count (the Deployments pin none)', async () => {
+    const hpas = (await kc.makeApiClient(k8s.AutoscalingV2Api).listNamespacedHorizontalPodAutoscaler({ namespace: ns })).items;
+    expect(hpas.map((h) => [h.metadata!.name, h.spec!.minReplicas, h.status?.currentReplicas]).sort()).toEqual([
+      ['litellm', 2, 2],
+      ['open-webui', 2, 2],
+    ]);
+  });
+
+  it('is what the overlay renders, field for field', async () => {
+    const kinds = ['NetworkPolicy', 'Service', 'Deployment', 'StatefulSet', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'ConfigMap'];
+    expect(await expectLiveEqualsRender(kc, stack.dir, kinds)).toBeGreaterThan(20);
+  });
+
+  it('was admitted by a namespace that enforces Pod Security "restricted"', async () => {
+    const labels = (await core.readNamespace({ name: ns })).metadata!.labels!;
+    expect(labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    // Every pod exists, so admission let each of them in; none runs as root.
+    for (const p of (await core.listNamespacedPod({ namespace: ns })).items) {
+      expect(p.spec!.securityContext!.runAsNonRoot, p.metadata!.name).toBe(true);
+    }
+  });
+
+  it('binds Postgres to a ReadWriteOnce claim and Open WebUI\'s uploads to a ReadWriteMany one', async () => {
+    const claims = (await core.listNamespacedPersistentVolumeClaim({ namespace: ns })).items;
+    const modes = Object.fromEntries(claims.map((c) => [c.metadata!.name!, [c.status?.phase, ...(c.spec!.accessModes ?? [])]]));
+    expect(modes).toEqual({ 'open-webui-data': ['Bound', 'ReadWriteMany'], 'data-postgres-0': ['Bound', 'ReadWriteOnce'] });
+  });
+});
