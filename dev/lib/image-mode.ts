@@ -25,6 +25,8 @@ export const HERMETIC_RECIPES: Record<string, string> = {
   'ghcr.io/open-webui/open-webui': 'open-webui',
   'pgvector/pgvector': 'postgres',
   redis: 'redis',
+  // a test fixture (the production project's OIDC provider), never part of the product
+  'ghcr.io/dexidp/dex': 'dex',
 };
 /** The project's own images: built from images/ in both modes. */
 export const OWN_RECIPES = ['fake-anthropic'];

@@ -30,6 +30,8 @@ export interface UpOptions {
    */
   dir?: string;
   secretsDir?: string;
+  /** The stack's namespace when the render has several (a test's wrapper adding fixtures). */
+  namespace?: string;
   /** Target an existing cluster instead of starting a k3s node. */
   kubeconfig?: string;
   context?: string;
@@ -150,13 +152,15 @@ export async function up(opts: UpOptions): Promise<Stack> {
   t = Date.now();
   const swaps = images?.swaps ?? {};
   const objects = Object.keys(swaps).length === 0 ? rendered : await renderWithImages(dir, swaps);
-  const namespace = objects.find((o) => o.kind === 'Namespace')?.metadata.name;
-  if (!namespace) throw new Error(`overlay ${opts.overlay} renders no Namespace`);
+  const namespaces = objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name);
+  if (opts.namespace && !namespaces.includes(opts.namespace)) throw new Error(`overlay ${opts.overlay} renders no Namespace ${opts.namespace} (it has ${namespaces.join(', ') || 'none'})`);
+  if (!opts.namespace && namespaces.length !== 1) throw new Error(`overlay ${opts.overlay} renders ${namespaces.length ? `several Namespaces (${namespaces.join(', ')}): say which is the stack's` : 'no Namespace'}`);
+  const namespace = opts.namespace ?? namespaces[0]!;
   await prepareClusterFor(kc, objects, { ownNode: cluster !== undefined, log });
   await applyObjects(kc, objects, opts.overlay, (l) => log(`apply: ${l}`));
   timings['apply'] = secondsSince(t);
   t = Date.now();
-  await waitUntilRolledOut(kc, namespace, { timeoutMs: opts.rolloutTimeoutMs ?? 600_000, log: (l) => log(`rollout: ${l}`) });
+  await Promise.all(namespaces.map((ns) => waitUntilRolledOut(kc, ns, { timeoutMs: opts.rolloutTimeoutMs ?? 600_000, log: (l) => log(`rollout: ${ns === namespace ? '' : `${ns}/`}${l}`) })));
   timings['rollout'] = secondsSince(t);
 
   // ---- forwards

@@ -1,43 +1,146 @@
 // Global setup of the production project: overlays/production-selfhosted (both apps scaled out,
-// in-cluster Postgres and Redis) on a node of its own. It runs from a scratch copy of the
-// manifests whose secrets are generated for this run, wrapped by a kustomization that adds the
-// fake Anthropic upstream (components/fake-anthropic; the one test fixture in the stack), and
-// fills what a person would: the Anthropic key (checked by the fake) and the OIDC client.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// in-cluster Postgres and Redis) on a node of its own, from a scratch copy of the manifests whose
+// secrets are generated for this run. Two test fixtures are added around it, never inside it:
+// - the fake Anthropic upstream (components/fake-anthropic), LiteLLM's "internet";
+// - a real OpenID Connect provider, Dex (tests/production/fixtures/oidc-provider), serving HTTPS
+//   at the in-cluster name https://dex.oidc-test.svc.cluster.local/dex with a certificate from a
+//   CA made for the run; Open WebUI trusts that CA (SSL_CERT_FILE) and may reach the provider's
+//   namespace (an in-cluster provider, unlike the external one the oidc component allows).
+// It fills what a person would: the Anthropic key (checked by the fake) and the OIDC client.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { $ } from 'zx';
+import { hashSync } from 'bcryptjs';
 import { stringify } from 'yaml';
+import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
 import { fillEmptyValues, randomSecret } from '../../dev/lib/secrets.ts';
 import { createWorkspace, type Workspace } from './workspace.ts';
 import { bootForTests, stackSetup } from './stack-setup.ts';
 
 export const OVERLAY = 'production-selfhosted';
+/** Open WebUI's public URL in the overlay (components/ingress WEBUI_URL). */
+export const PUBLIC_ORIGIN = 'https://chat.example.com';
+export const IDP_NAMESPACE = 'oidc-test';
+export const IDP_ORIGIN = `https://dex.${IDP_NAMESPACE}.svc.cluster.local`;
+export const IDP_ISSUER = `${IDP_ORIGIN}/dex`;
+export const OIDC_CLIENT_ID = 'chat-stack';
+/** The test user's sign-in data, in the run's secrets directory (read with `secret('oidc-test.env', ...)`). */
+export const OIDC_TEST_FILE = 'oidc-test.env';
+/** The run's CA certificate (PEM), beside it: the tests check the provider's TLS against it. */
+export const OIDC_TEST_CA = 'oidc-test-ca.crt';
+
 let ws: Workspace | undefined;
+
+/** A CA and a server certificate for the provider's in-cluster names (openssl, as an operator would). */
+async function makeCertificates(dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const q = $({ cwd: dir, quiet: true });
+  await q`openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=chat-stack-test-ca -keyout ca.key -out ca.crt`;
+  await q`openssl req -newkey rsa:2048 -nodes -subj /CN=${`dex.${IDP_NAMESPACE}.svc`} -keyout tls.key -out tls.csr`;
+  writeFileSync(join(dir, 'san.ext'), `subjectAltName=DNS:dex.${IDP_NAMESPACE}.svc.cluster.local,DNS:dex.${IDP_NAMESPACE}.svc,DNS:dex.${IDP_NAMESPACE}\n`);
+  await q`openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out tls.crt`;
+}
+
+/** The provider: the fixture plus its generated config and certificate. */
+function writeProvider(dir: string, certs: string, clientSecret: string, user: { email: string; password: string }): void {
+  mkdirSync(dir, { recursive: true });
+  const config = {
+    issuer: IDP_ISSUER,
+    storage: { type: 'memory' },
+    web: { https: '0.0.0.0:5556', tlsCert: '/etc/dex/tls/tls.crt', tlsKey: '/etc/dex/tls/tls.key' },
+    oauth2: { skipApprovalScreen: true, responseTypes: ['code'] },
+    enablePasswordDB: true,
+    staticPasswords: [{ email: user.email, hash: hashSync(user.password, 10), username: 'ada', userID: randomUUID() }],
+    staticClients: [{ id: OIDC_CLIENT_ID, secret: clientSecret, name: 'chat-stack', redirectURIs: [`${PUBLIC_ORIGIN}/oauth/oidc/callback`, `${PUBLIC_ORIGIN}/oauth/oidc/login/callback`] }],
+  };
+  writeFileSync(join(dir, 'config.yaml'), stringify(config), { mode: 0o600 });
+  // kustomize reads generator files only inside the kustomization's own directory.
+  for (const f of ['tls.crt', 'tls.key']) writeFileSync(join(dir, f), readFileSync(join(certs, f)), { mode: 0o600 });
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    stringify({
+      resources: [relative(dir, join(REPO_ROOT, 'tests/production/fixtures/oidc-provider'))],
+      secretGenerator: [
+        { name: 'dex-config', namespace: IDP_NAMESPACE, files: ['config.yaml'] },
+        { name: 'dex-tls', namespace: IDP_NAMESPACE, type: 'kubernetes.io/tls', files: ['tls.crt', 'tls.key'] },
+      ],
+    }),
+  );
+}
+
+/** The stack under test: the overlay, the fake upstream, and Open WebUI trusting the run's CA. */
+function writeStack(dir: string, certs: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'ca.crt'), readFileSync(join(certs, 'ca.crt')));
+  const openWebuiPatch = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'open-webui' },
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            {
+              name: 'open-webui',
+              env: [{ name: 'SSL_CERT_FILE', value: '/etc/chat-stack-test/ca.crt' }],
+              volumeMounts: [{ name: 'test-ca', mountPath: '/etc/chat-stack-test', readOnly: true }],
+            },
+          ],
+          volumes: [{ name: 'test-ca', configMap: { name: 'test-ca' } }],
+        },
+      },
+    },
+  };
+  const toProvider = {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: 'open-webui-to-test-provider' },
+    spec: {
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'open-webui' } },
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': IDP_NAMESPACE } } }], ports: [{ protocol: 'TCP', port: 5556 }] }],
+    },
+  };
+  writeFileSync(join(dir, 'open-webui-test-ca.yaml'), stringify(openWebuiPatch));
+  writeFileSync(join(dir, 'open-webui-to-test-provider.yaml'), stringify(toProvider));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    stringify({
+      namespace: 'chat',
+      resources: [`../manifests/overlays/${OVERLAY}`, 'open-webui-to-test-provider.yaml'],
+      components: ['../manifests/components/fake-anthropic'],
+      configMapGenerator: [{ name: 'test-ca', files: ['ca.crt'] }],
+      patches: [{ path: 'open-webui-test-ca.yaml' }],
+    }),
+  );
+}
 
 async function boot() {
   ws = createWorkspace();
   const secretsDir = join(ws.overlaysDir, OVERLAY, 'secrets');
   const log = (l: string) => console.log(`[production] ${l}`);
+  const clientSecret = randomSecret();
+  const user = { email: 'ada@example.com', password: randomSecret() };
   for (const l of [
     ...fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: randomSecret('sk-ant-fake-') }),
-    // No identity provider runs on the test node yet: Open WebUI registers the client at start
-    // and fetches the provider's metadata only when someone signs in through it.
     ...fillEmptyValues(join(secretsDir, 'oidc.env'), {
-      OPENID_PROVIDER_URL: 'https://oidc.invalid/.well-known/openid-configuration',
-      OAUTH_CLIENT_ID: 'chat-stack-test',
-      OAUTH_CLIENT_SECRET: randomSecret(),
+      OPENID_PROVIDER_URL: `${IDP_ISSUER}/.well-known/openid-configuration`,
+      OAUTH_CLIENT_ID: OIDC_CLIENT_ID,
+      OAUTH_CLIENT_SECRET: clientSecret,
     }),
-  ]) log(`secrets: filled ${l} for the test`);
+  ]) log(`secrets: filled ${l} for the test (provider: Dex at ${IDP_ISSUER})`);
+  writeFileSync(join(secretsDir, OIDC_TEST_FILE), `EMAIL=${user.email}\nPASSWORD=${user.password}\n`, { mode: 0o600 });
+
+  const certs = join(ws.root, 'certs');
+  await makeCertificates(certs);
+  writeFileSync(join(secretsDir, OIDC_TEST_CA), readFileSync(join(certs, 'ca.crt')));
+  writeProvider(join(ws.root, 'oidc-provider'), certs, clientSecret, user);
+  writeStack(join(ws.root, 'stack'), certs);
   const dir = join(ws.root, 'production-under-test');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'kustomization.yaml'),
-    stringify({
-      namespace: 'chat',
-      resources: [`../manifests/overlays/${OVERLAY}`],
-      components: ['../manifests/components/fake-anthropic'],
-    }),
-  );
-  return bootForTests('production', { overlay: OVERLAY, dir, secretsDir, reuse: false, clusterName: `production-${process.pid}`, forwardFakeUpstream: true });
+  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: ['../stack', '../oidc-provider'] }));
+  return bootForTests('production', { overlay: OVERLAY, dir, secretsDir, namespace: 'chat', reuse: false, clusterName: `production-${process.pid}`, forwardFakeUpstream: true });
 }
 
 export default stackSetup('production', boot, () => ws?.[Symbol.dispose]());
