@@ -38,6 +38,22 @@ describe('two Open WebUI replicas', { timeout: 60_000 }, () => {
     expect(forged.status).toBe(401);
   });
 
+  it('share settings: an admin setting changed through A is in effect on B', async () => {
+    const { token } = await signIn(a, admin());
+    const before = await api<Record<string, unknown>>(a, '/api/v1/auths/admin/config', token);
+    expect(before.status).toBe(200);
+    const flipped = !(before.body['ENABLE_MESSAGE_RATING'] as boolean);
+    try {
+      const set = await api<Record<string, unknown>>(a, '/api/v1/auths/admin/config', token, { method: 'POST', body: JSON.stringify({ ...before.body, ENABLE_MESSAGE_RATING: flipped }) });
+      expect(set.status).toBe(200);
+      expect(set.body['ENABLE_MESSAGE_RATING']).toBe(flipped);
+      const onB = await api<Record<string, unknown>>(b, '/api/v1/auths/admin/config', token);
+      expect(onB.body['ENABLE_MESSAGE_RATING'], 'B sees the change made on A').toBe(flipped);
+    } finally {
+      await api(a, '/api/v1/auths/admin/config', token, { method: 'POST', body: JSON.stringify(before.body) });
+    }
+  });
+
   it('share chats: one written through A is read through B', async () => {
     const { token } = await signIn(a, admin());
     const title = `written on A ${Date.now()}`;

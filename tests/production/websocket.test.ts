@@ -1,0 +1,86 @@
+// Open WebUI's websocket (socket.io, websocket transport as its frontend uses it) with two
+// replicas: it connects through the Service from the public origin (no 403) and refuses another
+// origin; an event sent by a client on one replica reaches a client on the other (Redis carries
+// it between them) as well as one on the same replica (the control).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { io, type Socket } from 'socket.io-client';
+import { adminToken, kc, stack } from '../support/live.ts';
+import { api } from '../support/open-webui.ts';
+import { configuredModels } from '../support/models.ts';
+import { listPods } from '../../dev/lib/kube/pod.ts';
+import { forwardService, type Forward } from '../../dev/lib/port-forward.ts';
+import { PUBLIC_ORIGIN } from '../support/production-setup.ts';
+
+const ns = stack.namespace;
+let forwards: Forward[] = [];
+const sockets: Socket[] = [];
+
+/** A socket.io client of Open WebUI at `base`, signed in with `token`, sending `origin`. */
+async function connect(base: string, token: string, origin = PUBLIC_ORIGIN): Promise<Socket> {
+  const socket = io(base, { path: '/ws/socket.io', transports: ['websocket'], auth: { token }, extraHeaders: { origin }, reconnection: false, timeout: 10_000 });
+  sockets.push(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', (err) => reject(err));
+  });
+  return socket;
+}
+
+const joinChat = async (s: Socket, chatId: string) => expect(await s.timeout(10_000).emitWithAck('events:chat', { chat_id: chatId, data: { type: 'join' } })).toBe(true);
+
+/** Resolves with the next `events` message of type `type` for the chat, or undefined after `ms`. */
+function nextEvent(s: Socket, chatId: string, type: string, ms = 5_000): Promise<Record<string, unknown> | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      s.off('events', on);
+      resolve(undefined);
+    }, ms);
+    const on = (e: { chat_id?: string; data?: { type?: string } }) => {
+      if (e.chat_id !== chatId || e.data?.type !== type) return;
+      clearTimeout(timer);
+      s.off('events', on);
+      resolve(e as Record<string, unknown>);
+    };
+    s.on('events', on);
+  });
+}
+
+beforeAll(async () => {
+  const pods = (await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')).filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!);
+  expect(pods).toHaveLength(2);
+  forwards = await Promise.all(pods.map((pod) => forwardService(kc, ns, 'open-webui', { pod })));
+});
+afterAll(async () => {
+  for (const s of sockets) s.disconnect();
+  await Promise.all(forwards.map((f) => f.close()));
+});
+
+describe('the websocket with two replicas', { timeout: 60_000 }, () => {
+  it('connects through the Service from the public origin, and refuses another origin', async () => {
+    const token = await adminToken();
+    const ok = await connect(stack.urls.openWebui, token);
+    expect(ok.connected).toBe(true);
+    await expect(connect(stack.urls.openWebui, token, 'https://evil.example')).rejects.toThrow(/websocket error|403|Unexpected server response/i);
+  });
+
+  it('carries an event from a client on one replica to clients on both', async () => {
+    const token = await adminToken();
+    const created = await api<{ id: string }>(stack.urls.openWebui, '/api/v1/chats/new', token, {
+      method: 'POST',
+      body: JSON.stringify({ chat: { title: `websocket ${Date.now()}`, models: [configuredModels()[0]!.name], messages: [] } }),
+    });
+    expect(created.status).toBe(200);
+    const chatId = created.body.id;
+    const [a, b] = forwards.map((f) => f.url) as [string, string];
+    const sender = await connect(a, token);
+    const sameReplica = await connect(a, token);
+    const otherReplica = await connect(b, token);
+    for (const s of [sender, sameReplica, otherReplica]) await joinChat(s, chatId);
+
+    const seen = [nextEvent(sameReplica, chatId, 'typing'), nextEvent(otherReplica, chatId, 'typing')];
+    expect(await sender.timeout(10_000).emitWithAck('events:chat', { chat_id: chatId, data: { type: 'typing', data: { typing: true } } })).toBe(true);
+    const [onA, onB] = await Promise.all(seen);
+    expect(onA, 'the client on the same replica (control)').toMatchObject({ chat_id: chatId, shared: true, data: { type: 'typing', data: { typing: true } } });
+    expect(onB, 'the client on the other replica, through Redis').toMatchObject({ chat_id: chatId, shared: true, data: { type: 'typing', data: { typing: true } } });
+  });
+});
