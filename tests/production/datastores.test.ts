@@ -3,19 +3,13 @@
 // nothing. Every denial follows the same probe succeeding where it is allowed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kc, secret, stack } from '../support/live.ts';
+import { sql } from '../support/postgres.ts';
 import { canConnect, createProbePod, networkPolicyEnforcement } from '../support/probes.ts';
 import { deletePod, execIn, listPods, podOf } from '../../dev/lib/kube/pod.ts';
 
 const ns = stack.namespace;
 const pod = async (app: string) => (await podOf(kc, ns, app)).metadata!.name!;
 
-/** psql inside the Postgres pod, over TCP with Open WebUI's own credentials (as the app connects). */
-async function sql(query: string): Promise<string> {
-  const env = ['env', `PGPASSWORD=${secret('datastores.env', 'POSTGRES_PASSWORD')}`];
-  const r = await execIn(kc, ns, await pod('postgres'), 'postgres', [...env, 'psql', '-h', '127.0.0.1', '-U', 'openwebui', '-d', 'openwebui', '-tAc', query]);
-  if (r.code !== 0) throw new Error(`psql ${query}: ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 describe('Open WebUI on Postgres', { timeout: 60_000 }, () => {
   it('created its tables in Postgres', async () => {

@@ -6,22 +6,16 @@
 // replicas are started together.
 import { describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
-import { admin, kc, secret, stack } from '../support/live.ts';
+import { admin, kc, stack } from '../support/live.ts';
+import { sql } from '../support/postgres.ts';
 import { signIn } from '../support/open-webui.ts';
-import { execIn, isPodReady, listPods, podOf } from '../../dev/lib/kube/pod.ts';
+import { isPodReady, listPods } from '../../dev/lib/kube/pod.ts';
 import { waitUntil } from '../../dev/lib/wait.ts';
 import { waitUntilRolledOut } from '../../dev/lib/kube/rollout.ts';
 
 const ns = stack.namespace;
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 
-async function sql(query: string): Promise<string> {
-  const pod = (await podOf(kc, ns, 'postgres')).metadata!.name!;
-  const env = ['env', `PGPASSWORD=${secret('datastores.env', 'POSTGRES_PASSWORD')}`];
-  const r = await execIn(kc, ns, pod, 'postgres', [...env, 'psql', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-U', 'openwebui', '-d', 'openwebui', '-tAc', query]);
-  if (r.code !== 0) throw new Error(`psql ${query}: ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 const scale = (replicas: number) =>
   apps.patchNamespacedDeploymentScale({ name: 'open-webui', namespace: ns, body: { spec: { replicas } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));

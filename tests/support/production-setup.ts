@@ -14,6 +14,7 @@ import { $ } from 'zx';
 import { hashSync } from 'bcryptjs';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
+import { dockerTry } from '../../images/factory/docker.ts';
 import { fillEmptyValues, randomSecret } from '../../dev/lib/secrets.ts';
 import { createWorkspace, type Workspace } from './workspace.ts';
 import { bootForTests, stackSetup } from './stack-setup.ts';
@@ -140,7 +141,10 @@ async function boot() {
   const dir = join(ws.root, 'production-under-test');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: ['../stack', '../oidc-provider'] }));
-  return bootForTests('production', { overlay: OVERLAY, dir, secretsDir, namespace: 'chat', reuse: false, clusterName: `production-${process.pid}`, forwardFakeUpstream: true });
+  const stack = await bootForTests('production', { overlay: OVERLAY, dir, secretsDir, namespace: 'chat', reuse: false, clusterName: `production-${process.pid}`, forwardFakeUpstream: true });
+  // A figure for the README, printed, never asserted.
+  log(`node container memory with the stack up: ${(await dockerTry('stats', '--no-stream', '--format', '{{.MemUsage}}', stack.info.clusterId!)).stdout.trim()}`);
+  return stack;
 }
 
 export default stackSetup('production', boot, () => ws?.[Symbol.dispose]());
