@@ -60,6 +60,18 @@ const REDIS_CONTRACT = {
 
 const imageConfig = async (ref: string) => JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', ref)) as ImageConfig;
 const envOf = (config: ImageConfig) => Object.fromEntries(config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+
+/** The image's config keeps an upstream contract (inspect leaves out empty strings). */
+function expectContract(cfg: ImageConfig, c: typeof POSTGRES_CONTRACT | typeof REDIS_CONTRACT): void {
+  expect(cfg.User ?? '').toBe(c.user);
+  expect(cfg.WorkingDir ?? '').toBe(c.workingDir);
+  expect(cfg.Entrypoint).toEqual(c.entrypoint);
+  expect(cfg.Cmd).toEqual(c.cmd);
+  expect(Object.keys(cfg.ExposedPorts ?? {})).toEqual(c.exposed);
+  expect(Object.keys(cfg.Volumes ?? {})).toEqual(c.volumes);
+  expect(cfg.StopSignal).toBe(c.stopSignal);
+  expect(envOf(cfg)).toMatchObject(c.env);
+}
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 /** Runs `sh -c script` in a fresh container of the image (no network, removed after), as root, to read what the image holds. */
@@ -174,16 +186,7 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
     }, 300_000);
 
     it('keeps the upstream image config: user, entrypoint, command, env, port, stop signal, volume', async () => {
-      const cfg = await imageConfig(refs['postgres']!);
-      // (inspect leaves out empty strings)
-      expect(cfg.User ?? '').toBe(POSTGRES_CONTRACT.user);
-      expect(cfg.WorkingDir ?? '').toBe(POSTGRES_CONTRACT.workingDir);
-      expect(cfg.Entrypoint).toEqual(POSTGRES_CONTRACT.entrypoint);
-      expect(cfg.Cmd).toEqual(POSTGRES_CONTRACT.cmd);
-      expect(Object.keys(cfg.ExposedPorts ?? {})).toEqual(POSTGRES_CONTRACT.exposed);
-      expect(Object.keys(cfg.Volumes ?? {})).toEqual(POSTGRES_CONTRACT.volumes);
-      expect(cfg.StopSignal).toBe(POSTGRES_CONTRACT.stopSignal);
-      expect(envOf(cfg)).toMatchObject(POSTGRES_CONTRACT.env);
+      expectContract(await imageConfig(refs['postgres']!), POSTGRES_CONTRACT);
     });
 
     it('has the postgres account 999:999, its socket directory 3777 and the en_US.utf8 locale', async () => {
@@ -296,15 +299,7 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
     }, 300_000);
 
     it('keeps the upstream image config: user, working directory, entrypoint, command, port, volume', async () => {
-      const cfg = await imageConfig(refs['redis']!);
-      expect(cfg.User ?? '').toBe(REDIS_CONTRACT.user);
-      expect(cfg.WorkingDir ?? '').toBe(REDIS_CONTRACT.workingDir);
-      expect(cfg.Entrypoint).toEqual(REDIS_CONTRACT.entrypoint);
-      expect(cfg.Cmd).toEqual(REDIS_CONTRACT.cmd);
-      expect(Object.keys(cfg.ExposedPorts ?? {})).toEqual(REDIS_CONTRACT.exposed);
-      expect(Object.keys(cfg.Volumes ?? {})).toEqual(REDIS_CONTRACT.volumes);
-      expect(cfg.StopSignal).toBe(REDIS_CONTRACT.stopSignal);
-      expect(envOf(cfg)).toMatchObject(REDIS_CONTRACT.env);
+      expectContract(await imageConfig(refs['redis']!), REDIS_CONTRACT);
       const out = await inImage(refs['redis']!, 'getent passwd redis; getent group redis; stat -c "%u:%g" /data; command -v redis-server redis-cli');
       expect(out).toMatch(/^redis:x:999:999:/m);
       expect(out).toMatch(/^redis:x:999:$/m);

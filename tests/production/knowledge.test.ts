@@ -3,20 +3,16 @@
 // knowledge base through one replica is there through the other, and pgvector's table exists in
 // Postgres. (Embeddings are bypassed in every overlay, so no vectors are computed.)
 import { describe, expect, it } from 'vitest';
-import { admin, kc, stack } from '../support/live.ts';
+import { admin } from '../support/live.ts';
 import { sql } from '../support/postgres.ts';
 import { api, signIn } from '../support/open-webui.ts';
-import { listPods } from '../../dev/lib/kube/pod.ts';
-import { forwardService } from '../../dev/lib/port-forward.ts';
+import { closeAll, forwardEachPod } from '../support/replicas.ts';
 
-const ns = stack.namespace;
 
 
 describe('knowledge on pgvector with two replicas', { timeout: 120_000 }, () => {
   it('adds a document to a knowledge base through A and lists it through B', async () => {
-    const pods = (await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')).map((p) => p.metadata!.name!);
-    expect(pods).toHaveLength(2);
-    const forwards = await Promise.all(pods.map((pod) => forwardService(kc, ns, 'open-webui', { pod })));
+    const forwards = await forwardEachPod('open-webui', 2);
     try {
       const [a, b] = forwards.map((f) => f.url) as [string, string];
       const { token } = await signIn(a, admin());
@@ -38,7 +34,7 @@ describe('knowledge on pgvector with two replicas', { timeout: 120_000 }, () => 
       // pgvector's client created its table in Postgres (embedded Chroma would write under DATA_DIR).
       expect(await sql("SELECT to_regclass('public.document_chunk') IS NOT NULL")).toBe('t');
     } finally {
-      await Promise.all(forwards.map((f) => f.close()));
+      await closeAll(forwards);
     }
   });
 });

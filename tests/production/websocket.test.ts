@@ -4,14 +4,13 @@
 // it between them) as well as one on the same replica (the control).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { adminToken, kc, stack } from '../support/live.ts';
+import { adminToken, stack } from '../support/live.ts';
 import { api } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
-import { listPods } from '../../dev/lib/kube/pod.ts';
-import { forwardService, type Forward } from '../../dev/lib/port-forward.ts';
+import { type Forward } from '../../dev/lib/port-forward.ts';
+import { closeAll, forwardEachPod } from '../support/replicas.ts';
 import { PUBLIC_ORIGIN } from '../support/production-setup.ts';
 
-const ns = stack.namespace;
 let forwards: Forward[] = [];
 const sockets: Socket[] = [];
 
@@ -46,13 +45,11 @@ function nextEvent(s: Socket, chatId: string, type: string, ms = 5_000): Promise
 }
 
 beforeAll(async () => {
-  const pods = (await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')).filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!);
-  expect(pods).toHaveLength(2);
-  forwards = await Promise.all(pods.map((pod) => forwardService(kc, ns, 'open-webui', { pod })));
+  forwards = await forwardEachPod('open-webui', 2);
 });
 afterAll(async () => {
   for (const s of sockets) s.disconnect();
-  await Promise.all(forwards.map((f) => f.close()));
+  await closeAll(forwards);
 });
 
 describe('the websocket with two replicas', { timeout: 60_000 }, () => {

@@ -43,9 +43,8 @@ async function makeCertificates(dir: string): Promise<void> {
   await q`openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out tls.crt`;
 }
 
-/** The provider: the fixture plus its generated config and certificate. */
-function writeProvider(dir: string, certs: string, clientSecret: string, user: { email: string; password: string }): void {
-  mkdirSync(dir, { recursive: true });
+/** The provider: the fixture plus its generated config and certificate (already in `dir`). */
+function writeProvider(dir: string, clientSecret: string, user: { email: string; password: string }): void {
   const config = {
     issuer: IDP_ISSUER,
     storage: { type: 'memory' },
@@ -56,8 +55,6 @@ function writeProvider(dir: string, certs: string, clientSecret: string, user: {
     staticClients: [{ id: OIDC_CLIENT_ID, secret: clientSecret, name: 'chat-stack', redirectURIs: [`${PUBLIC_ORIGIN}/oauth/oidc/callback`, `${PUBLIC_ORIGIN}/oauth/oidc/login/callback`] }],
   };
   writeFileSync(join(dir, 'config.yaml'), stringify(config), { mode: 0o600 });
-  // kustomize reads generator files only inside the kustomization's own directory.
-  for (const f of ['tls.crt', 'tls.key']) writeFileSync(join(dir, f), readFileSync(join(certs, f)), { mode: 0o600 });
   writeFileSync(
     join(dir, 'kustomization.yaml'),
     stringify({
@@ -133,11 +130,12 @@ async function boot() {
   ]) log(`secrets: filled ${l} for the test (provider: Dex at ${IDP_ISSUER})`);
   writeFileSync(join(secretsDir, OIDC_TEST_FILE), `EMAIL=${user.email}\nPASSWORD=${user.password}\n`, { mode: 0o600 });
 
-  const certs = join(ws.root, 'certs');
-  await makeCertificates(certs);
-  writeFileSync(join(secretsDir, OIDC_TEST_CA), readFileSync(join(certs, 'ca.crt')));
-  writeProvider(join(ws.root, 'oidc-provider'), certs, clientSecret, user);
-  writeStack(join(ws.root, 'stack'), certs);
+  // In the provider's kustomization directory: kustomize reads generator files only from there.
+  const provider = join(ws.root, 'oidc-provider');
+  await makeCertificates(provider);
+  writeFileSync(join(secretsDir, OIDC_TEST_CA), readFileSync(join(provider, 'ca.crt')));
+  writeProvider(provider, clientSecret, user);
+  writeStack(join(ws.root, 'stack'), provider);
   const dir = join(ws.root, 'production-under-test');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: ['../stack', '../oidc-provider'] }));
