@@ -74,6 +74,7 @@ const OPEN_WEBUI_CONTRACT = {
     PORT: '8080',
     USE_OLLAMA_DOCKER: 'false',
     USE_CUDA_DOCKER: 'false',
+    USE_SLIM_DOCKER: 'false', // the full build's defaults and code paths (README: what is missing)
     OLLAMA_BASE_URL: '/ollama',
     OPENAI_API_BASE_URL: '',
     OPENAI_API_KEY: '',

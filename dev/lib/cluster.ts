@@ -39,7 +39,7 @@ export interface Cluster {
 export function serverCommand(cgroupV1: boolean, apiHost: string): string[] {
   return [
     'server',
-    '--disable=traefik,metrics-server,servicelb',
+    '--disable=traefik,servicelb',
     // Kubernetes 1.35 refuses cgroup v1 hosts unless told otherwise; v2 hosts need nothing.
     ...(cgroupV1 ? ['--kubelet-arg=fail-cgroupv1=false'] : []),
     // Testcontainers reaches the node at the bridge gateway when it runs inside a container

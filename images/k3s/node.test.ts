@@ -1,7 +1,8 @@
 // The k3s-compatible node image (images/k3s) booted exactly as users boot k3s: with
 // @testcontainers/k3s's K3sContainer, which waits for "Node controller sync successful".
 // Proves: API + Ready node, pods from preloaded images (logs readable), Service DNS (CoreDNS),
-// PVC on local-path, NetworkPolicy enforcement (positive control, deny, allow again), nothing
+// PVC on local-path, NetworkPolicy enforcement (positive control, deny, allow again), the
+// resource metrics API (metrics-server), nothing
 // pulled from a registry, and a clean tear-down.
 import type { StartedK3sContainer } from '@testcontainers/k3s';
 import * as k8s from '@kubernetes/client-node';
@@ -206,6 +207,24 @@ describe('k3s-compatible node', () => {
 
     await net.deleteNamespacedNetworkPolicy({ name: 'deny-web', namespace: NS });
     await expect.poll(() => probeWeb(ip), { timeout: 60_000, interval: 1_000 }).toBe(true);
+  });
+
+  it('serves the resource metrics API (the metrics-server add-on): CPU and memory of the node and of a pod', async () => {
+    // What HorizontalPodAutoscalers and `kubectl top` read; k3s ships it, and so does this node.
+    const metrics = new k8s.Metrics(kc);
+    const nodeName = (await core.listNode()).items[0]!.metadata!.name!;
+    // The first sample needs two kubelet scrapes (--metric-resolution=15s) after the pod is up.
+    await expect
+      .poll(async () => (await metrics.getNodeMetrics().catch(() => undefined))?.items.find((n) => n.metadata.name === nodeName)?.usage.cpu, { timeout: 120_000, interval: 2_000 })
+      .toMatch(/^\d+(n|u|m)?$/);
+    await expect
+      .poll(async () => (await metrics.getPodMetrics(NS).catch(() => undefined))?.items.some((p) => p.metadata.name === 'web'), { timeout: 120_000, interval: 2_000 })
+      .toBe(true);
+    const pod = (await metrics.getPodMetrics(NS)).items.find((p) => p.metadata.name === 'web')!;
+    expect(pod.containers.map((c) => c.name)).toEqual(['main']);
+    expect(pod.containers[0]!.usage.memory).toMatch(/^\d+(Ki|Mi)$/);
+    const apiService = await kc.makeApiClient(k8s.ApiregistrationV1Api).readAPIService({ name: 'v1beta1.metrics.k8s.io' });
+    expect(apiService.status?.conditions?.find((c) => c.type === 'Available')?.status).toBe('True');
   });
 
   it('pulled nothing from a registry: every image came preloaded', async () => {

@@ -4,10 +4,10 @@
 #   bin/k3s                     multi-call: server supervisor, kube-apiserver, kube-controller-manager,
 #                               kube-scheduler, kubelet, kube-proxy, kubectl, etcd, oci-archive
 #                               (our module in ./src: k8s.io/kubernetes + go.etcd.io/etcd/server/v3)
-#   bin/containerd, bin/containerd-shim-runc-v2, bin/ctr, bin/runc, bin/kube-router
+#   bin/containerd, bin/containerd-shim-runc-v2, bin/ctr, bin/runc, bin/kube-router, bin/metrics-server
 #   cni/{bridge,host-local,loopback,portmap,bandwidth}
 #   images/*.tar                OCI archives preloaded into containerd: pause, CoreDNS,
-#                               local-path-provisioner (busybox is made in the Dockerfile)
+#                               local-path-provisioner, metrics-server (busybox is made in the Dockerfile)
 # Everything comes from the Go module proxy (k3s itself is not served there) and Debian.
 # Per-step times go to $CONTEXT_DIR/build-times.txt.
 set -euo pipefail
@@ -19,6 +19,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${INPUT_PAUSE_IMAGE:=chatstack.local/pause:3.10}" "${INPUT_COREDNS_IMAGE:=chatstack.local/coredns:1.14.7}"
 : "${INPUT_LOCAL_PATH_IMAGE:=chatstack.local/local-path-provisioner:v0.0.30}"
 : "${INPUT_HELPER_IMAGE:=chatstack.local/busybox:1.35.0}"
+: "${INPUT_METRICS_SERVER:=v0.8.0}" "${INPUT_METRICS_SERVER_IMAGE:=chatstack.local/metrics-server:v0.8.0}"
 export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-}"
 
 need_pkgs=()
@@ -62,9 +63,15 @@ k8s_ldflags=(
   -X "k8s.io/client-go/pkg/version.gitVersion=${INPUT_KUBERNETES}+chatstack"
   -X "main.pauseImage=$INPUT_PAUSE_IMAGE" -X "main.corednsImage=$INPUT_COREDNS_IMAGE"
   -X "main.localPathImage=$INPUT_LOCAL_PATH_IMAGE" -X "main.helperImage=$INPUT_HELPER_IMAGE"
+  -X "main.metricsImage=$INPUT_METRICS_SERVER_IMAGE"
 )
 build_k3s() { # (no value above contains a space)
   (cd "$HERE/src" && CGO_ENABLED=0 go build -tags providerless -ldflags "-s -w ${k8s_ldflags[*]}" -o "$BIN/k3s" .)
+}
+build_metrics_server() { # its own module graph: v0.8.0's generated OpenAPI names only fit k8s.io/* v0.33
+  CGO_ENABLED=0 GOBIN="$BIN" go install \
+    -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$INPUT_METRICS_SERVER" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$INPUT_METRICS_SERVER"
 }
 build_containerd() {
   CGO_ENABLED=0 GOBIN="$BIN" go install -tags no_btrfs \
@@ -109,8 +116,11 @@ oci_archives() {
     --file "$BIN/coredns:/coredns" --entrypoint /coredns --user 0:0
   "$BIN/k3s" oci-archive --out "$img/local-path-provisioner.tar" --name "$INPUT_LOCAL_PATH_IMAGE" \
     --file "$BIN/local-path-provisioner:/usr/bin/local-path-provisioner" --entrypoint local-path-provisioner
+  # upstream's image: the binary at /, USER 65534 (the add-on's manifest runs it as 1000)
+  "$BIN/k3s" oci-archive --out "$img/metrics-server.tar" --name "$INPUT_METRICS_SERVER_IMAGE" \
+    --file "$BIN/metrics-server:/metrics-server" --entrypoint /metrics-server --user 65534:65534
   # only the node needs these; they are inside the OCI archives now
-  rm -f "$BIN/coredns" "$BIN/local-path-provisioner"
+  rm -f "$BIN/coredns" "$BIN/local-path-provisioner" "$BIN/metrics-server"
 }
 
 step "k3s (kubernetes+etcd)" build_k3s
@@ -120,6 +130,7 @@ step "cni plugins" build_cni
 step "coredns" build_coredns
 step "local-path-provisioner" build_local_path
 step "kube-router" build_kube_router
+step "metrics-server" build_metrics_server
 step "pause" build_pause
 step "oci archives" oci_archives
 "$BIN/k3s" version >&2

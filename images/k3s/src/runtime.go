@@ -18,6 +18,7 @@ var (
 	corednsImage   = "chatstack.local/coredns:1.14.7"
 	localPathImage = "chatstack.local/local-path-provisioner:v0.0.30"
 	helperImage    = "chatstack.local/busybox:1.35.0"
+	metricsImage   = "chatstack.local/metrics-server:v0.8.0"
 )
 
 //go:embed manifests/*.yaml
@@ -207,9 +208,9 @@ func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string) error 
 	data := map[string]string{
 		"ClusterDNS": dnsIP, "ClusterDomain": cfg.clusterDomain, "NodeIP": nodeIP, "NodeName": nodeName,
 		"CorednsImage": corednsImage, "LocalPathImage": localPathImage, "HelperImage": helperImage,
-		"StoragePath": storage,
+		"MetricsServerImage": metricsImage, "StoragePath": storage,
 	}
-	addons := map[string]string{"rbac.yaml": "", "coredns.yaml": "coredns", "local-storage.yaml": "local-storage"}
+	addons := map[string]string{"rbac.yaml": "", "coredns.yaml": "coredns", "local-storage.yaml": "local-storage", "metrics-server.yaml": "metrics-server"}
 	for file, key := range addons {
 		dst := filepath.Join(p.manifests, file)
 		if _, err := os.Stat(dst + ".skip"); err == nil {
