@@ -35,6 +35,12 @@ export interface UpOptions {
   /** Target an existing cluster instead of starting a k3s node. */
   kubeconfig?: string;
   context?: string;
+  /**
+   * With `kubeconfig`: that cluster already holds this project's hermetic images (it is a node the
+   * harness started, e.g. a test applying a second overlay beside the dev stack), so run those
+   * rather than have it pull upstream's.
+   */
+  hermeticImagesLoaded?: boolean;
   /** Local ports (0 = any free port). */
   ports?: { openWebui?: number; litellm?: number };
   /** Also forward the dev overlay's fake upstream (tests read what it received). */
@@ -120,9 +126,13 @@ export async function up(opts: UpOptions): Promise<Stack> {
   // An existing cluster pulls the upstream images from its registries itself (the dev overlay's
   // fake upstream must be made available to it, e.g. `kind load docker-image`).
   const used = imagesUsed(rendered);
-  const choice: ImageChoice = opts.kubeconfig ? { mode: 'upstream', reason: 'existing cluster: it pulls the images itself' } : await chooseImageMode(process.env, used);
+  const choice: ImageChoice = !opts.kubeconfig
+    ? await chooseImageMode(process.env, used)
+    : opts.hermeticImagesLoaded
+      ? { mode: 'hermetic', reason: 'existing cluster that already holds the hermetic images' }
+      : { mode: 'upstream', reason: 'existing cluster: it pulls the images itself' };
   log(`images: ${choice.mode} (${choice.reason})`);
-  const images = opts.kubeconfig ? undefined : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) }, used);
+  const images = opts.kubeconfig && !opts.hermeticImagesLoaded ? undefined : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) }, used);
   timings['images'] = secondsSince(t);
 
   // ---- cluster

@@ -97,18 +97,21 @@ export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], ov
   }
   for (const o of items) await apply(o);
   log(`applied ${items.length} objects (server-side apply, field manager ${FIELD_MANAGER})`);
-  const pruned = await prune(kc, items);
+  const pruned = await prune(kc, items, overlay);
   for (const p of pruned) log(`pruned ${p}`);
   return { applied: items.length, pruned };
 }
 
-/** Deletes objects labelled by this harness that are not in `keep`. */
-export async function prune(kc: k8s.KubeConfig, keep: KubeObject[]): Promise<string[]> {
+/**
+ * Deletes objects this harness applied for `overlay` that are not in `keep`. Only that overlay's:
+ * another stack on the same cluster (the dev stack beside a test's openshift one) is not touched.
+ */
+export async function prune(kc: k8s.KubeConfig, keep: KubeObject[], overlay: string): Promise<string[]> {
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
   const wanted = new Set(keep.map((o) => id({ kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } })));
   const removed: string[] = [];
   for (const t of PRUNABLE) {
-    const list = await api.list(t.apiVersion, t.kind, undefined, undefined, undefined, undefined, undefined, APPLIED_BY);
+    const list = await api.list(t.apiVersion, t.kind, undefined, undefined, undefined, undefined, undefined, `${APPLIED_BY}=${overlay}`);
     for (const item of list.items) {
       const o = { kind: t.kind, metadata: { name: item.metadata?.name, namespace: t.namespaced ? item.metadata?.namespace : undefined } };
       if (wanted.has(id(o))) continue;
