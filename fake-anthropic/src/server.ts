@@ -16,6 +16,8 @@
  *   GET    /health                    {"status":"ok"} (no auth)
  *   GET    /_fake/requests            recorded /v1/* requests, oldest first (no auth)
  *   DELETE /_fake/requests            forget them
+ *   PUT    /_fake/faults              fault rules for the next messages requests (faults.ts; no auth)
+ *   GET    /_fake/faults              the rules still active; DELETE clears them
  *
  * The reply is deterministic; see `planReply` / `expectedReply` in reply.ts for the rule.
  */
@@ -23,7 +25,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { countInputTokens, isRecord, messageObject, planReply, validateMessagesBody, type ReplyPlan } from './reply.ts';
-import { SSE_CONTENT_TYPE, writeMessageStream } from './sse.ts';
+import { SSE_CONTENT_TYPE, pause, writeMessageStream } from './sse.ts';
+import { FAULT_ERRORS, FaultRules, FaultSpecError, directiveFault, parseRules, type Fault, type FaultKind } from './faults.ts';
 
 /** Listed by GET /v1/models when no allow-list is configured (any model is then accepted). */
 export const DEFAULT_MODEL_IDS: readonly string[] = [
@@ -99,6 +102,8 @@ export interface RecordedRequest {
   finishedAt?: number;
   /** True if the client went away before the response was complete. */
   aborted?: boolean;
+  /** The fault this request was answered with (a rule's or its own `[[fault ...]]` directive). */
+  fault?: FaultKind;
 }
 
 export interface RequestLogEntry {
@@ -224,6 +229,7 @@ interface Context {
   readonly allowedModels: ReadonlySet<string> | undefined;
   readonly onRequest: ((entry: RequestLogEntry) => void) | undefined;
   readonly recorder: RequestRecorder;
+  readonly faults: FaultRules;
   readonly server: http.Server;
   /** Set by close(): every response from then on says `connection: close`. */
   closing: boolean;
@@ -353,6 +359,7 @@ async function streamReply(
   rec: RecordedRequest,
   model: string,
   plan: ReplyPlan,
+  fault: Fault | undefined,
 ): Promise<void> {
   const abort = new AbortController();
   res.on('close', () => {
@@ -377,6 +384,7 @@ async function streamReply(
         rec.firstTokenAt ??= now;
         rec.lastTokenAt = now;
       },
+      ...(interruption(res, fault) ? { interrupt: { afterTokens: fault?.afterTokens ?? 2, run: interruption(res, fault)! } } : {}),
     },
   );
   if (complete) res.end();
@@ -408,16 +416,28 @@ async function handleMessages(
     return;
   }
 
+  let fault: Fault | undefined;
+  try {
+    fault = ctx.faults.take(model) ?? directiveFault(body);
+  } catch (e) {
+    if (e instanceof FaultSpecError) throw new HttpError(400, 'invalid_request_error', e.message);
+    throw e;
+  }
+  rec.fault = fault?.kind;
+  if (!(await faultBeforeReply(res, fault))) return;
+
   const plan = planReply(body);
   rec.reply = plan.text;
   rec.status = 200;
   if (body['stream'] === true) {
     rec.stream = true;
     log.stream = true;
-    await streamReply(ctx, req, res, rec, model, plan);
+    await streamReply(ctx, req, res, rec, model, plan, fault);
     return;
   }
   log.stream = false;
+  const interrupt = interruption(res, fault);
+  if (interrupt && !(await interrupt())) return;
   sendJson(ctx, res, 200, messageObject(randomId('msg_'), model, plan), { 'request-id': rec.requestId });
 }
 
@@ -433,6 +453,61 @@ function handleModels(ctx: Context, req: http.IncomingMessage, res: http.ServerR
     { data, has_more: false, first_id: ids[0] ?? null, last_id: ids[ids.length - 1] ?? null },
     { 'request-id': rec.requestId },
   );
+}
+
+async function handleFakeFaults(ctx: Context, req: http.IncomingMessage, res: http.ServerResponse, method: string): Promise<void> {
+  if (method === 'PUT') {
+    let rules;
+    try {
+      const raw = await readBody(req, ctx.maxBodyBytes);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        throw new FaultSpecError('the body is not valid JSON');
+      }
+      rules = parseRules(parsed);
+    } catch (e) {
+      if (e instanceof FaultSpecError) throw new HttpError(400, 'invalid_request_error', e.message);
+      throw e;
+    }
+    ctx.faults.set(rules);
+    sendJson(ctx, res, 200, ctx.faults.list());
+  } else if (method === 'DELETE') sendJson(ctx, res, 200, { cleared: ctx.faults.clear() });
+  else sendJson(ctx, res, 200, ctx.faults.list());
+}
+
+/** Resolves when the client goes away (or after `ms`, if given): false if it went away. */
+function waitOrGone(res: http.ServerResponse, ms: number | undefined): Promise<boolean> {
+  const gone = new AbortController();
+  res.once('close', () => gone.abort());
+  if (res.destroyed) gone.abort();
+  return ms === undefined ? new Promise((resolve) => gone.signal.addEventListener('abort', () => resolve(false))) : pause(ms, gone.signal);
+}
+
+/** Applies a fault before any byte of the reply: throws its HTTP error, or delays; false if the client left. */
+async function faultBeforeReply(res: http.ServerResponse, fault: Fault | undefined): Promise<boolean> {
+  if (!fault) return true;
+  const error = FAULT_ERRORS[fault.kind];
+  if (error) {
+    throw new HttpError(error.status, error.type, error.message, fault.kind === 'rate_limit' ? { 'retry-after': String(fault.retryAfterSeconds ?? 1) } : {});
+  }
+  if (fault.kind === 'slow_first_token') return waitOrGone(res, fault.delayMs ?? 5000);
+  return true;
+}
+
+/** A stall or a cut, where a stream is interrupted (a JSON answer: before it is sent). */
+function interruption(res: http.ServerResponse, fault: Fault | undefined): (() => Promise<boolean>) | undefined {
+  if (fault?.kind === 'stall') return () => waitOrGone(res, fault.delayMs);
+  if (fault?.kind === 'cut') {
+    return async () => {
+      // Let what was written reach the client, then a TCP reset, as when a connection dies.
+      await pause(50, new AbortController().signal);
+      res.socket?.resetAndDestroy();
+      return false;
+    };
+  }
+  return undefined;
 }
 
 function handleFakeRequests(ctx: Context, res: http.ServerResponse, method: string): void {
@@ -456,6 +531,7 @@ const ROUTES: Record<string, Route> = {
   '/v1/models': { methods: ['GET'], recorded: true },
   '/health': { methods: ['GET', 'HEAD'], recorded: false },
   '/_fake/requests': { methods: ['GET', 'DELETE'], recorded: false },
+  '/_fake/faults': { methods: ['GET', 'PUT', 'DELETE'], recorded: false },
 };
 
 function pathnameOf(rawPath: string): string {
@@ -529,6 +605,9 @@ async function dispatch(
       return;
     case '/_fake/requests':
       handleFakeRequests(ctx, res, method);
+      return;
+    case '/_fake/faults':
+      await handleFakeFaults(ctx, req, res, method);
       return;
     case '/v1/models':
       handleModels(ctx, req, res, rec);
@@ -644,6 +723,7 @@ export function createFakeAnthropic(options: FakeAnthropicOptions): FakeAnthropi
     allowedModels: options.models === undefined ? undefined : new Set(options.models),
     onRequest: options.onRequest,
     recorder: new RequestRecorder(nonNegativeInt(options.maxRecorded, 500, 'maxRecorded')),
+    faults: new FaultRules(),
     server: createServer((req, res) => handle(ctx, req, res)),
     closing: false,
   };

@@ -64,10 +64,15 @@ export interface StreamPacing {
   signal: AbortSignal;
   /** Called right after each text_delta is written. */
   onToken: () => void;
+  /**
+   * A fault mid-stream: before text delta number `afterTokens` (0-based), `run` is awaited; it
+   * resolves false to end the stream there (the connection is gone), true to go on.
+   */
+  interrupt?: { afterTokens: number; run: () => Promise<boolean> };
 }
 
 /** Waits `ms`; false if `signal` aborted the wait. */
-async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+export async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
   if (ms <= 0) return true;
   try {
     await sleep(ms, undefined, { signal });
@@ -91,7 +96,8 @@ export async function writeMessageStream(
     if (!signal.aborted) write(frame);
   };
   for (const frame of openingFrames(message.id, message.model, message.plan)) send(frame);
-  for (const token of message.plan.tokens) {
+  for (const [i, token] of message.plan.tokens.entries()) {
+    if (pacing.interrupt && i === Math.min(pacing.interrupt.afterTokens, message.plan.tokens.length - 1) && !(await pacing.interrupt.run())) return false;
     if (!(await pause(pacing.tokenDelayMs, signal)) || signal.aborted) break;
     send(textDeltaFrame(token));
     pacing.onToken();

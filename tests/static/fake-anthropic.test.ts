@@ -483,3 +483,84 @@ describe('fake Anthropic entrypoint config', () => {
     expect(() => parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k', TOKEN_DELAY_MS: '-5' })).toThrow(/TOKEN_DELAY_MS/);
   });
 });
+
+describe('fake Anthropic faults', () => {
+  let fake: FakeAnthropic;
+  let base = '';
+  const faults = (rules: unknown) => fetch(base + '/_fake/faults', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rules) });
+  const say = (text: string, over: Record<string, unknown> = {}) => request({ messages: [{ role: 'user', content: text }], ...over });
+
+  beforeAll(async () => {
+    fake = createFakeAnthropic({ apiKey: KEY, tokenDelayMs: 5 });
+    base = await fake.listen(0, '127.0.0.1');
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  it('a rule for one model answers its next request 529 overloaded_error, then the upstream is healthy again', async () => {
+    expect((await faults([{ kind: 'overloaded', model: MODEL, times: 1 }])).status).toBe(200);
+    fake.resetRequests();
+    expect((await post(base, request({ model: 'claude-other' }))).status).toBe(200); // another model: untouched
+    await expectAnthropicError(await post(base, request()), 529, 'overloaded_error');
+    expect((await post(base, request())).status).toBe(200);
+    expect((await recorded(base)).map((r) => [r.status, r.fault ?? null])).toEqual([
+      [200, null],
+      [529, 'overloaded'],
+      [200, null],
+    ]);
+    expect(await (await fetch(base + '/_fake/faults')).json()).toEqual([]);
+  });
+
+  it('a directive fails every attempt of its request: 429 with retry-after, 500 api_error', async () => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await post(base, say('please [[fault rate_limit retry_after=3]] now'));
+      expect(res.headers.get('retry-after')).toBe('3');
+      await expectAnthropicError(res, 429, 'rate_limit_error');
+    }
+    await expectAnthropicError(await post(base, say('[[fault api_error]]', { stream: true })), 500, 'api_error');
+  });
+
+  it('slow_first_token holds the answer back', async () => {
+    const t0 = Date.now();
+    const res = await post(base, say('[[fault slow_first_token delay_ms=400]] hi', { stream: true }));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(380);
+    expect(deltaTexts(await readSse(res)).join('')).toBe(expectedReply(say('[[fault slow_first_token delay_ms=400]] hi')));
+  });
+
+  it('stall stops a stream mid-way for a while, then it completes', async () => {
+    const events = await readSse(await post(base, say('[[fault stall delay_ms=400 after_tokens=2]] one two three', { stream: true })));
+    const deltas = events.filter((e) => e.event === 'content_block_delta');
+    expect(deltas.length).toBeGreaterThan(3);
+    expect(deltas[2]!.at - deltas[1]!.at).toBeGreaterThanOrEqual(380);
+    expect(events.at(-1)?.event).toBe('message_stop');
+  });
+
+  it('cut resets the connection after some tokens, with no message_stop', async () => {
+    const res = await post(base, say('[[fault cut after_tokens=2]] one two three four', { stream: true }));
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    await expect(
+      (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return 'ended cleanly';
+          text += new TextDecoder().decode(value);
+        }
+      })(),
+    ).rejects.toThrow();
+    // A reset may drop bytes still in flight: at most the two deltas sent before it arrive.
+    expect(text.match(/event: content_block_delta/g)?.length ?? 0).toBeLessThanOrEqual(2);
+    expect(text).not.toContain('message_stop');
+    expect((await recorded(base)).at(-1)).toMatchObject({ fault: 'cut', aborted: true });
+  });
+
+  it('refuses malformed rules and directives with invalid_request_error, naming the problem', async () => {
+    expect(await expectAnthropicError(await faults({ kind: 'overloaded' }), 400, 'invalid_request_error')).toMatch(/JSON array/);
+    expect(await expectAnthropicError(await faults([{ kind: 'melted' }]), 400, 'invalid_request_error')).toMatch(/kind must be one of rate_limit, overloaded/);
+    expect(await expectAnthropicError(await faults([{ kind: 'overloaded', times: 0 }]), 400, 'invalid_request_error')).toMatch(/times must be at least 1/);
+    expect(await expectAnthropicError(await post(base, say('[[fault stall bogus=1]]')), 400, 'invalid_request_error')).toMatch(/option bogus/);
+    expect((await fetch(base + '/_fake/faults', { method: 'DELETE' })).status).toBe(200);
+  });
+});

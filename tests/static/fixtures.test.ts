@@ -35,6 +35,10 @@ const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegEx
   'schema-error': { check: validateObjects, finds: /Service\/litellm: .*port must be integer/ },
   'unknown-model': { check: (o) => checkLiteLLMConfig(o), finds: /claude-3-7-sonnet-latest is not in the model map/ },
   'deprecated-model': { check: (o) => checkLiteLLMConfig(o), finds: /claude-mythos-preview is deprecated since 2026-06-09/ },
+  'no-fallback': {
+    check: (o) => checkLiteLLMConfig(o),
+    finds: /router_settings\.stream_timeout must be set[\s\S]*claude-haiku-5-5 has no fallback model[\s\S]*claude-sonnet-4-5 is not a configured model_name/,
+  },
 };
 
 let ws: Workspace;

@@ -8,6 +8,7 @@ import { REPO_ROOT, type KubeObject } from '../../dev/lib/kustomize.ts';
 export interface LiteLLMConfig {
   model_list: { model_name: string; litellm_params: { model: string; api_key?: string; api_base?: string } }[];
   litellm_settings?: { drop_params?: boolean };
+  router_settings?: { num_retries?: number; timeout?: number; stream_timeout?: number; fallbacks?: Record<string, string[]>[] };
   general_settings?: { master_key?: string };
 }
 export interface ModelMap {
@@ -48,6 +49,17 @@ export function checkLiteLLMConfig(objects: KubeObject[], map: ModelMap = modelM
     if (m.litellm_params?.api_base) v.push(`${m.model_name}: api_base is set in the config (use ANTHROPIC_API_BASE per overlay)`);
   }
   if (config.litellm_settings?.drop_params !== true) v.push('litellm_settings.drop_params must be true');
+  // Failure handling (integration tier: tests/integration/faults.test.ts): retries, bounded waits,
+  // and a fallback for every model, to a model that exists.
+  const router = config.router_settings ?? {};
+  if (!(Number(router.num_retries) >= 1)) v.push('router_settings.num_retries must be at least 1 (429/529 are transient)');
+  for (const key of ['timeout', 'stream_timeout'] as const) if (!(Number(router[key]) > 0)) v.push(`router_settings.${key} must be set (a stalled upstream must become an error, not a hang)`);
+  const names = new Set(config.model_list.map((m) => m.model_name));
+  const fallbacks = new Map((router.fallbacks ?? []).flatMap((f) => Object.entries(f)));
+  for (const name of names) if (!fallbacks.has(name)) v.push(`router_settings.fallbacks: ${name} has no fallback model`);
+  for (const [from, to] of fallbacks) {
+    for (const t of [from, ...to]) if (!names.has(t)) v.push(`router_settings.fallbacks: ${t} is not a configured model_name`);
+  }
   if (config.general_settings?.master_key !== 'os.environ/LITELLM_MASTER_KEY') v.push('general_settings.master_key must be os.environ/LITELLM_MASTER_KEY');
   return v;
 }

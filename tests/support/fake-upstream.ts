@@ -1,5 +1,6 @@
 // Reading what the fake Anthropic upstream received, through its port-forward.
 import type { RecordedRequest } from '../../fake-anthropic/src/server.ts';
+import type { FaultRule } from '../../fake-anthropic/src/faults.ts';
 import { stack } from './live.ts';
 
 function url(): string {
@@ -16,4 +17,11 @@ export async function upstreamRequests(): Promise<RecordedRequest[]> {
 export async function resetUpstream(): Promise<void> {
   const res = await fetch(url(), { method: 'DELETE' });
   if (!res.ok) throw new Error(`DELETE /_fake/requests: ${res.status}`);
+}
+
+/** Replaces the fake's fault rules (fake-anthropic/src/faults.ts); [] clears them. */
+export async function setFaults(rules: FaultRule[]): Promise<void> {
+  if (!stack.urls.fakeAnthropic) throw new Error('the stack has no forward to fake-anthropic (dev overlay only)');
+  const res = await fetch(`${stack.urls.fakeAnthropic}/_fake/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rules) });
+  if (!res.ok) throw new Error(`PUT /_fake/faults: ${res.status} ${await res.text()}`);
 }
