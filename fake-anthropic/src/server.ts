@@ -365,6 +365,7 @@ async function streamReply(
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
   });
+  const interrupt = interruption(res, fault);
   req.socket.setNoDelay(true);
   res.writeHead(200, {
     'content-type': SSE_CONTENT_TYPE,
@@ -384,7 +385,7 @@ async function streamReply(
         rec.firstTokenAt ??= now;
         rec.lastTokenAt = now;
       },
-      ...(interruption(res, fault) ? { interrupt: { afterTokens: fault?.afterTokens ?? 2, run: interruption(res, fault)! } } : {}),
+      ...(interrupt ? { interrupt: { afterTokens: fault?.afterTokens ?? 2, run: interrupt } } : {}),
     },
   );
   if (complete) res.end();
