@@ -9,6 +9,7 @@ import OpenAI from 'openai';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import type { FaultRule } from '../../fake-anthropic/src/faults.ts';
 import { adminToken, masterKey, stack } from '../support/live.ts';
+import { streamChat as streamChatOf } from '../support/open-webui.ts';
 import { configuredModels, type ConfiguredModel } from '../support/models.ts';
 import { resetUpstream, setFaults, upstreamRequests } from '../support/fake-upstream.ts';
 
@@ -22,19 +23,6 @@ const HAIKU = model('claude-haiku-5-5');
 
 const litellm = () => new OpenAI({ baseURL: `${stack.urls.litellm}/v1`, apiKey: masterKey(), maxRetries: 0, timeout: 90_000 });
 
-/** Streams a chat through LiteLLM; returns the text, or the error the client got. */
-async function streamChat(client: OpenAI, m: ConfiguredModel, prompt: string, extra: Record<string, unknown> = {}): Promise<{ text: string; error?: { status?: number; message: string } }> {
-  let text = '';
-  try {
-    const stream = await client.chat.completions.create({ model: m.name, messages: [{ role: 'user', content: prompt }], stream: true, ...extra });
-    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
-    return { text };
-  } catch (e) {
-    const err = e as { status?: number; message: string };
-    return { text, error: { status: err.status, message: String(err.message) } };
-  }
-}
-
 /** [model, status, fault] of each /v1/messages attempt the fake saw. */
 async function attempts(): Promise<[string, number, string | null][]> {
   return (await upstreamRequests())
@@ -42,6 +30,7 @@ async function attempts(): Promise<[string, number, string | null][]> {
     .map((r) => [String((r.body as { model?: string }).model), r.status, r.fault ?? null]);
 }
 
+const streamChat = (client: OpenAI, m: ConfiguredModel, prompt: string, extra?: Record<string, unknown>) => streamChatOf(client, m.name, prompt, extra);
 const reply = (m: ConfiguredModel, prompt: string) => expectedReply({ model: m.anthropicId, messages: [{ role: 'user', content: prompt }] });
 
 beforeEach(async () => {

@@ -18,7 +18,7 @@ import { stackSecret, up, type Stack } from '../../dev/lib/stack.ts';
 import { execIn, listPods } from '../../dev/lib/kube/pod.ts';
 import { kc as devKc, stack as devStack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
-import { signIn } from '../support/open-webui.ts';
+import { signIn, streamChat } from '../support/open-webui.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
 
 const NAMESPACE = 'chat-openshift';
@@ -124,10 +124,7 @@ describe('the openshift overlay under an arbitrary UID', { timeout: 120_000 }, (
     const model = configuredModels()[0]!;
     const prompt = 'Hello from an arbitrary UID';
     const client = new OpenAI({ baseURL: `${stack!.info.urls.openWebui}/api`, apiKey: token, maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: model.name, messages: [{ role: 'user', content: prompt }], stream: true });
-    let text = '';
-    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
-    expect(text).toBe(expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }));
+    expect(await streamChat(client, model.name, prompt)).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) });
   });
 
   it('left the dev stack beside it untouched (the apply prunes only its own overlay\'s objects)', async () => {

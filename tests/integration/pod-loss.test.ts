@@ -8,21 +8,13 @@ import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { kc, masterKey, stack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
 import { resetUpstream, upstreamRequests } from '../support/fake-upstream.ts';
+import { streamChat, type StreamedChat } from '../support/open-webui.ts';
 import { deletePod, podOf, waitUntilAppPodReady } from '../../dev/lib/kube/pod.ts';
 
 const model = configuredModels()[0]!;
 const client = () => new OpenAI({ baseURL: `${stack.urls.litellm}/v1`, apiKey: masterKey(), maxRetries: 0, timeout: 90_000 });
 
-async function streamChat(prompt: string): Promise<{ text: string; error?: string }> {
-  let text = '';
-  try {
-    const stream = await client().chat.completions.create({ model: model.name, messages: [{ role: 'user', content: prompt }], stream: true });
-    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
-    return { text };
-  } catch (e) {
-    return { text, error: String((e as Error).message) };
-  }
-}
+const chat = (prompt: string) => streamChat(client(), model.name, prompt);
 
 describe('the LiteLLM pod lost under traffic', { timeout: 300_000 }, () => {
   it('ends the stream in flight without a hang, and serves again once the replacement is Ready', async () => {
@@ -30,7 +22,7 @@ describe('the LiteLLM pod lost under traffic', { timeout: 300_000 }, () => {
     // A stream still running when the pod goes: the fake stalls it for 5 s after two tokens.
     const prompt = '[[fault stall delay_ms=5000 after_tokens=2]] still streaming?';
     const t0 = Date.now();
-    const inFlight = streamChat(prompt);
+    const inFlight = chat(prompt);
     await expect.poll(async () => (await upstreamRequests()).length, { timeout: 20_000, interval: 200 }).toBe(1);
 
     const old = (await podOf(kc, stack.namespace, 'litellm')).metadata!.name!;
@@ -44,13 +36,13 @@ describe('the LiteLLM pod lost under traffic', { timeout: 300_000 }, () => {
 
     await waitUntilAppPodReady(kc, stack.namespace, 'litellm', { exclude: [old], timeoutMs: 180_000, intervalMs: 1000 });
     const readyAfter = (Date.now() - deletedAt) / 1000;
-    let served: { text: string; error?: string } = { text: '' };
+    let served: StreamedChat = { text: '' };
     await expect
-      .poll(async () => (served = await streamChat('back again?')).text, { timeout: 60_000, interval: 1000 })
+      .poll(async () => (served = await chat('back again?')).text, { timeout: 60_000, interval: 1000 })
       .toBe(expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'back again?' }] }));
     const gap = (Date.now() - deletedAt) / 1000;
     console.log(
-      `[pod-loss] stream in flight ${ended.error ? `failed (${ended.error.slice(0, 80)})` : 'completed'} ${endedAfter.toFixed(1)} s after it began; ` +
+      `[pod-loss] stream in flight ${ended.error ? `failed (${ended.error.message.slice(0, 80)})` : 'completed'} ${endedAfter.toFixed(1)} s after it began; ` +
         `replacement Ready ${readyAfter.toFixed(1)} s and first answer ${gap.toFixed(1)} s after the deletion`,
     );
     expect(served.error).toBeUndefined();

@@ -1,6 +1,8 @@
 // Open WebUI's and LiteLLM's own APIs as a client meets them: sign-in, JSON calls with a token,
 // the model list. Every function takes the base URL, so the same code serves a port-forward, a
 // pod's own forward or a plain-Docker container.
+import type OpenAI from 'openai';
+
 export interface Credentials {
   email: string;
   password: string;
@@ -64,4 +66,27 @@ export async function knowledgeFileIds(baseUrl: string, token: string, knowledge
   const listed = await api<{ items?: { id: string }[] } | { id: string }[]>(baseUrl, `/api/v1/knowledge/${knowledgeId}/files`, token);
   if (listed.status !== 200) throw new Error(`list knowledge base ${knowledgeId}: HTTP ${listed.status} ${JSON.stringify(listed.body)}`);
   return (Array.isArray(listed.body) ? listed.body : (listed.body.items ?? [])).map((f) => f.id);
+}
+
+/** What a streamed chat gave the client: the text received, and the error that ended it, if any. */
+export interface StreamedChat {
+  text: string;
+  error?: { status?: number; message: string };
+}
+
+/**
+ * Streams a one-message chat through an OpenAI-compatible client (LiteLLM's /v1, Open WebUI's
+ * /api); `extra` goes into the request body (e.g. LiteLLM's per-request `stream_timeout`).
+ * Never throws for the call itself: a failure, before or during the stream, is returned.
+ */
+export async function streamChat(client: OpenAI, model: string, prompt: string, extra: Record<string, unknown> = {}): Promise<StreamedChat> {
+  let text = '';
+  try {
+    const stream = await client.chat.completions.create({ model, messages: [{ role: 'user', content: prompt }], stream: true, ...extra });
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    return { text };
+  } catch (e) {
+    const err = e as { status?: number; message?: string };
+    return { text, error: { status: err.status, message: String(err.message) } };
+  }
 }
