@@ -1,5 +1,6 @@
-// The PodDisruptionBudgets hold: with two LiteLLM pods and minAvailable 1, evicting one is
-// allowed (positive control), and evicting the other before its replacement is Ready is refused.
+// The PodDisruptionBudgets hold: with maxUnavailable 1, evicting one LiteLLM pod is allowed
+// (positive control), and evicting another before the replacement is Ready is refused, at
+// whatever replica count (2 or more) the HPA holds.
 import { describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
 import { kc, stack } from '../support/live.ts';
@@ -17,11 +18,11 @@ const evict = (name: string) =>
   );
 
 describe('PodDisruptionBudget', { timeout: 300_000 }, () => {
-  it('lets one of two LiteLLM pods be evicted, then refuses the second', async () => {
+  it('lets one LiteLLM pod be evicted, then refuses the second', async () => {
     const budget = await kc.makeApiClient(k8s.PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'litellm', namespace: ns });
     expect(budget.status?.disruptionsAllowed).toBe(1);
     const pods = (await listPods(kc, ns, 'app.kubernetes.io/name=litellm')).map((p) => p.metadata!.name!);
-    expect(pods).toHaveLength(2);
+    expect(pods.length).toBeGreaterThanOrEqual(2);
     expect(await evict(pods[0]!)).toBe('evicted');
     // The replacement takes seconds to be Ready; until then the budget has no disruption left.
     expect(await evict(pods[1]!)).toMatch(/Cannot evict pod as it would violate the pod's disruption budget/);

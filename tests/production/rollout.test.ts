@@ -90,7 +90,8 @@ describe('rolling update under traffic', { timeout: 420_000 }, () => {
     expect(served - servedBefore).toBeGreaterThan(STREAMS);
     for (const app of APPS) {
       const after = await podNames(app);
-      expect(after).toHaveLength(2);
+      // The HPA owns the count, and this traffic may raise it: two at least.
+      expect(after.length).toBeGreaterThanOrEqual(2);
       expect(after.filter((n) => before[app]!.includes(n)), `${app}: every pod replaced`).toEqual([]);
     }
   });

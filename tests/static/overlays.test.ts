@@ -132,7 +132,10 @@ describe('overlay deltas', () => {
     for (const app of ['litellm', 'open-webui']) {
       const w = policy.workloads(objs).find((x) => x.id === `Deployment/${app}`)!;
       expect(policy.autoscalerOf(objs, w)?.minReplicas).toBeGreaterThanOrEqual(2);
-      expect(objs.some((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === app)).toBe(true);
+      // maxUnavailable, not minAvailable: one pod at a time whatever count the HPA chose.
+      const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === app)!;
+      expect(pdb['spec']).toMatchObject({ maxUnavailable: 1 });
+      expect(pdb['spec']).not.toHaveProperty('minAvailable');
     }
     const ingress = objs.find((o) => o.kind === 'Ingress')!;
     expect((ingress['spec'] as { tls?: unknown[] }).tls?.length).toBeGreaterThan(0);
