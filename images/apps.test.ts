@@ -218,7 +218,7 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
   }
 
   beforeAll(async () => {
-    using ws = createWorkspace();
+    using ws = await createWorkspace();
     objects = await ws.render(path.join(ws.overlaysDir, 'dev'));
     litellm = containerContract(objects, 'litellm', 'litellm');
     openWebui = containerContract(objects, 'open-webui', 'open-webui');

@@ -34,12 +34,14 @@ export interface Cluster {
 
 /**
  * k3s server flags: nothing it would fetch, the cgroup v1 escape hatch only where needed, and
- * the address the API is reached at in the serving certificate.
+ * the address the API is reached at in the serving certificate. Traefik stays, as k3s ships it:
+ * it is the Gateway the local-cluster overlay is tested through. servicelb goes: it would publish
+ * Traefik on the host's ports 80 and 443; tests port-forward instead.
  */
 export function serverCommand(cgroupV1: boolean, apiHost: string): string[] {
   return [
     'server',
-    '--disable=traefik,servicelb',
+    '--disable=servicelb',
     // Kubernetes 1.35 refuses cgroup v1 hosts unless told otherwise; v2 hosts need nothing.
     ...(cgroupV1 ? ['--kubelet-arg=fail-cgroupv1=false'] : []),
     // Testcontainers reaches the node at the bridge gateway when it runs inside a container

@@ -25,9 +25,15 @@ export function listOverlays(overlaysDir = OVERLAYS_DIR): string[] {
     .sort();
 }
 
+/** Overlays that were renamed, and why: asking for the old name says where to go. */
+const RENAMED: Record<string, string> = {
+  kind: 'local-cluster (ingress-nginx, which the kind overlay used, is retired; local-cluster comes in through the Gateway API: README, "Moving from the kind overlay")',
+};
+
 export function overlayDir(name: string, overlaysDir = OVERLAYS_DIR): string {
   const dir = join(overlaysDir, name);
   if (!existsSync(join(dir, 'kustomization.yaml'))) {
+    if (RENAMED[name]) throw new Error(`No overlay "${name}": it is now ${RENAMED[name]}`);
     throw new Error(`No overlay "${name}" (no ${join(dir, 'kustomization.yaml')}). Overlays: ${listOverlays(overlaysDir).join(', ')}`);
   }
   return dir;

@@ -2,7 +2,7 @@
 // `secrets/*.env` files, and a committed `*.env.example` beside each lists the keys. This module
 // turns the examples into real env files without ever overwriting a value that exists.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, chmodSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, chmodSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 /** `KEY=@random` or `KEY=@random:prefix-` in an example means "generate a strong value". */
@@ -127,3 +127,45 @@ export function fillEmptyValues(file: string, values: Record<string, string>): s
   return set;
 }
 
+
+export interface TlsReport {
+  /** The files written this time (the CA's only when it was missing). */
+  created: string[];
+  /** The CA to trust for the overlay's host (secrets/ca.crt). */
+  ca: string;
+  hosts: string[];
+}
+
+/**
+ * For an overlay whose `secrets/tls-hosts` (committed: one host name per line) asks for it: a
+ * local CA (`ca.crt`, `ca.key`) and a certificate it signed for those hosts (`tls.crt`,
+ * `tls.key`), which the overlay's secretGenerator turns into the Gateway's TLS Secret. Existing
+ * files are kept; a certificate is re-issued only when its hosts changed. Mode 0600, gitignored.
+ */
+export async function ensureOverlayTls(overlayDir: string): Promise<TlsReport | undefined> {
+  const dir = join(overlayDir, 'secrets');
+  const hostsFile = join(dir, 'tls-hosts');
+  if (!existsSync(hostsFile)) return undefined;
+  const hosts = readFileSync(hostsFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (hosts.length === 0) throw new Error(`${hostsFile}: no host name in it (one per line)`);
+  const { makeCa, makeServerCert, certHosts } = await import('./tls.ts');
+  const file = (name: string) => join(dir, name);
+  const write = (name: string, text: string) => writeFileSync(file(name), text, { mode: 0o600 });
+  const created: string[] = [];
+  if (!existsSync(file('ca.crt')) || !existsSync(file('ca.key'))) {
+    const ca = await makeCa(`chat-stack local CA (${relative(join(dir, '../..'), overlayDir)})`);
+    write('ca.crt', ca.cert);
+    write('ca.key', ca.key);
+    created.push(file('ca.crt'), file('ca.key'));
+    rmSync(file('tls.crt'), { force: true });
+  }
+  const current = existsSync(file('tls.crt')) && existsSync(file('tls.key')) ? certHosts(readFileSync(file('tls.crt'), 'utf8')) : [];
+  if (current.join(',') !== hosts.join(',')) {
+    const ca = { cert: readFileSync(file('ca.crt'), 'utf8'), key: readFileSync(file('ca.key'), 'utf8') };
+    const leaf = await makeServerCert(ca, hosts);
+    write('tls.crt', leaf.cert);
+    write('tls.key', leaf.key);
+    created.push(file('tls.crt'), file('tls.key'));
+  }
+  return { created, ca: file('ca.crt'), hosts };
+}

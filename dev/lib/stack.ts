@@ -8,7 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { ensureEngine } from '../../images/factory/engine.ts';
 import { secondsSince } from '../../images/factory/time.ts';
 import { REPO_ROOT, overlayDir, renderObjects } from './kustomize.ts';
-import { ensureOverlaySecrets, MissingSecretsError, parseEnv } from './secrets.ts';
+import { ensureOverlaySecrets, ensureOverlayTls, MissingSecretsError, parseEnv } from './secrets.ts';
 import { assertPortFree, forwardService, type Forward } from './port-forward.ts';
 import { chooseImageMode, imagesUsed, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
 import { startCluster, loadImages, removeNodes, type Cluster } from './cluster.ts';
@@ -114,6 +114,8 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const secretsDir = opts.secretsDir ?? join(dir, 'secrets');
   const reports = ensureOverlaySecrets(dirname(secretsDir));
   for (const r of reports.filter((x) => x.created)) log(`secrets: generated ${relative(REPO_ROOT, r.file)}`);
+  const tls = await ensureOverlayTls(dirname(secretsDir));
+  for (const f of tls?.created ?? []) log(`secrets: generated ${relative(REPO_ROOT, f)}`);
   if (reports.some((r) => r.missing.length > 0)) throw new MissingSecretsError(reports, REPO_ROOT);
   const rendered = await renderObjects(dir); // a malformed overlay fails here, with kustomize's reason
   const ports = { openWebui: opts.ports?.openWebui ?? 0, litellm: opts.ports?.litellm ?? 0 };

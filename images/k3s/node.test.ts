@@ -2,7 +2,7 @@
 // @testcontainers/k3s's K3sContainer, which waits for "Node controller sync successful".
 // Proves: API + Ready node, pods from preloaded images (logs readable), Service DNS (CoreDNS),
 // PVC on local-path, NetworkPolicy enforcement (positive control, deny, allow again), the
-// resource metrics API (metrics-server), nothing
+// resource metrics API (metrics-server), Traefik serving the Gateway API, nothing
 // pulled from a registry, and a clean tear-down.
 import type { StartedK3sContainer } from '@testcontainers/k3s';
 import * as k8s from '@kubernetes/client-node';
@@ -225,6 +225,48 @@ describe('k3s-compatible node', () => {
     expect(pod.containers[0]!.usage.memory).toMatch(/^\d+(Ki|Mi)$/);
     const apiService = await kc.makeApiClient(k8s.ApiregistrationV1Api).readAPIService({ name: 'v1beta1.metrics.k8s.io' });
     expect(apiService.status?.conditions?.find((c) => c.type === 'Available')?.status).toBe('True');
+  });
+
+  it('routes a Gateway API HTTPRoute through Traefik (the add-on k3s ships), the CRDs at their pinned version', async () => {
+    const crds = (await kc.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition()).items.filter((c) => c.spec.group === 'gateway.networking.k8s.io');
+    expect(crds.map((c) => c.metadata!.annotations?.['gateway.networking.k8s.io/bundle-version'])).toEqual(crds.map(() => recipe.inputs.gatewayApi));
+    expect(crds.map((c) => c.spec.names.kind)).toEqual(expect.arrayContaining(['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant']));
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const gw = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: NS };
+    await custom.createNamespacedCustomObject({
+      ...gw,
+      plural: 'gateways',
+      body: { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'edge' }, spec: { gatewayClassName: 'traefik', listeners: [{ name: 'http', port: 8000, protocol: 'HTTP' }] } },
+    });
+    await custom.createNamespacedCustomObject({
+      ...gw,
+      plural: 'httproutes',
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'web' },
+        spec: { parentRefs: [{ name: 'edge' }], hostnames: ['web.test'], rules: [{ backendRefs: [{ name: 'web', port: 8080 }] }] },
+      },
+    });
+    // Traefik reports back on the objects: the Gateway programmed, the route accepted.
+    const condition = async (plural: string, name: string, type: string) => {
+      const o = (await custom.getNamespacedCustomObject({ ...gw, plural, name })) as { status?: { conditions?: { type: string; status: string }[]; parents?: { conditions?: { type: string; status: string }[] }[] } };
+      return [...(o.status?.conditions ?? []), ...(o.status?.parents?.flatMap((p) => p.conditions ?? []) ?? [])].find((c) => c.type === type)?.status;
+    };
+    await expect.poll(() => condition('gateways', 'edge', 'Programmed'), { timeout: 90_000, interval: 1_000 }).toBe('True');
+    await expect.poll(() => condition('httproutes', 'web', 'Accepted'), { timeout: 30_000, interval: 1_000 }).toBe('True');
+    // Through Traefik's Service: the route's host reaches the web pod, another host does not.
+    const through = async (host: string) => {
+      const name = `gw-${++probeCount}`;
+      // stdin stays open a moment: a client that half-closes first gets Traefik's 499 (client gone)
+      const r = await runPod(name, ['sh', '-c', `(printf 'GET / HTTP/1.0\\r\\nHost: ${host}\\r\\n\\r\\n'; sleep 2) | nc -w 3 traefik.kube-system.svc.cluster.local 80`]);
+      await deletePod(kc, NS, name);
+      return r.logs;
+    };
+    await expect.poll(() => through('web.test'), { timeout: 30_000, interval: 1_000 }).toContain('hello-from-web');
+    const other = await through('other.test');
+    expect(other).toMatch(/^HTTP\/1\.[01] 404/);
+    expect(other).not.toContain('hello-from-web');
   });
 
   it('pulled nothing from a registry: every image came preloaded', async () => {

@@ -4,10 +4,13 @@
 #   bin/k3s                     multi-call: server supervisor, kube-apiserver, kube-controller-manager,
 #                               kube-scheduler, kubelet, kube-proxy, kubectl, etcd, oci-archive
 #                               (our module in ./src: k8s.io/kubernetes + go.etcd.io/etcd/server/v3)
-#   bin/containerd, bin/containerd-shim-runc-v2, bin/ctr, bin/runc, bin/kube-router, bin/metrics-server
+#   bin/containerd, bin/containerd-shim-runc-v2, bin/ctr, bin/runc, bin/kube-router, bin/metrics-server,
+#   bin/traefik
 #   cni/{bridge,host-local,loopback,portmap,bandwidth}
 #   images/*.tar                OCI archives preloaded into containerd: pause, CoreDNS,
-#                               local-path-provisioner, metrics-server (busybox is made in the Dockerfile)
+#                               local-path-provisioner, metrics-server, Traefik (busybox is made in the Dockerfile)
+#   addons/traefik/gateway-api-crds.yaml
+#                               the Gateway API CRDs (standard channel) of sigs.k8s.io/gateway-api
 # Everything comes from the Go module proxy (k3s itself is not served there) and Debian.
 # Per-step times go to $CONTEXT_DIR/build-times.txt.
 set -euo pipefail
@@ -20,6 +23,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${INPUT_LOCAL_PATH_IMAGE:=chatstack.local/local-path-provisioner:v0.0.30}"
 : "${INPUT_HELPER_IMAGE:=chatstack.local/busybox:1.35.0}"
 : "${INPUT_METRICS_SERVER:=v0.8.0}" "${INPUT_METRICS_SERVER_IMAGE:=chatstack.local/metrics-server:v0.8.0}"
+: "${INPUT_TRAEFIK:=v3.6.13}" "${INPUT_TRAEFIK_IMAGE:=chatstack.local/traefik:v3.6.13}" "${INPUT_GATEWAY_API:=v1.4.0}"
 export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-}"
 
 need_pkgs=()
@@ -63,7 +67,7 @@ k8s_ldflags=(
   -X "k8s.io/client-go/pkg/version.gitVersion=${INPUT_KUBERNETES}+chatstack"
   -X "main.pauseImage=$INPUT_PAUSE_IMAGE" -X "main.corednsImage=$INPUT_COREDNS_IMAGE"
   -X "main.localPathImage=$INPUT_LOCAL_PATH_IMAGE" -X "main.helperImage=$INPUT_HELPER_IMAGE"
-  -X "main.metricsImage=$INPUT_METRICS_SERVER_IMAGE"
+  -X "main.metricsImage=$INPUT_METRICS_SERVER_IMAGE" -X "main.traefikImage=$INPUT_TRAEFIK_IMAGE"
 )
 build_k3s() { # (no value above contains a space)
   (cd "$HERE/src" && CGO_ENABLED=0 go build -tags providerless -ldflags "-s -w ${k8s_ldflags[*]}" -o "$BIN/k3s" .)
@@ -72,6 +76,31 @@ build_metrics_server() { # its own module graph: v0.8.0's generated OpenAPI name
   CGO_ENABLED=0 GOBIN="$BIN" go install \
     -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$INPUT_METRICS_SERVER" \
     "sigs.k8s.io/metrics-server/cmd/metrics-server@$INPUT_METRICS_SERVER"
+}
+# Traefik v3.6.13, the release k3s v1.33-v1.35 ship (v3.7's ACME DNS providers need modules the
+# proxy refuses, and its nested dynamic/ext module is not in the zip). Its go.mod has replace
+# directives, so `go install pkg@version` refuses it: build inside the downloaded module
+# (read-only is fine; its go.sum pins everything), with its own module graph (k8s.io/* v0.34,
+# gateway-api v1.4.0). Upstream's release build sets the same version variable.
+build_traefik() {
+  local dir
+  dir="$(go mod download -json "github.com/traefik/traefik/v3@$INPUT_TRAEFIK" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  (cd "$dir" && CGO_ENABLED=0 go build -mod=readonly -trimpath \
+    -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$INPUT_TRAEFIK" \
+    -o "$BIN/traefik" ./cmd/traefik)
+}
+# The CRDs in the order of the module's own config/crd/kustomization.yaml (standard channel):
+# v1.4.0, what Traefik v3.6 implements and k3s's traefik-crd chart installs with it.
+gateway_api_crds() {
+  local dir out="$CONTEXT_DIR/addons/traefik/gateway-api-crds.yaml"
+  dir="$(go mod download -json "sigs.k8s.io/gateway-api@$INPUT_GATEWAY_API" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  mkdir -p "$(dirname "$out")"
+  : >"$out"
+  for f in $(sed -n 's/^[[:space:]]*- \(standard\/.*\.yaml\)$/\1/p' "$dir/config/crd/kustomization.yaml"); do
+    printf -- '---\n' >>"$out"
+    cat "$dir/config/crd/$f" >>"$out"
+  done
+  grep -q 'name: httproutes.gateway.networking.k8s.io' "$out" || { echo "k3s: no HTTPRoute CRD in $out" >&2; exit 1; }
 }
 build_containerd() {
   CGO_ENABLED=0 GOBIN="$BIN" go install -tags no_btrfs \
@@ -119,8 +148,11 @@ oci_archives() {
   # upstream's image: the binary at /, USER 65534 (the add-on's manifest runs it as 1000)
   "$BIN/k3s" oci-archive --out "$img/metrics-server.tar" --name "$INPUT_METRICS_SERVER_IMAGE" \
     --file "$BIN/metrics-server:/metrics-server" --entrypoint /metrics-server --user 65534:65534
+  # the chart's image: /usr/local/bin/traefik as ENTRYPOINT; the pod runs it as 65532
+  "$BIN/k3s" oci-archive --out "$img/traefik.tar" --name "$INPUT_TRAEFIK_IMAGE" \
+    --file "$BIN/traefik:/usr/local/bin/traefik" --entrypoint /usr/local/bin/traefik --user 65532:65532
   # only the node needs these; they are inside the OCI archives now
-  rm -f "$BIN/coredns" "$BIN/local-path-provisioner" "$BIN/metrics-server"
+  rm -f "$BIN/coredns" "$BIN/local-path-provisioner" "$BIN/metrics-server" "$BIN/traefik"
 }
 
 step "k3s (kubernetes+etcd)" build_k3s
@@ -131,7 +163,9 @@ step "coredns" build_coredns
 step "local-path-provisioner" build_local_path
 step "kube-router" build_kube_router
 step "metrics-server" build_metrics_server
+step "traefik" build_traefik
+step "gateway-api crds" gateway_api_crds
 step "pause" build_pause
 step "oci archives" oci_archives
 "$BIN/k3s" version >&2
-du -sh "$BIN"/* "$CONTEXT_DIR/cni" "$CONTEXT_DIR/images"/* | sed 's/^/k3s: /' >&2
+du -sh "$BIN"/* "$CONTEXT_DIR/cni" "$CONTEXT_DIR/images"/* "$CONTEXT_DIR/addons"/*/* | sed 's/^/k3s: /' >&2

@@ -81,7 +81,7 @@ async function podOfApp(app: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  ws = createWorkspace();
+  ws = await createWorkspace();
   const secretsDir = join(ws.overlaysDir, 'openshift', 'secrets');
   fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: randomSecret('sk-ant-fake-') });
   devDeployments = await deploymentUids(devKc, devStack.namespace);

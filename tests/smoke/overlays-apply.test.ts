@@ -8,11 +8,12 @@ import { render } from '../../dev/lib/kustomize.ts';
 import { deleteNamespace } from '../../dev/lib/kube/namespace.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
 import { recipeImageRef } from '../../images/factory/recipes.ts';
+import { checkGatewayApi, GatewayApiMissingError } from '../../dev/lib/kube/cluster-needs.ts';
 
 let ws: Workspace;
 
-beforeAll(() => {
-  ws = createWorkspace(); // a copy with generated secrets: the developer's own files stay untouched
+beforeAll(async () => {
+  ws = await createWorkspace(); // a copy with generated secrets: the developer's own files stay untouched
 });
 afterAll(() => ws?.[Symbol.dispose]());
 
@@ -32,11 +33,26 @@ describe('kubectl apply -k', { timeout: 120_000 }, () => {
     await deleteNamespace(kc, 'chat');
   });
 
-  it.each(['kind', 'production'])('accepts overlay %s (server-side dry run)', async (overlay) => {
+  // The node serves the Gateway API CRDs (k3s installs them with Traefik): routes and Gateways are checked against their schemas too.
+  it.each(['local-cluster', 'production', 'production-selfhosted'])('accepts overlay %s (server-side dry run)', async (overlay) => {
     const r = await kubectl(['apply', '-k', join(ws.overlaysDir, overlay), '--dry-run=server']);
     expect(r.out).not.toMatch(/error|Warning/i);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/deployment.apps\/open-webui (created|configured) \(server dry run\)/);
+    expect(r.out).toMatch(/httproute.gateway.networking.k8s.io\/open-webui (created|configured) \(server dry run\)/);
+  });
+
+  it('says up front when the cluster lacks a Gateway API kind the overlay uses, and that the Gateway a route names is missing', async () => {
+    const route = (parent: string) => ({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r', namespace: 'chat' }, spec: { parentRefs: [{ name: parent, namespace: 'kube-system' }] } });
+    const lines: string[] = [];
+    // Positive control: the node serves HTTPRoute, and k3s's own Gateway exists.
+    await checkGatewayApi(kc, [route('traefik-gateway')], (l) => lines.push(l));
+    expect(lines).toEqual([]);
+    await checkGatewayApi(kc, [route('nowhere')], (l) => lines.push(l));
+    expect(lines.join('\n')).toMatch(/attaches to Gateway kube-system\/nowhere, which this cluster lacks: applied, but it serves nothing/);
+    const unserved = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'MeshRoute', metadata: { name: 'm' } };
+    await expect(checkGatewayApi(kc, [unserved], () => {})).rejects.toThrow(GatewayApiMissingError);
+    await expect(checkGatewayApi(kc, [unserved], () => {})).rejects.toThrow(/no Gateway API CRD for MeshRoute.*components\/ingress/);
   });
 
   it('accepts overlay openshift, except its Route, whose API only OpenShift serves', async () => {

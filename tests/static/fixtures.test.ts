@@ -25,9 +25,9 @@ const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegEx
   'no-limits': { check: policy.checkResources, finds: /Deployment\/litellm container litellm: no limits.cpu/ },
   'literal-secret': { check: policy.checkNoLiteralSecrets, finds: /OPENAI_API_KEY is a literal value/ },
   'auth-off': { check: policy.checkAuth, finds: /WEBUI_AUTH must be "True"/ },
-  'path-rewrite': { check: policy.checkIngress, finds: /rewrite-target/ },
+  'path-rewrite': { check: policy.checkIngress, finds: /HTTPRoute\/open-webui: path \/chat \(Open WebUI must be served at \/\)\nHTTPRoute\/open-webui: filter URLRewrite rewrites paths/ },
   'baseline-namespace': { check: policy.checkPodSecurityAdmission, finds: /enforce must be restricted/ },
-  'open-egress': { check: (o) => policy.checkFlows(o, DEV_FLOWS, policy.K8S_CLUSTER), finds: /Open WebUI cannot reach the internet: allowed/ },
+  'open-egress': { check: (o) => policy.checkFlows(o, DEV_FLOWS, policy.K3S_CLUSTER), finds: /Open WebUI cannot reach the internet: allowed/ },
   'token-automount': { check: policy.checkPodHardening, finds: /automountServiceAccountToken must be false/ },
   'rolling-sqlite': { check: policy.checkOpenWebUiScaling, finds: /needs strategy Recreate/ },
   'vector-db-unset': { check: policy.checkImageDefaults, finds: /container open-webui: VECTOR_DB is not set/ },
@@ -42,8 +42,8 @@ const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegEx
 };
 
 let ws: Workspace;
-beforeAll(() => {
-  ws = createWorkspace();
+beforeAll(async () => {
+  ws = await createWorkspace();
 });
 afterAll(() => ws?.[Symbol.dispose]());
 

@@ -39,6 +39,10 @@ describe('rendering', () => {
   });
 
   it('lists the overlays that exist when asked for one that does not', () => {
-    expect(() => overlayDir('staging')).toThrow(/No overlay "staging".*Overlays: dev, kind, openshift, production/);
+    expect(() => overlayDir('staging')).toThrow(/No overlay "staging".*Overlays: dev, local-cluster, openshift, production/);
+  });
+
+  it('points a user of the old kind overlay at local-cluster', () => {
+    expect(() => overlayDir('kind')).toThrow(/No overlay "kind": it is now local-cluster .*Moving from the kind overlay/);
   });
 });

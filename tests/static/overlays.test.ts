@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listOverlays, type KubeObject } from '../../dev/lib/kustomize.ts';
 import { validateObjects } from './schema.ts';
@@ -7,20 +8,43 @@ import { createWorkspace, type Workspace } from '../support/workspace.ts';
 import { checkLiteLLMConfig, documentedModels, liteLLMConfig, modelMap } from './litellm-config.ts';
 import { pinnedImages } from '../../dev/lib/pins.ts';
 
-// What differs per overlay: OpenShift assigns UIDs and runs its own DNS and router.
+// What differs per overlay: where its way-in proxy runs (dev has none: port-forwards only);
+// OpenShift assigns UIDs and runs its own DNS and router (admitted by namespace label alone).
+const withoutProxyAllow = (flows: policy.Flow[]) => flows.filter((f) => f.name !== 'the way-in proxy reaches Open WebUI');
 const EXPECT: Record<string, { ctx: policy.PolicyContext; cluster: policy.ClusterShape; flows: policy.Flow[]; namespace: string }> = {
-  dev: { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: [...policy.BASE_FLOWS, ...policy.DEV_FLOWS], namespace: 'chat-dev' },
-  kind: { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: policy.BASE_FLOWS, namespace: 'chat' },
-  production: { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: policy.PRODUCTION_FLOWS, namespace: 'chat' },
-  'production-selfhosted': { ctx: { fixedIds: true }, cluster: policy.K8S_CLUSTER, flows: policy.SELFHOSTED_FLOWS, namespace: 'chat' },
+  dev: { ctx: { fixedIds: true }, cluster: policy.K3S_CLUSTER, flows: [...withoutProxyAllow(policy.BASE_FLOWS), ...policy.DEV_FLOWS], namespace: 'chat-dev' },
+  'local-cluster': { ctx: { fixedIds: true }, cluster: policy.K3S_CLUSTER, flows: [...policy.BASE_FLOWS, ...policy.PROXY_PODS_ONLY], namespace: 'chat' },
+  production: { ctx: { fixedIds: true }, cluster: policy.PLATFORM_CLUSTER, flows: [...policy.PRODUCTION_FLOWS, ...policy.PROXY_PODS_ONLY], namespace: 'chat' },
+  'production-selfhosted': { ctx: { fixedIds: true }, cluster: policy.PLATFORM_CLUSTER, flows: [...policy.SELFHOSTED_FLOWS, ...policy.PROXY_PODS_ONLY], namespace: 'chat' },
   openshift: { ctx: { fixedIds: false }, cluster: policy.OPENSHIFT_CLUSTER, flows: policy.BASE_FLOWS, namespace: 'chat' },
 };
 
 let ws: Workspace;
+
+function openWebuiEnv(objs: KubeObject[]): Record<string, string | undefined> {
+  const w = policy.workloads(objs).find((x) => x.id === 'Deployment/open-webui')!;
+  return Object.fromEntries((w.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+}
+
+/** How users reach Open WebUI in a rendered overlay: its HTTPRoute, public URL and who the NetworkPolicy admits. */
+function wayIn(objs: KubeObject[]) {
+  const route = objs.find((o) => o.kind === 'HTTPRoute' && o.metadata.name === 'open-webui')!;
+  const spec = route['spec'] as { parentRefs: unknown[]; hostnames: string[]; rules: { backendRefs: unknown[] }[] };
+  const np = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'open-webui')!;
+  const env = openWebuiEnv(objs);
+  return {
+    parentRefs: spec.parentRefs,
+    hostnames: spec.hostnames,
+    backend: spec.rules.flatMap((r) => r.backendRefs),
+    webuiUrl: env['WEBUI_URL'],
+    corsOrigin: env['CORS_ALLOW_ORIGIN'],
+    admitted: (np['spec'] as { ingress: { from: unknown[] }[] }).ingress.flatMap((r) => r.from),
+  };
+}
 const rendered = new Map<string, KubeObject[]>();
 
 beforeAll(async () => {
-  ws = createWorkspace();
+  ws = await createWorkspace();
   await Promise.all(listOverlays(ws.overlaysDir).map(async (name) => rendered.set(name, await ws.render(join(ws.overlaysDir, name)))));
 });
 afterAll(() => ws?.[Symbol.dispose]());
@@ -125,7 +149,7 @@ describe('overlay deltas', () => {
 
   it('all run the same LiteLLM and Open WebUI images', () => {
     const apps = (name: string) => images(name).filter((i) => !i.includes('fake-anthropic'));
-    for (const name of ['kind', 'production', 'openshift']) expect(apps(name)).toEqual(apps('dev'));
+    for (const name of ['local-cluster', 'production', 'openshift']) expect(apps(name)).toEqual(apps('dev'));
   });
   it('production scales both apps with PodDisruptionBudgets and HPAs', () => {
     const objs = rendered.get('production')!;
@@ -137,8 +161,58 @@ describe('overlay deltas', () => {
       expect(pdb['spec']).toMatchObject({ maxUnavailable: 1 });
       expect(pdb['spec']).not.toHaveProperty('minAvailable');
     }
+  });
+  it.each(['production', 'production-selfhosted'])('%s comes in through the platform\'s Gateway: an HTTPRoute for its host, no Ingress', (name) => {
+    const objs = rendered.get(name)!;
+    expect(objs.some((o) => o.kind === 'Ingress')).toBe(false);
+    expect(objs.some((o) => o.kind === 'ConfigMap' && o.metadata.name === 'public-endpoint'), 'the parameters stay local').toBe(false);
+    expect(wayIn(objs)).toEqual({
+      parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public', namespace: 'gateway-system', sectionName: 'https' }],
+      hostnames: ['chat.example.com'],
+      backend: [{ name: 'open-webui', port: 8080 }],
+      webuiUrl: 'https://chat.example.com',
+      corsOrigin: 'https://chat.example.com',
+      admitted: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'gateway-system' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'traefik' } } }],
+    });
+  });
+  it('local-cluster brings its own Gateway: HTTPS for chat.localhost with the generated certificate, HTTP redirected', () => {
+    const objs = rendered.get('local-cluster')!;
+    expect(wayIn(objs)).toMatchObject({
+      parentRefs: [{ name: 'chat', namespace: 'chat', sectionName: 'https' }],
+      hostnames: ['chat.localhost'],
+      webuiUrl: 'https://chat.localhost',
+      admitted: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'traefik' } } }],
+    });
+    const gateway = objs.find((o) => o.kind === 'Gateway' && o.metadata.name === 'chat')!;
+    const listeners = (gateway['spec'] as { listeners: { name: string; hostname: string; protocol: string; tls?: { mode: string; certificateRefs: { name: string }[] } }[] }).listeners;
+    expect(listeners.map((l) => [l.name, l.hostname, l.protocol])).toEqual([['http', 'chat.localhost', 'HTTP'], ['https', 'chat.localhost', 'HTTPS']]);
+    const tlsSecret = listeners[1]!.tls!.certificateRefs[0]!.name;
+    expect(objs.find((o) => o.kind === 'Secret' && o.metadata.name === tlsSecret)?.['type']).toBe('kubernetes.io/tls');
+    const redirect = objs.find((o) => o.kind === 'HTTPRoute' && o.metadata.name === 'http-to-https')!;
+    expect(redirect['spec']).toMatchObject({ parentRefs: [{ name: 'chat', sectionName: 'http' }], hostnames: ['chat.localhost'], rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https' } }] }] });
+  });
+  it('a classic Ingress is one component away: plain networking.k8s.io/v1 with the class and host the overlay gives, no controller annotations', async () => {
+    // production-selfhosted with components/ingress instead of components/gateway
+    const dir = join(ws.root, 'manifests/examples/ingress');
+    cpSync(join(ws.overlaysDir, 'production-selfhosted'), dir, { recursive: true });
+    const original = readFileSync(join(dir, 'kustomization.yaml'), 'utf8');
+    writeFileSync(join(dir, 'kustomization.yaml'), original.replace('components/gateway', 'components/ingress'));
+    writeFileSync(join(dir, 'public-endpoint.yaml'), [
+      'apiVersion: v1', 'kind: ConfigMap', 'metadata:', '  name: public-endpoint', '  annotations:', '    config.kubernetes.io/local-config: "true"', 'data:',
+      '  host: chat.internal.example', '  ingressClassName: traefik', '  tlsSecretName: chat-tls', '  proxyNamespace: kube-system', '  proxyName: traefik', '',
+    ].join('\n'));
+    const objs = await ws.render(dir);
+    expect(objs.some((o) => o.kind === 'HTTPRoute')).toBe(false);
     const ingress = objs.find((o) => o.kind === 'Ingress')!;
-    expect((ingress['spec'] as { tls?: unknown[] }).tls?.length).toBeGreaterThan(0);
+    expect(ingress.metadata.annotations ?? {}).toEqual({});
+    expect(ingress['spec']).toEqual({
+      ingressClassName: 'traefik',
+      tls: [{ hosts: ['chat.internal.example'], secretName: 'chat-tls' }],
+      rules: [{ host: 'chat.internal.example', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'open-webui', port: { name: 'http' } } } }] } }],
+    });
+    const env = openWebuiEnv(objs);
+    expect([env['WEBUI_URL'], env['CORS_ALLOW_ORIGIN']]).toEqual(['https://chat.internal.example', 'https://chat.internal.example']);
+    expect(policy.checkFlows(objs, [...policy.SELFHOSTED_FLOWS], policy.K3S_CLUSTER)).toEqual([]);
   });
   it('openshift exposes Open WebUI through an edge-terminated Route and has no Ingress', () => {
     const objs = rendered.get('openshift')!;
@@ -146,7 +220,7 @@ describe('overlay deltas', () => {
     expect((objs.find((o) => o.kind === 'Route')!['spec'] as { tls: { termination: string } }).tls.termination).toBe('edge');
   });
   it('only dev talks to the fake upstream', () => {
-    for (const name of ['kind', 'production', 'openshift']) {
+    for (const name of ['local-cluster', 'production', 'openshift']) {
       expect(images(name).some((i) => i.includes('fake-anthropic'))).toBe(false);
       const litellm = policy.workloads(rendered.get(name)!).find((w) => w.id === 'Deployment/litellm')!;
       expect(litellm.spec.containers[0]!.env?.map((e) => e.name)).not.toContain('ANTHROPIC_API_BASE');

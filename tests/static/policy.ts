@@ -343,6 +343,13 @@ export function checkIngress(objects: KubeObject[]): string[] {
         if ((p.path ?? '/') !== '/') v.push(`Ingress/${o.metadata.name}: path ${p.path} (Open WebUI must be served at /)`);
       }
     }
+    if (o.kind === 'HTTPRoute' && o.metadata.name === 'open-webui') {
+      const rules = (o['spec'] as { rules?: { matches?: { path?: { type?: string; value?: string } }[]; filters?: { type: string }[] }[] }).rules ?? [];
+      for (const r of rules) {
+        for (const m of r.matches ?? []) if ((m.path?.value ?? '/') !== '/') v.push(`HTTPRoute/${o.metadata.name}: path ${m.path?.value} (Open WebUI must be served at /)`);
+        for (const f of r.filters ?? []) if (f.type === 'URLRewrite') v.push(`HTTPRoute/${o.metadata.name}: filter URLRewrite rewrites paths`);
+      }
+    }
     if (o.kind === 'Route') {
       const path = (o['spec'] as { path?: string }).path;
       if (path && path !== '/') v.push(`Route/${o.metadata.name}: path ${path} (Open WebUI must be served at /)`);
@@ -387,20 +394,32 @@ export interface Flow {
 
 /** Where an overlay's cluster keeps the things its policies point at. */
 export interface ClusterShape {
-  /** Labels of the namespace the ingress controller (or router) runs in. */
-  ingressNamespaceLabels: Record<string, string>;
+  /** The way-in proxy's pods (the Gateway's data plane, an ingress controller, the router). */
+  proxy: { namespace: string; namespaceLabels: Record<string, string>; labels: Record<string, string> };
   dnsNamespace: string;
   dnsLabels: Record<string, string>;
 }
 
-export const K8S_CLUSTER: ClusterShape = {
-  ingressNamespaceLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' },
-  dnsNamespace: 'kube-system',
-  dnsLabels: { 'k8s-app': 'kube-dns' },
+const K8S_DNS = { dnsNamespace: 'kube-system', dnsLabels: { 'k8s-app': 'kube-dns' } };
+
+/** k3s: Traefik in kube-system (local-cluster's Gateway runs on it); dev has no way in at all. */
+export const K3S_CLUSTER: ClusterShape = {
+  proxy: { namespace: 'kube-system', namespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' }, labels: { 'app.kubernetes.io/name': 'traefik' } },
+  ...K8S_DNS,
+};
+
+/** The production overlays' example platform: a shared Gateway whose proxy runs in gateway-system. */
+export const PLATFORM_CLUSTER: ClusterShape = {
+  proxy: { namespace: 'gateway-system', namespaceLabels: { 'kubernetes.io/metadata.name': 'gateway-system' }, labels: { 'app.kubernetes.io/name': 'traefik' } },
+  ...K8S_DNS,
 };
 
 export const OPENSHIFT_CLUSTER: ClusterShape = {
-  ingressNamespaceLabels: { 'kubernetes.io/metadata.name': 'openshift-ingress', 'network.openshift.io/policy-group': 'ingress' },
+  proxy: {
+    namespace: 'openshift-ingress',
+    namespaceLabels: { 'kubernetes.io/metadata.name': 'openshift-ingress', 'network.openshift.io/policy-group': 'ingress' },
+    labels: { 'ingresscontroller.operator.openshift.io/deployment-ingresscontroller': 'default' },
+  },
   dnsNamespace: 'openshift-dns',
   dnsLabels: { 'dns.operator.openshift.io/daemonset-dns': 'default' },
 };
@@ -411,7 +430,10 @@ export function endpoints(objects: KubeObject[], cluster: ClusterShape): Record<
   const nsLabels = { 'kubernetes.io/metadata.name': ns };
   const eps: Record<string, Endpoint> = {
     dns: { namespace: cluster.dnsNamespace, namespaceLabels: { 'kubernetes.io/metadata.name': cluster.dnsNamespace }, labels: cluster.dnsLabels, ip: '10.42.0.2' },
-    'ingress-controller': { namespace: 'ingress', namespaceLabels: cluster.ingressNamespaceLabels, labels: { 'app.kubernetes.io/name': 'ingress-nginx' }, ip: '10.42.0.3' },
+    proxy: { ...cluster.proxy, ip: '10.42.0.3' },
+    // the proxy's labels in its namespace, but another pod: only the proxy's own pods may come in
+    'proxy-namespace-pod': { namespace: cluster.proxy.namespace, namespaceLabels: cluster.proxy.namespaceLabels, labels: { run: 'probe' }, ip: '10.42.0.6' },
+    'proxy-labelled-elsewhere': { namespace: 'elsewhere', namespaceLabels: { 'kubernetes.io/metadata.name': 'elsewhere' }, labels: cluster.proxy.labels, ip: '10.42.0.7' },
     'other-namespace-pod': { namespace: 'elsewhere', namespaceLabels: { 'kubernetes.io/metadata.name': 'elsewhere' }, labels: { 'app.kubernetes.io/name': 'open-webui' }, ip: '10.42.0.4' },
     'unlabelled-pod': { namespace: ns, namespaceLabels: nsLabels, labels: { run: 'probe' }, ip: '10.42.0.5' },
     'anthropic-api': { ip: PUBLIC_IP },
@@ -430,7 +452,8 @@ export function endpoints(objects: KubeObject[], cluster: ClusterShape): Record<
 /** The flows every overlay must allow and deny; the README's NetworkPolicy matrix. */
 export const BASE_FLOWS: Flow[] = [
   { name: 'Open WebUI reaches LiteLLM', from: 'open-webui', to: 'litellm', port: 4000, expect: 'allow' },
-  { name: 'the ingress controller reaches Open WebUI', from: 'ingress-controller', to: 'open-webui', port: 8080, expect: 'allow' },
+  { name: 'the way-in proxy reaches Open WebUI', from: 'proxy', to: 'open-webui', port: 8080, expect: 'allow' },
+  { name: 'a pod with the proxy\'s labels in another namespace cannot reach Open WebUI', from: 'proxy-labelled-elsewhere', to: 'open-webui', port: 8080, expect: 'deny' },
   { name: 'LiteLLM reaches the Anthropic API over HTTPS', from: 'litellm', to: 'anthropic-api', port: 443, expect: 'allow' },
   { name: 'Open WebUI resolves names', from: 'open-webui', to: 'dns', port: 53, protocol: 'UDP', expect: 'allow' },
   { name: 'LiteLLM resolves names', from: 'litellm', to: 'dns', port: 53, protocol: 'UDP', expect: 'allow' },
@@ -447,8 +470,14 @@ export const BASE_FLOWS: Flow[] = [
   { name: 'Open WebUI cannot reach pods of another namespace', from: 'open-webui', to: 'other-namespace-pod', port: 8080, expect: 'deny' },
 ];
 
-/** Extra flows of the dev overlay, whose "internet" is the fake upstream. */
+/** The flows where another pod of the proxy's namespace is kept out too (the Gateway API overlays select the proxy's pods). */
+export const PROXY_PODS_ONLY: Flow[] = [
+  { name: 'another pod of the proxy\'s namespace cannot reach Open WebUI', from: 'proxy-namespace-pod', to: 'open-webui', port: 8080, expect: 'deny' },
+];
+
+/** Extra flows of the dev overlay, whose "internet" is the fake upstream, reached by port-forwards only. */
 export const DEV_FLOWS: Flow[] = [
+  { name: 'nothing on the pod network reaches Open WebUI (dev has no way in)', from: 'proxy', to: 'open-webui', port: 8080, expect: 'deny' },
   { name: 'LiteLLM reaches the fake upstream', from: 'litellm', to: 'fake-anthropic', port: 8080, expect: 'allow' },
   { name: 'Open WebUI cannot reach the fake upstream', from: 'open-webui', to: 'fake-anthropic', port: 8080, expect: 'deny' },
   { name: 'an unlabelled pod cannot reach the fake upstream', from: 'unlabelled-pod', to: 'fake-anthropic', port: 8080, expect: 'deny' },

@@ -1,5 +1,6 @@
 // Offline schema validation of rendered objects with kubernetes-models (the Kubernetes
-// OpenAPI schemas compiled to validators). Route is OpenShift's, outside those schemas.
+// OpenAPI schemas compiled to validators, the Gateway API's from its CRDs). Route is OpenShift's,
+// outside those schemas.
 import type { KubeObject } from '../../dev/lib/kustomize.ts';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
@@ -14,6 +15,8 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPol
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { Gateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
+import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 
 interface Validatable {
   validate(): void;
@@ -34,6 +37,9 @@ const MODELS: Record<string, ModelClass> = {
   'networking.k8s.io/v1/Ingress': Ingress,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  // the Gateway API's CRD schemas (kubernetes-models' gateway-api package)
+  'gateway.networking.k8s.io/v1/Gateway': Gateway,
+  'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,
 };
 
 /** route.openshift.io/v1 Route: the fields this project uses, checked by hand. */

@@ -1,10 +1,13 @@
 // A real browser for live tests: Playwright driving the system's Chromium (Playwright's own
 // browser builds cannot be downloaded on the project's machines; Debian's `chromium` package can).
+// A CA to trust (the gateway's local CA) goes into an NSS database in the browser's own HOME,
+// where Chromium on Linux reads trust from: TLS is verified, not skipped.
 // The session records what a user would notice and a test should fail on: console errors,
 // uncaught exceptions, failed requests and 4xx/5xx responses; a failed test leaves a screenshot
 // and a Playwright trace (`npx playwright show-trace FILE`) in test-results/.
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -65,6 +68,40 @@ export async function findChromium(log: (line: string) => void = (l) => console.
   return installed;
 }
 
+/** NSS's certutil ($CHATSTACK_CERTUTIL, else on PATH); root on Debian/Ubuntu gets libnss3-tools installed. */
+async function findCertutil(log: (line: string) => void): Promise<string> {
+  const override = process.env['CHATSTACK_CERTUTIL'];
+  if (override) return override;
+  const candidates = ['/usr/bin/certutil', '/usr/local/bin/certutil'];
+  const found = candidates.find(executable);
+  if (found) return found;
+  if (process.getuid?.() !== 0 || !debianLike()) {
+    throw new Error('NSS certutil not found: the browser tests trust their local CA through an NSS database. Install it — Debian/Ubuntu: `sudo apt-get install libnss3-tools`, Fedora: `nss-tools` — or point CHATSTACK_CERTUTIL at it.');
+  }
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const logFile = join(RESULTS_DIR, 'certutil-install.log');
+  log(`browser: no certutil; installing Debian's libnss3-tools with apt-get (log: ${logFile})`);
+  await runToLog('apt-get', ['install', '-y', 'libnss3-tools'], logFile).catch(async () => {
+    await runToLog('apt-get', ['update'], logFile);
+    await runToLog('apt-get', ['install', '-y', 'libnss3-tools'], logFile);
+  });
+  const installed = candidates.find(executable);
+  if (!installed) throw new Error(`apt-get installed libnss3-tools but no certutil is at ${candidates.join(', ')}; see ${logFile}`);
+  return installed;
+}
+
+/** A HOME whose NSS database (~/.pki/nssdb) trusts `caPem` for TLS servers; Chromium reads it from there. */
+async function homeTrusting(caPem: string, log: (line: string) => void): Promise<string> {
+  const certutil = await findCertutil(log);
+  const home = mkdtempSync(join(tmpdir(), 'chatstack-browser-home-'));
+  const db = join(home, '.pki', 'nssdb');
+  mkdirSync(db, { recursive: true });
+  writeFileSync(join(home, 'ca.crt'), caPem);
+  await run(certutil, ['-d', `sql:${db}`, '-N', '--empty-password']);
+  await run(certutil, ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'chat-stack test CA', '-i', join(home, 'ca.crt')]);
+  return home;
+}
+
 export interface Allowed {
   /** Responses with status >= 400 that are part of the app's normal behaviour. */
   response?: (res: Response) => boolean | Promise<boolean>;
@@ -84,14 +121,17 @@ export interface BrowserSession {
   close(failed: boolean): Promise<string[]>;
 }
 
-export async function openBrowser(name: string, opts: { baseURL: string; allowed?: Allowed; log?: (line: string) => void }): Promise<BrowserSession> {
+export async function openBrowser(name: string, opts: { baseURL: string; allowed?: Allowed; log?: (line: string) => void; trustCa?: string }): Promise<BrowserSession> {
   const executablePath = await findChromium(opts.log);
+  const home = opts.trustCa ? await homeTrusting(opts.trustCa, opts.log ?? ((l) => console.log(l))) : undefined;
   const browser = await chromium.launch({
     executablePath,
     headless: true,
     // Containers often have a 64 MB /dev/shm, too small for Chromium's shared memory.
     args: ['--disable-dev-shm-usage'],
+    ...(home ? { env: { ...process.env, HOME: home } as Record<string, string> } : {}),
   });
+  if (home) browser.on('disconnected', () => rmSync(home, { recursive: true, force: true }));
   const context = await browser.newContext({ baseURL: opts.baseURL, viewport: { width: 1280, height: 900 } });
   await context.tracing.start({ screenshots: true, snapshots: true });
   const page = await context.newPage();

@@ -8,9 +8,9 @@ export interface Credentials {
   password: string;
 }
 
-/** Signs in through Open WebUI's API; returns the session token and the user's role. */
-export async function signIn(baseUrl: string, creds: Credentials): Promise<{ token: string; role: string }> {
-  const res = await fetch(`${baseUrl}/api/v1/auths/signin`, {
+/** Signs in through Open WebUI's API (with `fetchFn`: through a gateway's TLS); returns the session token and the user's role. */
+export async function signIn(baseUrl: string, creds: Credentials, fetchFn: typeof fetch = fetch): Promise<{ token: string; role: string }> {
+  const res = await fetchFn(`${baseUrl}/api/v1/auths/signin`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(creds),

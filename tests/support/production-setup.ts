@@ -115,7 +115,7 @@ function writeStack(dir: string, certs: string): void {
 }
 
 async function boot() {
-  ws = createWorkspace();
+  ws = await createWorkspace();
   const secretsDir = join(ws.overlaysDir, OVERLAY, 'secrets');
   const log = (l: string) => console.log(`[production] ${l}`);
   const clientSecret = randomSecret();

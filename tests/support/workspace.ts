@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, listOverlays, renderObjects, type KubeObject } from '../../dev/lib/kustomize.ts';
-import { ensureOverlaySecrets } from '../../dev/lib/secrets.ts';
+import { ensureOverlaySecrets, ensureOverlayTls } from '../../dev/lib/secrets.ts';
 
 export interface Workspace {
   root: string;
@@ -14,16 +14,19 @@ export interface Workspace {
   [Symbol.dispose](): void;
 }
 
-export function createWorkspace(): Workspace {
+export async function createWorkspace(): Promise<Workspace> {
   const root = mkdtempSync(join(tmpdir(), 'chatstack-static-'));
   // Keep the repository's relative layout: fixtures refer to ../../../../manifests/overlays/...
   cpSync(join(REPO_ROOT, 'manifests'), join(root, 'manifests'), {
     recursive: true,
-    filter: (src) => !/\/secrets\/[^/]+\.env$/.test(src),
+    filter: (src) => !/\/secrets\/[^/]+\.(env|crt|key)$/.test(src),
   });
   cpSync(join(REPO_ROOT, 'tests/static/fixtures'), join(root, 'tests/static/fixtures'), { recursive: true });
   const overlaysDir = join(root, 'manifests/overlays');
-  for (const name of listOverlays(overlaysDir)) ensureOverlaySecrets(join(overlaysDir, name));
+  for (const name of listOverlays(overlaysDir)) {
+    ensureOverlaySecrets(join(overlaysDir, name));
+    await ensureOverlayTls(join(overlaysDir, name));
+  }
   return {
     root,
     overlaysDir,

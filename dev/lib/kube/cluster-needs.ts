@@ -1,5 +1,5 @@
-// What an overlay asks of the cluster beyond the API: storage that several pods share, an
-// ingress controller, a metrics API. On a node the harness started, it provides what it can
+// What an overlay asks of the cluster beyond the API: storage that several pods share, the
+// Gateway API (its CRDs, the Gateway a route attaches to), an ingress controller, a metrics API. On a node the harness started, it provides what it can
 // (ReadWriteMany from local-path's shared-filesystem mode: on one node every path is shared);
 // anything still missing is said plainly, so nobody waits on a PVC that never binds.
 import * as k8s from '@kubernetes/client-node';
@@ -57,6 +57,41 @@ async function enableSharedLocalPath(kc: k8s.KubeConfig, log: (l: string) => voi
   log(`storage: local-path serves ReadWriteMany from ${path} (shared-filesystem mode; one node)`);
 }
 
+const GATEWAY_API = { group: 'gateway.networking.k8s.io', version: 'v1' };
+
+/** The cluster serves the Gateway API kinds the overlay uses, or this says how to get them. */
+export class GatewayApiMissingError extends Error {
+  constructor(kinds: string[]) {
+    super(
+      `The overlay routes users in through the Gateway API, but this cluster has no Gateway API CRD for ${kinds.join(', ')}. ` +
+        'k3s installs them with Traefik (do not pass --disable=traefik); elsewhere install the standard channel of sigs.k8s.io/gateway-api ' +
+        '(its release\'s standard-install.yaml) and a controller, or swap components/gateway for components/ingress in the overlay.',
+    );
+    this.name = 'GatewayApiMissingError';
+  }
+}
+
+/** Throws GatewayApiMissingError, or logs a route whose Gateway is neither in the overlay nor in the cluster. */
+export async function checkGatewayApi(kc: k8s.KubeConfig, objects: KubeObject[], log: (l: string) => void): Promise<void> {
+  const used = objects.filter((o) => o.apiVersion.startsWith(`${GATEWAY_API.group}/`));
+  if (used.length === 0) return;
+  const crds = (await kc.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition()).items.filter((c) => c.spec.group === GATEWAY_API.group).map((c) => c.spec.names.kind);
+  const missing = [...new Set(used.map((o) => o.kind))].filter((k) => !crds.includes(k));
+  if (missing.length > 0) throw new GatewayApiMissingError(missing);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  for (const route of used.filter((o) => o.kind === 'HTTPRoute')) {
+    for (const ref of (route['spec'] as { parentRefs?: { name: string; namespace?: string }[] }).parentRefs ?? []) {
+      const namespace = ref.namespace ?? route.metadata.namespace ?? 'default';
+      if (objects.some((o) => o.kind === 'Gateway' && o.metadata.name === ref.name && (o.metadata.namespace ?? namespace) === namespace)) continue;
+      const found = await custom.getNamespacedCustomObject({ ...GATEWAY_API, namespace, plural: 'gateways', name: ref.name }).then(
+        () => true,
+        () => false,
+      );
+      if (!found) log(`gateway: HTTPRoute/${route.metadata.name} attaches to Gateway ${namespace}/${ref.name}, which this cluster lacks: applied, but it serves nothing until that Gateway exists (public-endpoint.yaml names it); use the port-forwards`);
+    }
+  }
+}
+
 /** Provides or reports what the overlay needs; `ownNode` when the harness started the node. */
 export async function prepareClusterFor(kc: k8s.KubeConfig, objects: KubeObject[], opts: { ownNode: boolean; log: (l: string) => void }): Promise<void> {
   const { log } = opts;
@@ -65,6 +100,8 @@ export async function prepareClusterFor(kc: k8s.KubeConfig, objects: KubeObject[
     if (opts.ownNode) await enableSharedLocalPath(kc, log);
     else log(`storage: ${shared.join(', ')} ask(s) for ReadWriteMany: the cluster's default StorageClass must provide it (NFS, CephFS, EFS...), or the claim stays Pending`);
   }
+
+  await checkGatewayApi(kc, objects, log);
 
   const ingresses = objects.filter((o) => o.kind === 'Ingress');
   if (ingresses.length > 0) {

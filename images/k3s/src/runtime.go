@@ -19,6 +19,7 @@ var (
 	localPathImage = "chatstack.local/local-path-provisioner:v0.0.30"
 	helperImage    = "chatstack.local/busybox:1.35.0"
 	metricsImage   = "chatstack.local/metrics-server:v0.8.0"
+	traefikImage   = "chatstack.local/traefik:v3.6.13"
 )
 
 //go:embed manifests/*.yaml
@@ -208,9 +209,9 @@ func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string) error 
 	data := map[string]string{
 		"ClusterDNS": dnsIP, "ClusterDomain": cfg.clusterDomain, "NodeIP": nodeIP, "NodeName": nodeName,
 		"CorednsImage": corednsImage, "LocalPathImage": localPathImage, "HelperImage": helperImage,
-		"MetricsServerImage": metricsImage, "StoragePath": storage,
+		"MetricsServerImage": metricsImage, "TraefikImage": traefikImage, "StoragePath": storage,
 	}
-	addons := map[string]string{"rbac.yaml": "", "coredns.yaml": "coredns", "local-storage.yaml": "local-storage", "metrics-server.yaml": "metrics-server"}
+	addons := map[string]string{"rbac.yaml": "", "coredns.yaml": "coredns", "local-storage.yaml": "local-storage", "metrics-server.yaml": "metrics-server", "traefik.yaml": "traefik"}
 	for file, key := range addons {
 		dst := filepath.Join(p.manifests, file)
 		if _, err := os.Stat(dst + ".skip"); err == nil {
@@ -237,12 +238,19 @@ func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string) error 
 			return err
 		}
 	}
-	// Extra manifests baked into the image.
+	// Extra manifests baked into the image, and add-on files too big to embed (the Gateway API
+	// CRDs), read from bakedAddonsDir/<add-on>/ and dropped with their add-on.
 	extra, _ := filepath.Glob(filepath.Join(bakedManifestsDir, "*.yaml"))
-	for _, f := range extra {
+	keyed, _ := filepath.Glob(filepath.Join(bakedAddonsDir, "*", "*.yaml"))
+	for _, f := range append(extra, keyed...) {
+		dst := filepath.Join(p.manifests, filepath.Base(f))
+		if key := filepath.Base(filepath.Dir(f)); filepath.Dir(filepath.Dir(f)) == bakedAddonsDir && cfg.disable[key] {
+			_ = os.Remove(dst)
+			continue
+		}
 		b, err := os.ReadFile(f)
 		if err == nil {
-			err = writeFileAtomic(filepath.Join(p.manifests, filepath.Base(f)), b, 0o600)
+			err = writeFileAtomic(dst, b, 0o600)
 		}
 		if err != nil {
 			return err

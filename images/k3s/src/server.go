@@ -39,6 +39,7 @@ const (
 	containerdSock    = "/run/k3s/containerd/containerd.sock"
 	bakedImagesDir    = "/usr/share/k3s/images"
 	bakedManifestsDir = "/usr/share/k3s/manifests"
+	bakedAddonsDir    = "/usr/share/k3s/addons"
 	cniBinDir         = "/opt/cni/bin"
 	kubeRouterHealth  = "20244"
 )
