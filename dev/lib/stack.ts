@@ -172,7 +172,9 @@ export async function up(opts: UpOptions): Promise<Stack> {
   await applyObjects(kc, objects, opts.overlay, (l) => log(`apply: ${l}`));
   timings['apply'] = secondsSince(t);
   t = Date.now();
-  await Promise.all(namespaces.map((ns) => waitUntilRolledOut(kc, ns, { timeoutMs: opts.rolloutTimeoutMs ?? 600_000, log: (l) => log(`rollout: ${ns === namespace ? '' : `${ns}/`}${l}`) })));
+  // Only namespaces that run something: one holding a Gateway or Secrets alone has nothing to wait for.
+  const running = namespaces.filter((ns) => objects.some((o) => (o.kind === 'Deployment' || o.kind === 'StatefulSet') && o.metadata.namespace === ns));
+  await Promise.all(running.map((ns) => waitUntilRolledOut(kc, ns, { timeoutMs: opts.rolloutTimeoutMs ?? 600_000, log: (l) => log(`rollout: ${ns === namespace ? '' : `${ns}/`}${l}`) })));
   timings['rollout'] = secondsSince(t);
 
   // ---- forwards

@@ -20,7 +20,7 @@ export const TYPICAL_COLD_SECONDS: Record<string, number> = {
   pause: 2,
   ryuk: 40,
   'fake-anthropic': 10,
-  k3s: 18 * 60,
+  k3s: 26 * 60,
   litellm: 4 * 60,
   'open-webui': 150,
   'base-trixie': 35,

@@ -5,7 +5,9 @@
 // - a real OpenID Connect provider, Dex (tests/production/fixtures/oidc-provider), serving HTTPS
 //   at the in-cluster name https://dex.oidc-test.svc.cluster.local/dex with a certificate from a
 //   CA made for the run; Open WebUI trusts that CA (SSL_CERT_FILE) and may reach the provider's
-//   namespace (an in-cluster provider, unlike the external one the oidc component allows).
+//   namespace (an in-cluster provider, unlike the external one the oidc component allows);
+// - the platform's Gateway the overlay's route attaches to (gateway-system/public, on the node's
+//   Traefik), and public-endpoint.yaml's proxyNamespace set to where that Traefik runs.
 // It fills what a person would: the Anthropic key (checked by the fake) and the OIDC client.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -17,6 +19,7 @@ import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
 import { dockerTry } from '../../images/factory/docker.ts';
 import { fillEmptyValues, randomSecret } from '../../dev/lib/secrets.ts';
 import { createWorkspace, type Workspace } from './workspace.ts';
+import { makeCa, makeServerCert } from '../../dev/lib/tls.ts';
 import { bootForTests, stackSetup } from './stack-setup.ts';
 
 export const OVERLAY = 'production-selfhosted';
@@ -30,6 +33,12 @@ export const OIDC_CLIENT_ID = 'chat-stack';
 export const OIDC_TEST_FILE = 'oidc-test.env';
 /** The run's CA certificate (PEM), beside it: the tests check the provider's TLS against it. */
 export const OIDC_TEST_CA = 'oidc-test-ca.crt';
+/**
+ * The platform's Gateway the overlay's public-endpoint.yaml names (gateway-system/public), as a
+ * platform team would run it: on the node's Traefik (k3s's), HTTPS for the public host with a
+ * certificate from the run's own CA (this file, beside the secrets), routes admitted from "chat".
+ */
+export const PLATFORM_GATEWAY = { namespace: 'gateway-system', name: 'public', caFile: 'gateway-test-ca.crt' } as const;
 
 let ws: Workspace | undefined;
 
@@ -114,6 +123,53 @@ function writeStack(dir: string, certs: string): void {
   );
 }
 
+/** The platform's Gateway (see PLATFORM_GATEWAY) with its TLS Secret, in `dir`. */
+async function writePlatformGateway(dir: string, secretsDir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const host = new URL(PUBLIC_ORIGIN).hostname;
+  const ca = await makeCa('chat-stack platform test CA', 2);
+  const leaf = await makeServerCert(ca, [host], 2);
+  writeFileSync(join(secretsDir, PLATFORM_GATEWAY.caFile), ca.cert);
+  writeFileSync(join(dir, 'tls.crt'), leaf.cert);
+  writeFileSync(join(dir, 'tls.key'), leaf.key, { mode: 0o600 });
+  const gateway = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name: PLATFORM_GATEWAY.name },
+    spec: {
+      gatewayClassName: 'traefik',
+      listeners: [
+        {
+          name: 'https',
+          hostname: host,
+          port: 8443,
+          protocol: 'HTTPS',
+          tls: { mode: 'Terminate', certificateRefs: [{ kind: 'Secret', name: 'public-tls' }] },
+          allowedRoutes: { namespaces: { from: 'Selector', selector: { matchLabels: { 'kubernetes.io/metadata.name': 'chat' } } } },
+        },
+      ],
+    },
+  };
+  writeFileSync(join(dir, 'gateway.yaml'), stringify(gateway));
+  writeFileSync(join(dir, 'namespace.yaml'), stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: PLATFORM_GATEWAY.namespace } }));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    stringify({
+      namespace: PLATFORM_GATEWAY.namespace,
+      resources: ['namespace.yaml', 'gateway.yaml'],
+      secretGenerator: [{ name: 'public-tls', type: 'kubernetes.io/tls', files: ['tls.crt', 'tls.key'], options: { disableNameSuffixHash: true } }],
+    }),
+  );
+}
+
+/** The overlay's way-in parameters as this platform sets them: its Gateway's proxy is k3s's Traefik. */
+function pointAtNodeTraefik(overlayDir: string): void {
+  const file = join(overlayDir, 'public-endpoint.yaml');
+  const text = readFileSync(file, 'utf8');
+  if (!/proxyNamespace: gateway-system/.test(text)) throw new Error(`${file}: expected proxyNamespace gateway-system to repoint`);
+  writeFileSync(file, text.replace('proxyNamespace: gateway-system', 'proxyNamespace: kube-system'));
+}
+
 async function boot() {
   ws = await createWorkspace();
   const secretsDir = join(ws.overlaysDir, OVERLAY, 'secrets');
@@ -136,9 +192,11 @@ async function boot() {
   writeFileSync(join(secretsDir, OIDC_TEST_CA), readFileSync(join(provider, 'ca.crt')));
   writeProvider(provider, clientSecret, user);
   writeStack(join(ws.root, 'stack'), provider);
+  await writePlatformGateway(join(ws.root, 'platform-gateway'), secretsDir);
+  pointAtNodeTraefik(join(ws.overlaysDir, OVERLAY));
   const dir = join(ws.root, 'production-under-test');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: ['../stack', '../oidc-provider'] }));
+  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: ['../stack', '../oidc-provider', '../platform-gateway'] }));
   const stack = await bootForTests('production', { overlay: OVERLAY, dir, secretsDir, namespace: 'chat', reuse: false, clusterName: `production-${process.pid}`, forwardFakeUpstream: true });
   // A figure for the README, printed, never asserted.
   log(`node container memory with the stack up: ${(await dockerTry('stats', '--no-stream', '--format', '{{.MemUsage}}', stack.info.clusterId!)).stdout.trim()}`);
