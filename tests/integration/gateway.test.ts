@@ -13,10 +13,8 @@ import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
-import OpenAI from 'openai';
 import { io, type Socket } from 'socket.io-client';
 import { stringify } from 'yaml';
-import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { fillEmptyValues, randomSecret } from '../../dev/lib/secrets.ts';
 import { stackSecret, up, type Stack } from '../../dev/lib/stack.ts';
 import { deletePod, listPods, podOf } from '../../dev/lib/kube/pod.ts';
@@ -25,7 +23,7 @@ import { channelsDisabled, reportChatErrors, sendAndAwaitReply, signInThroughFor
 import { ensureNamespace } from '../../dev/lib/kube/namespace.ts';
 import { stack as devStack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
-import { signIn, streamChat } from '../support/open-webui.ts';
+import { chatThroughOpenWebui, signIn } from '../support/open-webui.ts';
 import { canConnect, createProbePod } from '../support/probes.ts';
 import { freePort, gatewayClient, TRAEFIK, type GatewayClient } from '../support/gateway.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
@@ -181,11 +179,8 @@ describe('the local-cluster overlay through the Gateway (k3s\'s Traefik)', { tim
   });
 
   it('streams a chat through the Gateway (TLS, Open WebUI, LiteLLM, the fake upstream)', async () => {
-    const { token } = await signIn(gw.httpsOrigin, admin(), gw.fetch);
-    const model = configuredModels()[0]!;
-    const prompt = 'Hello through the Gateway';
-    const client = new OpenAI({ baseURL: `${gw.httpsOrigin}/api`, apiKey: token, maxRetries: 0, fetch: gw.fetch });
-    expect(await streamChat(client, model.name, prompt)).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) });
+    const { got, want } = await chatThroughOpenWebui(gw.httpsOrigin, admin(), 'Hello through the Gateway', gw.fetch);
+    expect(got).toEqual(want);
   });
 
   it('upgrades the websocket (socket.io) through the Gateway from the public origin, and refuses another origin', async () => {

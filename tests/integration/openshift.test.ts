@@ -10,15 +10,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
-import OpenAI from 'openai';
 import { stringify } from 'yaml';
-import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { fillEmptyValues, randomSecret } from '../../dev/lib/secrets.ts';
 import { stackSecret, up, type Stack } from '../../dev/lib/stack.ts';
 import { execIn, listPods } from '../../dev/lib/kube/pod.ts';
 import { kc as devKc, stack as devStack } from '../support/live.ts';
-import { configuredModels } from '../support/models.ts';
-import { signIn, streamChat } from '../support/open-webui.ts';
+import { chatThroughOpenWebui } from '../support/open-webui.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
 
 const NAMESPACE = 'chat-openshift';
@@ -120,11 +117,8 @@ describe('the openshift overlay under an arbitrary UID', { timeout: 120_000 }, (
 
   it('completes a streamed chat through Open WebUI and LiteLLM', async () => {
     const admin = { email: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_EMAIL'), password: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_PASSWORD') };
-    const { token } = await signIn(stack!.info.urls.openWebui, admin);
-    const model = configuredModels()[0]!;
-    const prompt = 'Hello from an arbitrary UID';
-    const client = new OpenAI({ baseURL: `${stack!.info.urls.openWebui}/api`, apiKey: token, maxRetries: 0 });
-    expect(await streamChat(client, model.name, prompt)).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) });
+    const { got, want } = await chatThroughOpenWebui(stack!.info.urls.openWebui, admin, 'Hello from an arbitrary UID');
+    expect(got).toEqual(want);
   });
 
   it('left the dev stack beside it untouched (the apply prunes only its own overlay\'s objects)', async () => {

@@ -6,11 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
-import OpenAI from 'openai';
-import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { admin, kc, stack } from '../support/live.ts';
-import { configuredModels } from '../support/models.ts';
-import { signIn, streamChat } from '../support/open-webui.ts';
+import { chatThroughOpenWebui } from '../support/open-webui.ts';
 import { gatewayClient, type GatewayClient } from '../support/gateway.ts';
 import { PLATFORM_GATEWAY, PUBLIC_ORIGIN } from '../support/production-setup.ts';
 
@@ -45,11 +42,8 @@ describe('production behind the platform\'s Gateway', { timeout: 60_000 }, () =>
   });
 
   it('streams a chat through the Gateway to the replicas', async () => {
-    const { token } = await signIn(gw.httpsOrigin, admin(), gw.fetch);
-    const model = configuredModels()[0]!;
-    const prompt = 'Hello through the platform Gateway';
-    const client = new OpenAI({ baseURL: `${gw.httpsOrigin}/api`, apiKey: token, maxRetries: 0, fetch: gw.fetch });
-    expect(await streamChat(client, model.name, prompt)).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) });
+    const { got, want } = await chatThroughOpenWebui(gw.httpsOrigin, admin(), 'Hello through the platform Gateway', gw.fetch);
+    expect(got).toEqual(want);
   });
 
   it('routes no other host to Open WebUI', async () => {

@@ -1,7 +1,9 @@
 // Open WebUI's and LiteLLM's own APIs as a client meets them: sign-in, JSON calls with a token,
 // the model list. Every function takes the base URL, so the same code serves a port-forward, a
 // pod's own forward or a plain-Docker container.
-import type OpenAI from 'openai';
+import OpenAI from 'openai';
+import { expectedReply } from '../../fake-anthropic/src/reply.ts';
+import { configuredModels } from './models.ts';
 
 export interface Credentials {
   email: string;
@@ -89,4 +91,16 @@ export async function streamChat(client: OpenAI, model: string, prompt: string, 
     const err = e as { status?: number; message?: string };
     return { text, error: { status: err.status, message: String(err.message) } };
   }
+}
+
+/**
+ * Signs in at `baseUrl` (through `fetchFn`: a gateway's TLS, say) and streams `prompt` to the
+ * first configured model through Open WebUI's API. Returns what came back and what the fake
+ * upstream answers to that prompt, for the test to compare.
+ */
+export async function chatThroughOpenWebui(baseUrl: string, creds: Credentials, prompt: string, fetchFn: typeof fetch = fetch): Promise<{ got: StreamedChat; want: StreamedChat }> {
+  const { token } = await signIn(baseUrl, creds, fetchFn);
+  const model = configuredModels()[0]!;
+  const client = new OpenAI({ baseURL: `${baseUrl}/api`, apiKey: token, maxRetries: 0, fetch: fetchFn });
+  return { got: await streamChat(client, model.name, prompt), want: { text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) } };
 }

@@ -12,7 +12,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { $ } from 'zx';
 import { hashSync } from 'bcryptjs';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
@@ -42,14 +41,14 @@ export const PLATFORM_GATEWAY = { namespace: 'gateway-system', name: 'public', c
 
 let ws: Workspace | undefined;
 
-/** A CA and a server certificate for the provider's in-cluster names (openssl, as an operator would). */
+/** A CA and a server certificate for the provider's in-cluster names (dev/lib/tls.ts). */
 async function makeCertificates(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const q = $({ cwd: dir, quiet: true });
-  await q`openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=chat-stack-test-ca -keyout ca.key -out ca.crt`;
-  await q`openssl req -newkey rsa:2048 -nodes -subj /CN=${`dex.${IDP_NAMESPACE}.svc`} -keyout tls.key -out tls.csr`;
-  writeFileSync(join(dir, 'san.ext'), `subjectAltName=DNS:dex.${IDP_NAMESPACE}.svc.cluster.local,DNS:dex.${IDP_NAMESPACE}.svc,DNS:dex.${IDP_NAMESPACE}\n`);
-  await q`openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out tls.crt`;
+  const ca = await makeCa('chat-stack-test-ca', 2);
+  const leaf = await makeServerCert(ca, [`dex.${IDP_NAMESPACE}.svc.cluster.local`, `dex.${IDP_NAMESPACE}.svc`, `dex.${IDP_NAMESPACE}`], 2);
+  writeFileSync(join(dir, 'ca.crt'), ca.cert);
+  writeFileSync(join(dir, 'tls.crt'), leaf.cert);
+  writeFileSync(join(dir, 'tls.key'), leaf.key, { mode: 0o600 });
 }
 
 /** The provider: the fixture plus its generated config and certificate (already in `dir`). */
