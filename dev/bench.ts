@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// npm run bench [-- --suites]: measures and prints the figures the README reports, instead of
-// asserting them in timed tests. Targets: first dev:up < 90 s, reused < 15 s (images already
-// built), smoke + integration < 5 min.
-//   1. dev:up from nothing (no node) to the first streamed token through LiteLLM
-//   2. dev:up again against the reused node, to the first streamed token
-//   3. the node's memory with the stack running
-//   4. the latency the port-forward adds, beside kubectl port-forward (dev/bench-forward.ts)
-//   5. with --suites: the wall time of each test project (npm run test:<project>)
+// npm run bench [-- --only up,forward,load] [--concurrency 1,10,50] [--seconds 20] [--suites]:
+// measures and prints the figures the README reports, instead of asserting them in timed tests.
+// Targets: first dev:up to the first token <= 60 s, reused < 10 s (images already built).
+//   up:      dev:up from nothing (no node) to the first streamed token through LiteLLM, then
+//            again against the reused node; the node's memory with the stack running
+//   forward: the latency the port-forward adds, beside kubectl port-forward (dev/bench-forward.ts)
+//   load:    streamed chats at each concurrency from a Locust Job in the cluster to the fake
+//            upstream, LiteLLM and Open WebUI: TTFT and total time, req/s, errors, each hop's
+//            overhead over the floor, each pod's CPU throttling and memory (dev/bench/load.ts)
+//   --suites: the wall time of each test project (npm run test:<project>)
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
@@ -14,15 +16,37 @@ import OpenAI from 'openai';
 import { docker } from '../images/factory/docker.ts';
 import { secondsSince } from '../images/factory/time.ts';
 import { benchForward, formatBenchForward } from './bench-forward.ts';
+import { benchLoad, formatLoad } from './bench/load.ts';
 import { removeNodes } from './lib/cluster.ts';
 import { overlayDir } from './lib/kustomize.ts';
 import { up, stackSecret, type Stack } from './lib/stack.ts';
 
-const { values } = parseArgs({ options: { suites: { type: 'boolean', default: false } } });
-const NAME = 'bench';
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string', default: 'up,forward,load' },
+    concurrency: { type: 'string', default: '1,10,50' },
+    seconds: { type: 'string', default: '20' },
+    words: { type: 'string', default: '40' },
+    hops: { type: 'string', default: 'fake,litellm,openwebui' },
+    node: { type: 'string', default: 'bench' },
+    keep: { type: 'boolean', default: false },
+    suites: { type: 'boolean', default: false },
+  },
+});
+// --node dev --keep: measure the stack of a running dev:up (its manifests re-applied from this tree).
+const NAME = values.node;
+const words = Number(values.words);
+if (!Number.isInteger(words) || words < 1 || words > 60) throw new Error(`--words ${values.words}: expected 1 to 60 (the fake echoes the prompt, one streamed token per word)`);
+const parts = new Set(values.only.split(',').map((s) => s.trim()));
+for (const p of parts) if (!['up', 'forward', 'load'].includes(p)) throw new Error(`--only ${values.only}: expected a list of up, forward, load`);
+const concurrency = values.concurrency.split(',').map(Number);
+if (concurrency.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--concurrency ${values.concurrency}: expected positive integers, e.g. 1,10,50`);
+const seconds = Number(values.seconds);
+if (!(seconds >= 5)) throw new Error(`--seconds ${values.seconds}: expected a number of seconds, at least 5`);
 const TIERS = ['static', 'images', 'smoke', 'integration'];
 const figures: [string, string][] = [];
 let forwardTable = '';
+let loadTable = '';
 
 async function firstToken(litellmUrl: string): Promise<void> {
   const client = new OpenAI({ baseURL: `${litellmUrl}/v1`, apiKey: stackSecret(join(overlayDir('dev'), 'secrets'), 'litellm.env', 'LITELLM_MASTER_KEY'), maxRetries: 0 });
@@ -46,19 +70,29 @@ async function suite(tier: string): Promise<void> {
 }
 
 try {
-  await removeNodes(NAME);
-  const first = await timedUp('dev:up from nothing to first streamed token');
-  await first.detach();
-  const again = await timedUp('dev:up again (reused node) to first streamed token');
-  figures.push(['node container memory with the dev stack', await docker('stats', '--no-stream', '--format', '{{.MemUsage}}', again.info.clusterId!)]);
-  const masterKey = stackSecret(join(overlayDir('dev'), 'secrets'), 'litellm.env', 'LITELLM_MASTER_KEY');
-  forwardTable = formatBenchForward(await benchForward({ kubeconfig: again.info.kubeconfig, namespace: again.info.namespace, masterKey, log: () => {} }));
-  await again.stop();
+  let stack: Stack;
+  if (parts.has('up')) {
+    await removeNodes(NAME);
+    const first = await timedUp('dev:up from nothing to first streamed token');
+    await first.detach();
+    stack = await timedUp('dev:up again (reused node) to first streamed token');
+    figures.push(['node container memory with the dev stack', await docker('stats', '--no-stream', '--format', '{{.MemUsage}}', stack.info.clusterId!)]);
+  } else {
+    stack = await up({ overlay: 'dev', reuse: true, clusterName: NAME, log: () => {} });
+  }
+  if (parts.has('forward')) {
+    const masterKey = stackSecret(join(overlayDir('dev'), 'secrets'), 'litellm.env', 'LITELLM_MASTER_KEY');
+    forwardTable = formatBenchForward(await benchForward({ kubeconfig: stack.info.kubeconfig, namespace: stack.info.namespace, masterKey, log: () => {} }));
+  }
+  if (parts.has('load')) loadTable = formatLoad(await benchLoad(stack, { concurrency, seconds, words, hops: values.hops.split(','), log: (l) => console.log(l) }));
+  if (values.keep) await stack.detach();
+  else await stack.stop();
   if (values.suites) for (const tier of TIERS) await suite(tier);
 } finally {
-  await removeNodes(NAME).catch(() => undefined);
+  if (!values.keep) await removeNodes(NAME).catch(() => undefined);
 }
 console.log('\nfigure | value\n---|---');
 for (const [k, v] of figures) console.log(`${k} | ${v}`);
 if (forwardTable) console.log(`\nport-forward latency (ms)\n${forwardTable}`);
+if (loadTable) console.log(`\nstreamed chats under load, from inside the cluster (${seconds} s per run)\n${loadTable}`);
 process.exit(0);

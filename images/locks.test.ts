@@ -5,10 +5,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IMAGES_DIR } from './factory/recipes.ts';
-import { pinnedImages } from '../dev/lib/pins.ts';
-
-/** LiteLLM releases that were compromised or never confirmed clean: must never be installable. */
-const FORBIDDEN_LITELLM = ['1.82.7', '1.82.8', '1.107.0'];
+// FORBIDDEN_LITELLM: releases that were compromised or never confirmed clean, never installable.
+import { FORBIDDEN_LITELLM, pinnedImages } from '../dev/lib/pins.ts';
 
 interface AppImage {
   recipe: string;

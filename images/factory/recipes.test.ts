@@ -33,7 +33,7 @@ describe('recipe hashes', () => {
   let root = '';
   const hashesOf = async () => {
     const recipes = await loadRecipes(root, path.join(root, '.build'));
-    return recipeHashes(buildOrder(recipes));
+    return recipeHashes(buildOrder(recipes, [...recipes.keys()]));
   };
 
   beforeAll(() => {
@@ -52,6 +52,16 @@ describe('recipe hashes', () => {
         expect(outsideReferences(readFileSync(path.join(r.dir, file), 'utf8')), `images/${r.name}/${file}`).toEqual([]);
       }
     }
+  });
+
+  it('leaves on-demand recipes (the benchmark\'s load generator) out of "every image", and builds them when named', async () => {
+    const recipes = await loadRecipes();
+    const onDemand = [...recipes.values()].filter((r) => r.onDemand).map((r) => r.name);
+    expect(onDemand).toContain('locust');
+    const every = buildOrder(recipes).map((r) => r.name);
+    for (const name of onDemand) expect(every).not.toContain(name);
+    expect(every).toContain('litellm');
+    expect(buildOrder(recipes, ['locust']).map((r) => r.name)).toEqual(['base', 'locust']);
   });
 
   it('the check above catches a script that compiles a file of another recipe', () => {

@@ -27,6 +27,8 @@ export interface ImageJson {
   inputs?: Record<string, InputValue>;
   /** Only for recipes without a Dockerfile: `docker import --change` instructions. */
   import?: { changes?: string[] };
+  /** Built only when asked for by name (e.g. the benchmark's load generator), not as part of "every image". */
+  onDemand?: boolean;
 }
 
 export interface Recipe {
@@ -43,6 +45,7 @@ export interface Recipe {
   importChanges: string[];
   hasDockerfile: boolean;
   hasPrepare: boolean;
+  onDemand: boolean;
 }
 
 export function imageRef(name: string, tag: string): string {
@@ -81,6 +84,7 @@ export async function loadRecipes(imagesDir = IMAGES_DIR, buildDir = BUILD_DIR):
       importChanges: json.import?.changes ?? [],
       hasDockerfile,
       hasPrepare,
+      onDemand: json.onDemand === true,
     });
   }
   return recipes;
@@ -103,7 +107,8 @@ export function buildOrder(recipes: Map<string, Recipe>, names?: string[]): Reci
     state.set(name, 'done');
     order.push(recipe);
   };
-  for (const name of names ?? [...recipes.keys()]) visit(name, []);
+  // "Every image" leaves out the on-demand ones; asked for by name (or as a dependency) they build.
+  for (const name of names ?? [...recipes.values()].filter((r) => !r.onDemand).map((r) => r.name)) visit(name, []);
   return order;
 }
 
