@@ -6,14 +6,9 @@
 import { copyFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createGzip, gunzipSync } from 'node:zlib';
-import { pipeline } from 'node:stream/promises';
-import { createWriteStream } from 'node:fs';
-import { Readable, type Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import * as k8s from '@kubernetes/client-node';
-import * as tar from 'tar-stream';
 import { stringify } from 'yaml';
 import { backup, readArchive, restore, type BackupManifest, type BackupResult } from '../../dev/lib/backup.ts';
 import { fillEmptyValues, randomSecret } from '../../dev/lib/secrets.ts';
@@ -22,8 +17,9 @@ import { podOf } from '../../dev/lib/kube/pod.ts';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { adminToken, kc, stack as devStack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
-import { api, signIn, streamChat } from '../support/open-webui.ts';
+import { api, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
+import { rewriteArchive } from '../support/backup-archive.ts';
 
 const NAMESPACE = 'chat-restore';
 const webui = devStack.urls.openWebui;
@@ -36,23 +32,6 @@ let fresh: Stack | undefined;
 let outDir = '';
 let taken: BackupResult;
 const made = { chatId: '', chatTitle: '', fileId: '' };
-
-/** An archive rewritten from `file`: each member passed through `edit` (a manifest stays first). */
-async function rewrite(file: string, out: string, edit: (name: string, body: Buffer) => Buffer): Promise<void> {
-  const members: [string, Buffer][] = [];
-  const extract = tar.extract();
-  extract.on('entry', (h, s, next) => {
-    const chunks: Buffer[] = [];
-    s.on('data', (c: unknown) => chunks.push(c as Buffer));
-    s.on('end', () => (members.push([h.name, Buffer.concat(chunks)]), next()));
-  });
-  await pipeline(Readable.from(gunzipSync(readFileSync(file))), extract as unknown as Writable);
-  const pack = tar.pack();
-  const written = pipeline(pack as unknown as Readable, createGzip(), createWriteStream(out));
-  for (const [name, body] of members) pack.entry({ name }, edit(name, body));
-  pack.finalize();
-  await written;
-}
 
 const owuiPod = async (k: k8s.KubeConfig, ns: string) => {
   const p = await podOf(k, ns, 'open-webui');
@@ -68,18 +47,7 @@ beforeAll(async () => {
   expect(added.status, JSON.stringify(added.body)).toBe(200);
   const { token } = await signIn(webui, user);
   made.chatTitle = `kept by the backup ${Date.now()}`;
-  const chat = await api<{ id: string }>(webui, '/api/v1/chats/new', token, {
-    method: 'POST',
-    body: JSON.stringify({ chat: { title: made.chatTitle, models: [model.name], messages: [{ role: 'user', content: 'first question' }, { role: 'assistant', content: 'first answer' }] } }),
-  });
-  expect(chat.status).toBe(200);
-  made.chatId = chat.body.id;
-  const form = new FormData();
-  form.append('file', new Blob([FILE_TEXT], { type: 'text/plain' }), 'numbers.txt');
-  const uploaded = await fetch(`${webui}/api/v1/files/?process=true&process_in_background=false`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
-  const file = (await uploaded.json()) as { id?: string };
-  expect(uploaded.status, JSON.stringify(file)).toBe(200);
-  made.fileId = file.id!;
+  Object.assign(made, await saveChatAndFile(webui, token, { title: made.chatTitle, model: model.name, fileName: 'numbers.txt', fileText: FILE_TEXT }));
   const settings = await api(webui, '/api/v1/users/user/settings/update', token, { method: 'POST', body: JSON.stringify({ ui: { chatBubble: false, backupMarker: 'set before the backup' } }) });
   expect(settings.status).toBe(200);
 
@@ -128,11 +96,11 @@ describe('restore', { timeout: 240_000 }, () => {
     copyFileSync(taken.file, truncated);
     truncateSync(truncated, Math.floor(statSync(truncated).size / 2));
     const tampered = join(outDir, 'tampered.tar.gz');
-    await rewrite(taken.file, tampered, (name, body) => (name === 'data/webui.db' ? Buffer.concat([body.subarray(0, 200), Buffer.from('X'), body.subarray(201)]) : body));
+    await rewriteArchive(taken.file, tampered, (name, body) => (name === 'data/webui.db' ? Buffer.concat([body.subarray(0, 200), Buffer.from('X'), body.subarray(201)]) : body));
     const foreign = join(outDir, 'foreign.tar.gz');
-    await rewrite(taken.file, foreign, (name, body) => (name === 'manifest.json' ? Buffer.from(JSON.stringify({ ...JSON.parse(body.toString('utf8')), format: 'someone-else/1' })) : body));
+    await rewriteArchive(taken.file, foreign, (name, body) => (name === 'manifest.json' ? Buffer.from(JSON.stringify({ ...JSON.parse(body.toString('utf8')), format: 'someone-else/1' })) : body));
     const newer = join(outDir, 'newer.tar.gz');
-    await rewrite(taken.file, newer, (name, body) => {
+    await rewriteArchive(taken.file, newer, (name, body) => {
       if (name !== 'manifest.json') return body;
       const m = JSON.parse(body.toString('utf8')) as BackupManifest;
       return Buffer.from(JSON.stringify({ ...m, openWebui: { ...m.openWebui, version: '99.0.0' } }));

@@ -104,3 +104,18 @@ export async function chatThroughOpenWebui(baseUrl: string, creds: Credentials, 
   const client = new OpenAI({ baseURL: `${baseUrl}/api`, apiKey: token, maxRetries: 0, fetch: fetchFn });
   return { got: await streamChat(client, model.name, prompt), want: { text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) } };
 }
+
+/** What a user keeps in Open WebUI, made through its API: a saved chat of one question and answer, and an uploaded text file. */
+export async function saveChatAndFile(baseUrl: string, token: string, opts: { title: string; model: string; fileName: string; fileText: string }): Promise<{ chatId: string; fileId: string }> {
+  const chat = await api<{ id?: string }>(baseUrl, '/api/v1/chats/new', token, {
+    method: 'POST',
+    body: JSON.stringify({ chat: { title: opts.title, models: [opts.model], messages: [{ role: 'user', content: 'first question' }, { role: 'assistant', content: 'first answer' }] } }),
+  });
+  if (chat.status !== 200 || !chat.body.id) throw new Error(`save chat ${opts.title}: HTTP ${chat.status} ${JSON.stringify(chat.body)}`);
+  const form = new FormData();
+  form.append('file', new Blob([opts.fileText], { type: 'text/plain' }), opts.fileName);
+  const uploaded = await fetch(`${baseUrl}/api/v1/files/?process=true&process_in_background=false`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+  const file = (await uploaded.json()) as { id?: string };
+  if (uploaded.status !== 200 || !file.id) throw new Error(`upload ${opts.fileName}: HTTP ${uploaded.status} ${JSON.stringify(file)}`);
+  return { chatId: chat.body.id, fileId: file.id };
+}
