@@ -169,7 +169,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
   if (!opts.namespace && namespaces.length !== 1) throw new Error(`overlay ${opts.overlay} renders ${namespaces.length ? `several Namespaces (${namespaces.join(', ')}): say which is the stack's` : 'no Namespace'}`);
   const namespace = opts.namespace ?? namespaces[0]!;
   await prepareClusterFor(kc, objects, { ownNode: cluster !== undefined, log });
-  await applyObjects(kc, objects, opts.overlay, (l) => log(`apply: ${l}`));
+  await applyObjects(kc, objects, { overlay: opts.overlay, namespace }, (l) => log(`apply: ${l}`));
   timings['apply'] = secondsSince(t);
   t = Date.now();
   // Only namespaces that run something: one holding a Gateway or Secrets alone has nothing to wait for.

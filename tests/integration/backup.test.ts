@@ -89,6 +89,13 @@ describe('backup', { timeout: 60_000 }, () => {
 });
 
 describe('restore', { timeout: 240_000 }, () => {
+  it('has a fresh stack of the same overlay beside the dev stack, which it left alone (apply prunes per stack)', async () => {
+    const deployments = async (ns: string) => (await kc.makeApiClient(k8s.AppsV1Api).listNamespacedDeployment({ namespace: ns })).items.map((d) => d.metadata!.name).sort();
+    expect(await deployments(NAMESPACE)).toEqual(['fake-anthropic', 'litellm', 'open-webui']);
+    expect(await deployments(devStack.namespace)).toEqual(['fake-anthropic', 'litellm', 'open-webui']);
+    expect((await fetch(`${webui}/health`)).status).toBe(200);
+  });
+
   it('refuses a truncated, a tampered, a foreign and a newer archive before touching the stack', async () => {
     const fk = fresh!.kc;
     const before = await owuiPod(fk, NAMESPACE);

@@ -8,6 +8,17 @@ import { namespaceExists } from './namespace.ts';
 export const FIELD_MANAGER = 'chat-stack';
 /** Every object the harness applies carries this label (value: the overlay), so prune can find it. */
 export const APPLIED_BY = 'chat-stack.dev/overlay';
+/**
+ * And this one (value: the stack's namespace): two stacks of one overlay on a cluster (a test's
+ * fresh dev stack in its own namespace beside the dev stack) must never prune each other.
+ */
+export const STACK = 'chat-stack.dev/stack';
+
+/** Which stack an apply belongs to: the overlay it renders and the namespace it is known by. */
+export interface StackLabel {
+  overlay: string;
+  namespace: string;
+}
 
 /** The kinds an overlay may contain, i.e. the kinds prune looks through. */
 const PRUNABLE: { apiVersion: string; kind: string; namespaced: boolean }[] = [
@@ -54,8 +65,8 @@ class ApplyApi extends k8s.KubernetesObjectApi {
   }
 }
 
-function labelled(o: KubeObject, overlay: string): KubeObject {
-  return { ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, [APPLIED_BY]: overlay } } };
+function labelled(o: KubeObject, stack: StackLabel): KubeObject {
+  return { ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, [APPLIED_BY]: stack.overlay, [STACK]: stack.namespace } } };
 }
 
 /** Namespaces first, so the objects inside them can be created in the same pass. */
@@ -68,9 +79,9 @@ function ordered(objects: KubeObject[]): KubeObject[] {
  * manifest fails before anything changes; then the real apply; then prune removes what an
  * earlier apply of this harness created and this render no longer contains.
  */
-export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], overlay: string, log: (s: string) => void = () => {}): Promise<{ applied: number; pruned: string[] }> {
+export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], stack: StackLabel, log: (s: string) => void = () => {}): Promise<{ applied: number; pruned: string[] }> {
   const api = ApplyApi.forConfig(kc);
-  const items = ordered(objects).map((o) => labelled(o, overlay));
+  const items = ordered(objects).map((o) => labelled(o, stack));
   const apply = (o: KubeObject, dryRun?: 'All') => api.apply(o, dryRun);
   const dryRun = async (list: KubeObject[]) => {
     const errors: string[] = [];
@@ -97,21 +108,22 @@ export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], ov
   }
   for (const o of items) await apply(o);
   log(`applied ${items.length} objects (server-side apply, field manager ${FIELD_MANAGER})`);
-  const pruned = await prune(kc, items, overlay);
+  const pruned = await prune(kc, items, stack);
   for (const p of pruned) log(`pruned ${p}`);
   return { applied: items.length, pruned };
 }
 
 /**
- * Deletes objects this harness applied for `overlay` that are not in `keep`. Only that overlay's:
- * another stack on the same cluster (the dev stack beside a test's openshift one) is not touched.
+ * Deletes objects this harness applied for this stack (overlay and namespace) that are not in
+ * `keep`. Only that stack's: another stack on the same cluster (the dev stack beside a test's
+ * openshift one, or beside a second dev stack in another namespace) is not touched.
  */
-export async function prune(kc: k8s.KubeConfig, keep: KubeObject[], overlay: string): Promise<string[]> {
+export async function prune(kc: k8s.KubeConfig, keep: KubeObject[], stack: StackLabel): Promise<string[]> {
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
   const wanted = new Set(keep.map((o) => id({ kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } })));
   const removed: string[] = [];
   for (const t of PRUNABLE) {
-    const list = await api.list(t.apiVersion, t.kind, undefined, undefined, undefined, undefined, undefined, `${APPLIED_BY}=${overlay}`);
+    const list = await api.list(t.apiVersion, t.kind, undefined, undefined, undefined, undefined, undefined, `${APPLIED_BY}=${stack.overlay},${STACK}=${stack.namespace}`);
     for (const item of list.items) {
       const o = { kind: t.kind, metadata: { name: item.metadata?.name, namespace: t.namespaced ? item.metadata?.namespace : undefined } };
       if (wanted.has(id(o))) continue;
