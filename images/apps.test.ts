@@ -264,7 +264,9 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
     });
     ll = await startApp(refs.litellm, litellm, {
       aliases: [LITELLM_ALIAS],
-      env: podEnv(litellm, objects),
+      // The manifests log errors only (LITELLM_LOG=ERROR); here every INFO line is wanted, so that
+      // "nothing tried to reach the network" is checked against the whole start-up log.
+      env: { ...podEnv(litellm, objects), LITELLM_LOG: 'INFO' },
       health: litellm.probes.startup ?? '/health/liveliness',
       port: litellm.port,
       binds: Object.entries(litellm.configMaps).map(([target]) => ({ source: configDir, target })),

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { $ } from 'zx';
+import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
 import { backup, readArchive, restore, type BackupManifest, type BackupResult } from '../../dev/lib/backup.ts';
 import { fillEmptyValues, randomSecret } from '../../dev/lib/secrets.ts';
 import { up, type Stack } from '../../dev/lib/stack.ts';
@@ -85,6 +87,35 @@ describe('backup', { timeout: 60_000 }, () => {
     expect(files.get(upload!)!.toString('utf8')).toBe(FILE_TEXT);
     // The database copy is a SQLite file, not a torn write.
     expect(files.get('data/webui.db')!.subarray(0, 16).toString('latin1')).toBe('SQLite format 3\0');
+  });
+});
+
+describe('the commands', { timeout: 120_000 }, () => {
+  const run = (script: string, args: string[]) => $({ nothrow: true, quiet: true, cwd: REPO_ROOT })`${process.execPath} ${join(REPO_ROOT, 'dev', script)} ${args}`;
+
+  it('npm run backup -- --overlay dev --kubeconfig FILE writes an archive of that cluster\'s stack and says where and how big', async () => {
+    const out = join(outDir, 'cli');
+    const r = await run('backup.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig, '--out', out]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`backup: ${devStack.namespace} on ${devStack.kubeconfig}`);
+    const file = /backup: (\S+\.tar\.gz)/.exec(r.stdout)?.[1];
+    expect((await readArchive(file!)).manifest.namespace).toBe(devStack.namespace);
+    expect(r.stdout).toMatch(/\d+ files, [\d.]+ MiB \([\d.]+ MiB gzipped\), Open WebUI 0\.12\.4 schema [0-9a-f]{12}, in [\d.]+ s/);
+  });
+
+  it('say what to give when an argument is missing or wrong, and change nothing', async () => {
+    const cases: [string, string[], RegExp][] = [
+      ['backup.ts', [], /say which stack: npm run backup -- --overlay dev/],
+      ['backup.ts', ['--overlay', 'nope', '--kubeconfig', devStack.kubeconfig], /nope/],
+      ['backup.ts', ['--overlay', 'dev', '--kubeconfig', join(outDir, 'missing.yaml')], /--kubeconfig .*missing\.yaml: no such file/],
+      ['restore.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig], /say which stack and which archive/],
+      ['restore.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig, join(outDir, 'missing.tar.gz')], /missing\.tar\.gz: no such file/],
+    ];
+    for (const [script, args, says] of cases) {
+      const r = await run(script, args);
+      expect({ script, args, exit: r.exitCode }).toEqual({ script, args, exit: 1 });
+      expect(r.stderr).toMatch(says);
+    }
   });
 });
 
