@@ -8,11 +8,11 @@
 // again there, and only then swaps them in (the previous data is kept beside, and put back if the
 // swap fails), so a failed restore leaves the previous data in place.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, statSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PassThrough, type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGzip, gunzipSync } from 'node:zlib';
 import * as k8s from '@kubernetes/client-node';
 import * as tar from 'tar-stream';
 import { apiMessage } from './kube/config.ts';
@@ -348,13 +348,30 @@ export async function readArchive(file: string): Promise<{ manifest: BackupManif
       next();
     });
   });
+  // Whole in memory, no zlib stream: a truncated file is one synchronous gunzip error, never a
+  // stream error emitted after the reader has given up.
+  let raw: Buffer;
   try {
-    await pipeline(createReadStream(file), createGunzip(), extract as unknown as Writable);
+    raw = readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BackupError(`${file}: no such file`);
+    throw new BackupError(`${file}: cannot read it (${(e as Error).message})`);
+  }
+  let tarBytes: Buffer;
+  try {
+    tarBytes = gunzipSync(raw);
+  } catch (e) {
+    throw new BackupError(`${name}: truncated or not a gzipped tar (${(e as Error).message})`);
+  }
+  try {
+    await new Promise<void>((resolve, reject) => {
+      extract.on('finish', () => resolve());
+      extract.on('error', reject);
+      extract.end(tarBytes);
+    });
   } catch (e) {
     if (e instanceof BackupError) throw e;
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new BackupError(`${file}: no such file`);
-    throw new BackupError(`${name}: truncated or not a gzipped tar (${err.message})`);
+    throw new BackupError(`${name}: truncated or not a tar inside the gzip (${(e as Error).message})`);
   }
   if (!manifest) throw new BackupError(`${name}: not a chat-stack backup (no manifest.json)`);
   if (manifest.format !== BACKUP_FORMAT) throw new BackupError(`${name}: format ${JSON.stringify(manifest.format)}, this tool reads ${BACKUP_FORMAT}`);
