@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { parse as parseYaml } from 'yaml';
 import { ensureImage } from '../../images/factory/build.ts';
 import { loadImages, type Cluster } from '../lib/cluster.ts';
+import { configuredModels } from '../lib/models.ts';
 import { REPO_ROOT } from '../lib/kustomize.ts';
 import { containerLogs, listPods } from '../lib/kube/pod.ts';
 import { stackSecret, type Stack } from '../lib/stack.ts';
@@ -117,14 +117,6 @@ function usageBetween(a: CgroupSample | undefined, b: CgroupSample | undefined, 
   };
 }
 
-function configuredModel(): { name: string; anthropicId: string } {
-  const config = parseYaml(readFileSync(join(REPO_ROOT, 'manifests/base/litellm-config.yaml'), 'utf8')) as {
-    model_list: { model_name: string; litellm_params: { model: string } }[];
-  };
-  const m = config.model_list[0]!;
-  return { name: m.model_name, anthropicId: m.litellm_params.model.replace(/^anthropic\//, '') };
-}
-
 async function signIn(baseUrl: string, email: string, password: string): Promise<string> {
   const res = await fetch(`${baseUrl}/api/v1/auths/signin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
   if (!res.ok) throw new Error(`bench: signing in to Open WebUI failed: HTTP ${res.status} ${await res.text()}`);
@@ -134,7 +126,7 @@ async function signIn(baseUrl: string, email: string, password: string): Promise
 /** The plan Locust reads (it holds keys, so it travels in a Secret). */
 async function plan(stack: Stack, opts: LoadOptions): Promise<string> {
   const secret = (file: string, key: string) => stackSecret(stack.info.secretsDir, file, key);
-  const model = configuredModel();
+  const model = configuredModels()[0]!;
   const token = await signIn(stack.info.urls.openWebui, secret('admin.env', 'WEBUI_ADMIN_EMAIL'), secret('admin.env', 'WEBUI_ADMIN_PASSWORD'));
   const targets = [
     {

@@ -1,17 +1,2 @@
-// The configured model list, read from the one file that defines it.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { MANIFESTS_DIR } from '../../dev/lib/kustomize.ts';
-import type { LiteLLMConfig } from '../static/litellm-config.ts';
-
-export interface ConfiguredModel {
-  name: string;
-  /** the Anthropic model id LiteLLM maps it to (without the anthropic/ prefix) */
-  anthropicId: string;
-}
-
-export function configuredModels(): ConfiguredModel[] {
-  const config = parse(readFileSync(join(MANIFESTS_DIR, 'base/litellm-config.yaml'), 'utf8')) as LiteLLMConfig;
-  return config.model_list.map((m) => ({ name: m.model_name, anthropicId: m.litellm_params.model.replace(/^anthropic\//, '') }));
-}
+// The configured model list: the harness's own reader (dev/lib/models.ts), which the benchmark uses too.
+export { configuredModels, type ConfiguredModel } from '../../dev/lib/models.ts';
