@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Build the local images (images/<name>/) that are missing or stale, dependencies first.
 //   npm run images:build [-- --only base,ryuk] [--force] [--verbose]
+// Two builds run at once (CHATSTACK_IMAGE_JOBS to change that; --verbose builds one at a time).
 import { argv, chalk } from 'zx';
 import { ensureImages, ImageBuildError } from './factory/build.ts';
 import { ensureEngine } from './factory/engine.ts';

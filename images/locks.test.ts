@@ -1,7 +1,7 @@
 // The Python locks of the app images (images/litellm, images/open-webui) are hash-pinned, pin
 // exactly the releases the manifests reference, and can never install a compromised LiteLLM.
 // No Docker: reads the committed files only.
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IMAGES_DIR } from './factory/recipes.ts';
@@ -121,8 +121,31 @@ describe.each(APPS)('images/$recipe/requirements.txt', ({ recipe, upstream, dist
   });
 });
 
+// The earlier releases an upgrade test starts from: locked the same way, built by the same files.
+describe.each(APPS)('images/$recipe-previous (the upgrade tests\' starting point)', ({ recipe, upstream, distribution }) => {
+  const previous = `${recipe}-previous`;
+  const json = JSON.parse(readFileSync(path.join(IMAGES_DIR, previous, 'image.json'), 'utf8')) as { tag: string; inputs: { upstream: string } };
+
+  it('is hash-pinned like the current lock, at an older release of the same app than the pin', () => {
+    const { entries, options } = readLock(previous);
+    expect(options).toEqual([]);
+    for (const e of entries) expect(e.hashes.length, `${e.requirement} has no --hash`).toBeGreaterThan(0);
+    const version = entries.find((e) => e.name === distribution)?.version ?? '';
+    expect(`v${version}`).toBe(json.tag);
+    expect(json.inputs.upstream).toBe(`${upstream}:${json.tag}`);
+    const [a, b] = [version, pinnedTag(upstream).slice(1)].map((v) => v.split('.').map(Number));
+    expect(a!.map((n, i) => n - b![i]!).find((d) => d !== 0), `${version} is older than the pin ${pinnedTag(upstream)}`).toBeLessThan(0);
+  });
+
+  it('is built by the current recipe\'s own Dockerfile and lock script (linked, not copied)', () => {
+    for (const file of ['Dockerfile', 'lock.sh']) {
+      expect(realpathSync(path.join(IMAGES_DIR, previous, file))).toBe(realpathSync(path.join(IMAGES_DIR, recipe, file)));
+    }
+  });
+});
+
 describe('forbidden LiteLLM releases', () => {
-  it.each(APPS.map((a) => a.recipe))('images/%s/requirements.txt cannot install one', (recipe) => {
+  it.each([...APPS.map((a) => a.recipe), 'litellm-previous'])('images/%s/requirements.txt cannot install one', (recipe) => {
     const litellm = readLock(recipe).entries.filter((e) => e.name === 'litellm');
     for (const e of litellm) expect(FORBIDDEN_LITELLM).not.toContain(e.version);
     const text = readFileSync(lockPath(recipe), 'utf8');

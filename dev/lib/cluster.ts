@@ -4,7 +4,7 @@ import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { statfsSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { imageInfo, removeContainers, saveInto } from '../../images/factory/docker.ts';
+import { dockerTry, imageInfo, removeContainers, saveInto } from '../../images/factory/docker.ts';
 import { secondsSince } from '../../images/factory/time.ts';
 import { kubeConfigFrom } from './kube/config.ts';
 
@@ -84,9 +84,10 @@ export async function removeNodes(name: string): Promise<string[]> {
 
 /**
  * Makes the node's containerd hold `refs`, importing only those whose local Docker image id
- * differs from what was imported before (a reused node skips unchanged images).
+ * differs from what was imported before (a reused node skips unchanged images). `node` is the
+ * node container (a test holding only the stack's info passes `{ id: info.clusterId }`).
  */
-export async function loadImages(cluster: Cluster, refs: string[], log: (line: string) => void = () => {}): Promise<{ imported: string[]; skipped: string[] }> {
+export async function loadImages(node: Pick<Cluster, 'id'>, refs: string[], log: (line: string) => void = () => {}): Promise<{ imported: string[]; skipped: string[] }> {
   const imported: string[] = [];
   const skipped: string[] = [];
   // Concurrently: each import is mostly waiting on I/O (docker save, containerd unpacking).
@@ -95,15 +96,15 @@ export async function loadImages(cluster: Cluster, refs: string[], log: (line: s
       const id = (await imageInfo(ref))?.id;
       if (!id) throw new Error(`Image ${ref} is not in the local Docker; build it (npm run images:build) or pull it first.`);
       const marker = `${IMPORTED_DIR}/${ref.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
-      const current = await cluster.container.exec(['cat', marker]);
-      if (current.exitCode === 0 && current.output.trim() === id) {
+      const current = await dockerTry('exec', node.id, 'cat', marker);
+      if (current.code === 0 && current.stdout === id) {
         skipped.push(ref);
         return;
       }
       const t0 = Date.now();
-      await saveInto(ref, cluster.id, ['ctr', '-n', 'k8s.io', 'images', 'import', '--all-platforms', '-']);
-      const write = await cluster.container.exec(['sh', '-c', `mkdir -p ${IMPORTED_DIR} && printf %s "$1" > "$2"`, 'sh', id, marker]);
-      if (write.exitCode !== 0) throw new Error(`could not record the import of ${ref}: ${write.output}`);
+      await saveInto(ref, node.id, ['ctr', '-n', 'k8s.io', 'images', 'import', '--all-platforms', '-']);
+      const write = await dockerTry('exec', node.id, 'sh', '-c', `mkdir -p ${IMPORTED_DIR} && printf %s "$1" > "$2"`, 'sh', id, marker);
+      if (write.code !== 0) throw new Error(`could not record the import of ${ref}: ${write.stderr || write.stdout}`);
       log(`loaded ${ref} into the node (${secondsSince(t0)} s)`);
       imported.push(ref);
     }),

@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { ensureImages, type EnsureOptions } from '../../images/factory/build.ts';
 import { DockerError, imageExists, tryPull } from '../../images/factory/docker.ts';
-import { recipeImageRef } from '../../images/factory/recipes.ts';
+import { loadRecipes, recipeImageRef } from '../../images/factory/recipes.ts';
 import { renderObjects, type KubeObject } from './kustomize.ts';
 import { pinnedImages } from './pins.ts';
 
@@ -28,6 +28,32 @@ export const HERMETIC_RECIPES: Record<string, string> = {
   // a test fixture (the production project's OIDC provider), never part of the product
   'ghcr.io/dexidp/dex': 'dex',
 };
+/**
+ * Upstream image name -> the recipe of the earlier release an upgrade starts from (the upgrade
+ * tests): what a stack ran before these manifests' pins, with its data in place.
+ */
+export const PREVIOUS_RECIPES: Record<string, string> = {
+  'ghcr.io/open-webui/open-webui': 'open-webui-previous',
+  'ghcr.io/berriai/litellm-non_root': 'litellm-previous',
+};
+
+/**
+ * The earlier releases as kustomize image swaps (upstream name -> reference to run): the local
+ * hermetic builds, or upstream's own tags (the recipes' inputs.upstream) for a registry.
+ */
+export async function previousReleases(mode: ImageMode): Promise<Record<string, string>> {
+  const recipes = await loadRecipes();
+  return Object.fromEntries(
+    Object.entries(PREVIOUS_RECIPES).map(([name, recipe]) => {
+      const r = recipes.get(recipe);
+      if (!r) throw new Error(`no image recipe images/${recipe} (the release before ${name}'s pin)`);
+      const upstream = String(r.inputs['upstream'] ?? '');
+      if (mode === 'upstream' && imageName(upstream) !== name) throw new Error(`images/${recipe}/image.json: inputs.upstream must be a tag of ${name}, not "${upstream}"`);
+      return [name, mode === 'hermetic' ? r.ref : upstream];
+    }),
+  );
+}
+
 /** The project's own images: built from images/ in both modes. */
 export const OWN_RECIPES = ['fake-anthropic'];
 
@@ -100,14 +126,15 @@ export interface StackImages {
 /**
  * Makes sure the images of the chosen mode are available locally (building or pulling): the node
  * and, with `used` (the image names an overlay runs), only those; without it, all of them.
+ * `alsoBuild` recipes are built in the same pass (hermetic mode), not returned.
  */
-export async function prepareImages(mode: ImageMode, opts: EnsureOptions = {}, used?: Set<string>): Promise<StackImages> {
+export async function prepareImages(mode: ImageMode, opts: EnsureOptions = {}, used?: Set<string>, alsoBuild: string[] = []): Promise<StackImages> {
   const ownRefs = await Promise.all(OWN_RECIPES.map(async (r) => ({ recipe: r, ref: await recipeImageRef(r) })));
   const ownUsed = ownRefs.filter((o) => !used || used.has(imageName(o.ref)));
   const own = ownUsed.map((o) => o.ref);
   if (mode === 'hermetic') {
     const apps = Object.entries(HERMETIC_RECIPES).filter(([name]) => name !== 'rancher/k3s' && (!used || used.has(name)));
-    const built = await ensureImages(['k3s', ...apps.map(([, recipe]) => recipe), ...ownUsed.map((o) => o.recipe)], opts);
+    const built = await ensureImages(['k3s', ...apps.map(([, recipe]) => recipe), ...ownUsed.map((o) => o.recipe), ...alsoBuild], opts);
     const ref = (recipe: string) => built.find((b) => b.name === recipe)!.ref;
     const swaps = Object.fromEntries(apps.map(([name, recipe]) => [name, ref(recipe)]));
     return { mode, node: ref('k3s'), swaps, workload: [...Object.values(swaps), ...own] };

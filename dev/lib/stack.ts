@@ -50,6 +50,11 @@ export interface UpOptions {
   /** Name of the node (distinct names, distinct clusters). */
   clusterName?: string;
   rolloutTimeoutMs?: number;
+  /**
+   * Recipes built together with the stack's own images (hermetic mode; built, not loaded): the
+   * test suites' earlier releases, so their builds overlap the node image's instead of following it.
+   */
+  alsoBuild?: string[];
   log?: (line: string) => void;
 }
 
@@ -134,7 +139,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
       ? { mode: 'hermetic', reason: 'existing cluster that already holds the hermetic images' }
       : { mode: 'upstream', reason: 'existing cluster: it pulls the images itself' };
   log(`images: ${choice.mode} (${choice.reason})`);
-  const images = opts.kubeconfig && !opts.hermeticImagesLoaded ? undefined : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) }, used);
+  const images = opts.kubeconfig && !opts.hermeticImagesLoaded ? undefined : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) }, used, opts.alsoBuild);
   timings['images'] = secondsSince(t);
 
   // ---- cluster

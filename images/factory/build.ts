@@ -23,6 +23,9 @@ export const TYPICAL_COLD_SECONDS: Record<string, number> = {
   k3s: 26 * 60,
   litellm: 4 * 60,
   'open-webui': 150,
+  // the earlier releases share most wheels with the current ones (downloaded once)
+  'litellm-previous': 90,
+  'open-webui-previous': 90,
   'base-trixie': 35,
   postgres: 35,
   redis: 10,
@@ -38,6 +41,11 @@ export interface EnsureOptions {
   log?: (line: string) => void;
   imagesDir?: string;
   buildDir?: string;
+  /**
+   * Builds at once (default CHATSTACK_IMAGE_JOBS, else 2). Two fit a 2-core machine: the node
+   * image's Go compile keeps the cores busy while an app image mostly downloads and unpacks.
+   */
+  jobs?: number;
 }
 
 export interface EnsureResult {
@@ -95,8 +103,10 @@ export function describePlan(plan: PlannedImage[]): string | undefined {
   const todo = plan.filter((p) => p.why);
   if (todo.length === 0) return undefined;
   const minutes = (s: number) => (s < 90 ? `${s} s` : `${Math.round(s / 60)} min`);
-  const total = todo.reduce((n, p) => n + (TYPICAL_COLD_SECONDS[p.recipe.name] ?? 60), 0);
-  const each = todo.map((p) => `${p.recipe.name} (${p.why}, cold ~${minutes(TYPICAL_COLD_SECONDS[p.recipe.name] ?? 60)})`);
+  const cold = todo.map((p) => TYPICAL_COLD_SECONDS[p.recipe.name] ?? 60);
+  // built two at a time: about the sum over the builds at once, never less than the longest
+  const total = Math.round(Math.max(...cold, cold.reduce((n, s) => n + s, 0) / buildJobs()));
+  const each = todo.map((p, i) => `${p.recipe.name} (${p.why}, cold ~${minutes(cold[i]!)})`);
   return `building ${todo.length} image(s) from package registries: ${each.join(', ')}. A cold build takes about ${minutes(total)} on 2 cores (less with warm caches); progress follows.`;
 }
 
@@ -233,9 +243,8 @@ export async function ensureImages(names: string[] = [], options: EnsureOptions 
   const announce = describePlan(plan);
   if (announce) log(announce);
   const recipes = new Map(plan.map((p) => [p.recipe.name, p.recipe]));
-  const results: EnsureResult[] = [];
-  for (const { recipe, hash, why: planned } of plan) {
-    const result = await withImageLock(buildDir, recipe.name, log, async (): Promise<EnsureResult> => {
+  const ensureOne = ({ recipe, hash, why: planned }: PlannedImage) =>
+    withImageLock(buildDir, recipe.name, log, async (): Promise<EnsureResult> => {
       // Looked at again under the lock: another process may have built it meanwhile.
       const before = await imageInfo(recipe.ref);
       const why = planned === 'forced' ? planned : !before ? 'missing' : before.labels[RECIPE_HASH_LABEL] !== hash ? 'recipe changed' : undefined;
@@ -256,9 +265,74 @@ export async function ensureImages(names: string[] = [], options: EnsureOptions 
       log(`${recipe.name}: built ${recipe.ref} in ${seconds}s (${mb(after.size)})`);
       return { name: recipe.name, ref: recipe.ref, hash, status: 'built', seconds, sizeBytes: after.size };
     });
-    results.push(result);
-  }
-  return results;
+  // Live output of two builds would interleave line by line: verbose builds one at a time.
+  const jobs = verbose ? 1 : (options.jobs ?? buildJobs());
+  // The longest builds start first (the node image is the critical path of a cold run).
+  const weight = (p: PlannedImage) => (p.why ? (TYPICAL_COLD_SECONDS[p.recipe.name] ?? 60) : 0);
+  return runInDependencyOrder(plan, { key: (p) => p.recipe.name, deps: (p) => p.recipe.dependsOn, weight, jobs }, ensureOne);
+}
+
+/** CHATSTACK_IMAGE_JOBS, else 2: see EnsureOptions.jobs. */
+export function buildJobs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env['CHATSTACK_IMAGE_JOBS'];
+  if (raw === undefined || raw === '') return 2;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`CHATSTACK_IMAGE_JOBS must be a whole number of builds at once (1 or more), not "${raw}"`);
+  return n;
+}
+
+export interface Schedule<T> {
+  key: (t: T) => string;
+  /** keys this item waits for (keys not among the items are taken as done) */
+  deps: (t: T) => string[];
+  /** among ready items the heaviest starts first; ties keep the items' order */
+  weight: (t: T) => number;
+  jobs: number;
+}
+
+/**
+ * Runs `run` on every item once its dependencies have finished, at most `jobs` at a time;
+ * resolves to the results in the items' order. After a failure nothing new starts; the runs
+ * already going finish, then the first error is thrown.
+ */
+export async function runInDependencyOrder<T, R>(items: T[], { key, deps, weight, jobs }: Schedule<T>, run: (t: T) => Promise<R>): Promise<R[]> {
+  const index = new Map(items.map((t, i) => [key(t), i]));
+  const results: R[] = new Array(items.length);
+  const done = new Set<string>();
+  const started = new Set<number>();
+  let running = 0;
+  let failure: { error: unknown } | undefined;
+  return new Promise((resolve, reject) => {
+    const pump = () => {
+      if (failure) {
+        if (running === 0) reject(failure.error);
+        return;
+      }
+      if (done.size === items.length) return resolve(results);
+      const ready = items
+        .map((item, i) => ({ item, i }))
+        .filter(({ item, i }) => !started.has(i) && deps(item).every((d) => !index.has(d) || done.has(d)))
+        .sort((a, b) => weight(b.item) - weight(a.item) || a.i - b.i);
+      for (const { item, i } of ready.slice(0, Math.max(0, jobs - running))) {
+        started.add(i);
+        running++;
+        run(item).then(
+          (r) => {
+            results[i] = r;
+            done.add(key(item));
+          },
+          (error: unknown) => {
+            failure ??= { error };
+          },
+        ).finally(() => {
+          running--;
+          pump();
+        });
+      }
+      if (running === 0 && !failure && done.size < items.length) reject(new Error(`image dependencies form a cycle or name no recipe among: ${items.filter((_, i) => !started.has(i)).map(key).join(', ')}`));
+    };
+    pump();
+  });
 }
 
 /** The local reference of one recipe's image, built first if missing or stale. */

@@ -6,6 +6,7 @@ import { appendFileSync, chmodSync, cpSync, mkdtempSync, readdirSync, readFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildJobs, runInDependencyOrder } from './build.ts';
 import { buildOrder, IMAGES_DIR, loadRecipes, recipeHashes } from './recipes.ts';
 
 /** Every file below dir, following symlinks, as a plain walk sees it (test files excepted). */
@@ -96,5 +97,81 @@ describe('recipe hashes', () => {
     }
     expect(checked).toBeGreaterThan(20);
     expect(await hashesOf()).toEqual(before);
+  });
+});
+
+describe('build scheduling (two images at a time)', () => {
+  // Each fake build takes `ms` and records when it ran.
+  const items = [
+    { name: 'base', deps: [], ms: 20, weight: 40 },
+    { name: 'k3s', deps: ['base'], ms: 120, weight: 1560 },
+    { name: 'litellm', deps: ['base'], ms: 40, weight: 240 },
+    { name: 'open-webui', deps: ['base'], ms: 40, weight: 150 },
+    { name: 'pause', deps: [], ms: 10, weight: 2 },
+  ];
+  const schedule = (jobs: number) => ({ key: (i: (typeof items)[number]) => i.name, deps: (i: (typeof items)[number]) => i.deps, weight: (i: (typeof items)[number]) => i.weight, jobs });
+
+  it('starts an image only after its dependencies, never more than `jobs` at once, the heaviest ready one first', async () => {
+    const spans = new Map<string, [number, number]>();
+    const startOrder: string[] = [];
+    let running = 0;
+    let peak = 0;
+    const t0 = Date.now();
+    const results = await runInDependencyOrder(items, schedule(2), async (i) => {
+      running++;
+      peak = Math.max(peak, running);
+      startOrder.push(i.name);
+      const start = Date.now() - t0;
+      await new Promise((r) => setTimeout(r, i.ms));
+      spans.set(i.name, [start, Date.now() - t0]);
+      running--;
+      return i.name.toUpperCase();
+    });
+    expect(results).toEqual(['BASE', 'K3S', 'LITELLM', 'OPEN-WEBUI', 'PAUSE']); // the items' order, not the finishing order
+    expect(peak).toBe(2);
+    for (const app of ['k3s', 'litellm', 'open-webui']) expect(spans.get(app)![0]).toBeGreaterThanOrEqual(spans.get('base')![1]);
+    // k3s, the heaviest, starts as soon as base is done; the apps are built while it compiles.
+    expect(startOrder).toEqual(['base', 'pause', 'k3s', 'litellm', 'open-webui']);
+    expect(spans.get('open-webui')![1]).toBeLessThan(spans.get('k3s')![1]);
+  });
+
+  it('one at a time with jobs = 1', async () => {
+    let running = 0;
+    let peak = 0;
+    await runInDependencyOrder(items, schedule(1), async () => {
+      peak = Math.max(peak, ++running);
+      await new Promise((r) => setTimeout(r, 2));
+      running--;
+    });
+    expect(peak).toBe(1);
+  });
+
+  it('after a failure starts nothing new, lets the running build finish, then throws the first error', async () => {
+    const ran: string[] = [];
+    let finished = '';
+    const run = runInDependencyOrder(items, schedule(2), async (i) => {
+      ran.push(i.name);
+      if (i.name === 'litellm') throw new Error('litellm: prepare failed');
+      await new Promise((r) => setTimeout(r, i.ms));
+      finished += i.name;
+    });
+    await expect(run).rejects.toThrow('litellm: prepare failed');
+    expect(ran).not.toContain('open-webui'); // its turn came after the failure
+    expect(finished).toContain('k3s'); // the build already running was not abandoned half-way
+  });
+
+  it('names the items whose dependencies never finish (a cycle)', async () => {
+    const cyclic = [
+      { name: 'a', deps: ['b'], ms: 0, weight: 0 },
+      { name: 'b', deps: ['a'], ms: 0, weight: 0 },
+    ];
+    await expect(runInDependencyOrder(cyclic, schedule(2), async () => {})).rejects.toThrow(/cycle .*a, b/);
+  });
+
+  it('CHATSTACK_IMAGE_JOBS sets the number of builds at once and refuses nonsense', () => {
+    expect(buildJobs({})).toBe(2);
+    expect(buildJobs({ CHATSTACK_IMAGE_JOBS: '1' })).toBe(1);
+    expect(() => buildJobs({ CHATSTACK_IMAGE_JOBS: 'two' })).toThrow(/CHATSTACK_IMAGE_JOBS must be a whole number/);
+    expect(() => buildJobs({ CHATSTACK_IMAGE_JOBS: '0' })).toThrow(/CHATSTACK_IMAGE_JOBS/);
   });
 });

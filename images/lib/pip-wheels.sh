@@ -18,6 +18,10 @@ platforms+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --pl
 # Only when a locked wheel is missing there is the index asked (again with hashes checked).
 cache="${CHATSTACK_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chatstack/wheels}"
 mkdir -p "$cache"
+# Images build two at a time: one recipe at a time fills the shared cache, so none reads a wheel
+# another is still writing.
+exec 9>"$cache/.lock"
+flock 9
 download() {
   python3 -m pip download --disable-pip-version-check --quiet \
     --no-deps --require-hashes --only-binary=:all: \

@@ -27,3 +27,20 @@ uv==0.13.9 \
 UV
 "$tools/venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps -r "$tools/uv.txt"
 uv() { UV_CACHE_DIR="$tools/cache" "$tools/venv/bin/uv" "$@"; }
+
+# An input of the recipe's image.json (the recipe's lock.sh sets $here to the recipe directory,
+# which for a recipe that links another's lock.sh is its own directory, not the linked one).
+image_input() {
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["inputs"][sys.argv[2]])' "$here/image.json" "$1"
+}
+
+# uv pip compile for the images' interpreter: CPython 3.11 on Debian bookworm (glibc 2.36),
+# x86_64, wheels only (nothing built from source, so no unpinned build dependencies), hashes for
+# every file, nothing uploaded after $EXCLUDE_NEWER (the app release's own upload time: the
+# resolution is reproducible and never newer than what the upstream image could have shipped).
+compile_for_image() {
+  uv pip compile "$@" \
+    --no-config --index-url https://pypi.org/simple \
+    --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+    --only-binary :all: --generate-hashes --exclude-newer "$EXCLUDE_NEWER" >/dev/null
+}

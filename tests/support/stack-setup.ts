@@ -9,6 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { up, type Stack, type StackInfo, type UpOptions } from '../../dev/lib/stack.ts';
 import { describeNamespace } from '../../dev/lib/kube/diagnostics.ts';
 import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
+import { PREVIOUS_RECIPES } from '../../dev/lib/image-mode.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -69,7 +70,8 @@ export function stackSetup(tag: string, boot: () => Promise<Stack>, cleanup: () 
   };
 }
 
-export default stackSetup('stack', () => bootForTests('stack', { overlay: 'dev', reuse: false, clusterName: `test-${process.pid}`, forwardFakeUpstream: true }));
+// The upgrade tests' earlier releases are built with the stack's images (two builds at a time).
+export default stackSetup('stack', () => bootForTests('stack', { overlay: 'dev', reuse: false, clusterName: `test-${process.pid}`, forwardFakeUpstream: true, alsoBuild: Object.values(PREVIOUS_RECIPES) }));
 
 /** Writes the namespace's pods, logs and events for a failed test; returns the file. */
 export async function dumpDiagnostics(kc: KubeConfig, namespace: string, name: string): Promise<string> {

@@ -1,7 +1,8 @@
-"""Build-time check: litellm-enterprise (PyPI 0.1.79.post1, standing in for the unpublished
-0.1.79.post2 that litellm 1.108.12 pins) provides every module and name LiteLLM imports from it.
+"""Build-time check: the packages overrides.txt stands in for LiteLLM's unpublished pins
+(litellm-enterprise, litellm-proxy-extras: the closest published release of the same base
+version) provide every module and name LiteLLM imports from them.
 
-Reads sources only (nothing is imported or executed). Usage: python check-enterprise.py SITE_PACKAGES
+Reads sources only (nothing is imported or executed). Usage: python check-stand-ins.py SITE_PACKAGES
 """
 import ast
 import sys
@@ -35,6 +36,7 @@ def top_level_names(path: Path) -> set[str]:
     return names
 
 
+PACKAGES = ("litellm_enterprise", "litellm_proxy_extras")
 wanted: dict[str, set[str]] = {}
 for src in (site / "litellm").rglob("*.py"):
     try:
@@ -42,11 +44,11 @@ for src in (site / "litellm").rglob("*.py"):
     except SyntaxError:
         continue
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "litellm_enterprise":
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
             wanted.setdefault(node.module, set()).update(a.name for a in node.names)
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] == "litellm_enterprise":
+                if alias.name.split(".")[0] in PACKAGES:
                     wanted.setdefault(alias.name, set())
 
 missing: list[str] = []
@@ -61,6 +63,10 @@ for module, names in sorted(wanted.items()):
             missing.append(f"{module}.{name}")
 
 if missing:
-    print("litellm_enterprise lacks what litellm imports:\n  " + "\n  ".join(missing), file=sys.stderr)
+    print("the stand-ins lack what litellm imports:\n  " + "\n  ".join(missing), file=sys.stderr)
     sys.exit(1)
-print(f"litellm_enterprise provides all {len(wanted)} modules litellm imports from it")
+for package in PACKAGES:
+    n = sum(1 for m in wanted if m.split(".")[0] == package)
+    if n == 0:
+        sys.exit(f"litellm imports nothing from {package}: is this check still looking at the right package?")
+    print(f"{package} provides all {n} modules litellm imports from it")

@@ -1,0 +1,1 @@
+../litellm/check-stand-ins.py

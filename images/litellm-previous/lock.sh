@@ -1,0 +1,1 @@
+../litellm/lock.sh

@@ -1,0 +1,1 @@
+../litellm/prod_entrypoint.sh

@@ -1,0 +1,1 @@
+../open-webui/lock.sh

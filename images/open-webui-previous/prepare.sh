@@ -1,0 +1,1 @@
+../lib/pip-wheels.sh
