@@ -82,14 +82,28 @@ export async function removeNodes(name: string): Promise<string[]> {
   return removeContainers(`${CLUSTER_LABEL}=${name}`);
 }
 
+/** containerd's name for a Docker reference (`redis:8` -> `docker.io/library/redis:8`). */
+export function containerdName(ref: string): string {
+  const first = ref.split('/')[0]!;
+  const hasDomain = ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  if (hasDomain) return ref;
+  return `docker.io/${ref.includes('/') ? ref : `library/${ref}`}`;
+}
+
 /**
  * Makes the node's containerd hold `refs`, importing only those whose local Docker image id
- * differs from what was imported before (a reused node skips unchanged images). `node` is the
- * node container (a test holding only the stack's info passes `{ id: info.clusterId }`).
+ * differs from what was imported before and that containerd still lists (a reused node skips
+ * unchanged images). Each is pinned: side-loaded images cannot be pulled again, so the kubelet's
+ * image garbage collection (at 85 % disk use) must never remove one that no pod happens to run
+ * at that moment (kind disables that collection for the same reason). `node` is the node
+ * container (a test holding only the stack's info passes `{ id: info.clusterId }`).
  */
 export async function loadImages(node: Pick<Cluster, 'id'>, refs: string[], log: (line: string) => void = () => {}): Promise<{ imported: string[]; skipped: string[] }> {
   const imported: string[] = [];
   const skipped: string[] = [];
+  const ctr = ['ctr', '-n', 'k8s.io', 'images'];
+  const listed = await dockerTry('exec', node.id, ...ctr, 'ls', '-q');
+  const present = new Set(listed.code === 0 ? listed.stdout.split('\n') : []);
   // Concurrently: each import is mostly waiting on I/O (docker save, containerd unpacking).
   await Promise.all(
     refs.map(async (ref) => {
@@ -97,12 +111,14 @@ export async function loadImages(node: Pick<Cluster, 'id'>, refs: string[], log:
       if (!id) throw new Error(`Image ${ref} is not in the local Docker; build it (npm run images:build) or pull it first.`);
       const marker = `${IMPORTED_DIR}/${ref.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
       const current = await dockerTry('exec', node.id, 'cat', marker);
-      if (current.code === 0 && current.stdout === id) {
+      if (current.code === 0 && current.stdout === id && present.has(containerdName(ref))) {
         skipped.push(ref);
         return;
       }
       const t0 = Date.now();
-      await saveInto(ref, node.id, ['ctr', '-n', 'k8s.io', 'images', 'import', '--all-platforms', '-']);
+      await saveInto(ref, node.id, [...ctr, 'import', '--all-platforms', '-']);
+      const pin = await dockerTry('exec', node.id, ...ctr, 'label', containerdName(ref), 'io.cri-containerd.pinned=pinned');
+      if (pin.code !== 0) throw new Error(`could not pin ${ref} in the node's containerd: ${pin.stderr || pin.stdout}`);
       const write = await dockerTry('exec', node.id, 'sh', '-c', `mkdir -p ${IMPORTED_DIR} && printf %s "$1" > "$2"`, 'sh', id, marker);
       if (write.code !== 0) throw new Error(`could not record the import of ${ref}: ${write.stderr || write.stdout}`);
       log(`loaded ${ref} into the node (${secondsSince(t0)} s)`);

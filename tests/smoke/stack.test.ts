@@ -7,6 +7,8 @@ import { execIn, isPodReady, podOf } from '../../dev/lib/kube/pod.ts';
 import { apiMessage } from '../../dev/lib/kube/config.ts';
 import { expectLiveEqualsRender } from '../support/live-objects.ts';
 import { recipeImageRef } from '../../images/factory/recipes.ts';
+import { dockerTry } from '../../images/factory/docker.ts';
+import { containerdName } from '../../dev/lib/cluster.ts';
 
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -141,5 +143,29 @@ describe('security posture at run time', { timeout: 60_000 }, () => {
     expect(err).toMatch(/violates PodSecurity "restricted:latest"/);
     expect(err).toMatch(/privileged/);
     expect(err).toMatch(/runAsNonRoot|runAsUser=0/);
+  });
+});
+
+describe('the images the harness side-loaded into the node', { timeout: 30_000 }, () => {
+  it('are pinned in its containerd, so the kubelet\'s image garbage collection never removes one (they cannot be pulled again)', async () => {
+    if (!stack.clusterId) throw new Error('the smoke tier runs on a node the harness started');
+    const pods = (await core.listNamespacedPod({ namespace: ns })).items;
+    const running = [...new Set(pods.flatMap((p) => p.spec!.containers.map((c) => c.image!)))];
+    expect(running.length).toBeGreaterThan(0);
+    const ls = await dockerTry('exec', stack.clusterId, 'ctr', '-n', 'k8s.io', 'images', 'ls');
+    expect(ls.code, ls.stderr).toBe(0);
+    for (const ref of running) {
+      const line = ls.stdout.split('\n').find((l) => l.startsWith(`${containerdName(ref)} `));
+      expect(line, `${ref} in the node's containerd`).toBeDefined();
+      expect(line, ref).toContain('io.cri-containerd.pinned=pinned');
+    }
+  });
+
+  it('are named as containerd names Docker references', () => {
+    expect(containerdName('chatstack.local/open-webui:v0.12.4')).toBe('chatstack.local/open-webui:v0.12.4');
+    expect(containerdName('ghcr.io/berriai/litellm-non_root:v1.108.14')).toBe('ghcr.io/berriai/litellm-non_root:v1.108.14');
+    expect(containerdName('redis:8.0.4')).toBe('docker.io/library/redis:8.0.4');
+    expect(containerdName('pgvector/pgvector:0.8.1-pg17-trixie')).toBe('docker.io/pgvector/pgvector:0.8.1-pg17-trixie');
+    expect(containerdName('localhost:5000/x:1')).toBe('localhost:5000/x:1');
   });
 });

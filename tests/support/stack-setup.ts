@@ -10,6 +10,7 @@ import { up, type Stack, type StackInfo, type UpOptions } from '../../dev/lib/st
 import { describeNamespace } from '../../dev/lib/kube/diagnostics.ts';
 import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
 import { PREVIOUS_RECIPES } from '../../dev/lib/image-mode.ts';
+import { loadRecipes } from '../../images/factory/recipes.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -50,10 +51,10 @@ export async function bootForTests(tag: string, opts: Omit<UpOptions, 'log'>): P
  * A global setup that shares one stack among the projects naming the same `tag`, provides it
  * as `stack`, and lets the last teardown stop it (and run `cleanup`, e.g. a scratch workspace).
  */
-export function stackSetup(tag: string, boot: () => Promise<Stack>, cleanup: () => void = () => {}) {
+export function stackSetup(tag: string, boot: (project: TestProject) => Promise<Stack>, cleanup: () => void = () => {}) {
   const key = Symbol.for(`chat-stack.live-stack.${tag}`);
   return async (project: TestProject): Promise<() => Promise<void>> => {
-    const shared = (g[key] ??= { stack: boot(), users: 0 });
+    const shared = (g[key] ??= { stack: boot(project), users: 0 });
     shared.users++;
     const stack = await shared.stack;
     project.provide('stack', { ...stack.info, kubeConfigYaml: stack.cluster?.kubeConfigYaml ?? '' });
@@ -70,8 +71,21 @@ export function stackSetup(tag: string, boot: () => Promise<Stack>, cleanup: () 
   };
 }
 
-// The upgrade tests' earlier releases are built with the stack's images (two builds at a time).
-export default stackSetup('stack', () => bootForTests('stack', { overlay: 'dev', reuse: false, clusterName: `test-${process.pid}`, forwardFakeUpstream: true, alsoBuild: Object.values(PREVIOUS_RECIPES) }));
+/**
+ * What the dev stack's set-up builds besides the stack's own images, two builds at a time, so a
+ * cold run builds them while the node image compiles: the upgrade tests' earlier releases, and,
+ * when the run includes the images or production project (whose set-ups run after this one),
+ * every other image too.
+ */
+export async function alsoBuildFor(project: TestProject): Promise<string[]> {
+  const names = project.vitest.projects.map((p) => p.name);
+  if (!names.includes('images') && !names.includes('production')) return Object.values(PREVIOUS_RECIPES);
+  return [...(await loadRecipes()).values()].filter((r) => !r.onDemand).map((r) => r.name);
+}
+
+export default stackSetup('stack', async (project) =>
+  bootForTests('stack', { overlay: 'dev', reuse: false, clusterName: `test-${process.pid}`, forwardFakeUpstream: true, alsoBuild: await alsoBuildFor(project) }),
+);
 
 /** Writes the namespace's pods, logs and events for a failed test; returns the file. */
 export async function dumpDiagnostics(kc: KubeConfig, namespace: string, name: string): Promise<string> {
