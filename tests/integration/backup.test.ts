@@ -19,7 +19,7 @@ import { podOf } from '../../dev/lib/kube/pod.ts';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { adminToken, kc, stack as devStack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
-import { api, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
+import { api, readChatAndFile, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
 import { rewriteArchive } from '../support/backup-archive.ts';
 
@@ -169,13 +169,10 @@ describe('restore', { timeout: 240_000 }, () => {
     expect(r.kept).toMatch(/^\/app\/backend\/data\/\.pre-restore-/);
 
     const { token } = await signIn(url, user);
-    const chats = await api<{ id: string; title: string }[]>(url, '/api/v1/chats/', token);
-    expect(chats.body.map((c) => [c.id, c.title])).toContainEqual([made.chatId, made.chatTitle]);
-    const chat = await api<{ chat: { messages: { role: string; content: string }[] } }>(url, `/api/v1/chats/${made.chatId}`, token);
-    expect(chat.body.chat.messages.map((m) => m.content)).toEqual(['first question', 'first answer']);
-    const content = await fetch(`${url}/api/v1/files/${made.fileId}/content`, { headers: { authorization: `Bearer ${token}` } });
-    expect(content.status).toBe(200);
-    expect(await content.text()).toBe(FILE_TEXT);
+    const found = await readChatAndFile(url, token, made);
+    expect(found.chats).toContainEqual([made.chatId, made.chatTitle]);
+    expect(found.messages.map((m) => m.content)).toEqual(['first question', 'first answer']);
+    expect(found.file).toEqual({ status: 200, text: FILE_TEXT });
     const settings = await api<{ ui?: { backupMarker?: string } }>(url, '/api/v1/users/user/settings', token);
     expect(settings.body.ui?.backupMarker).toBe('set before the backup');
 
@@ -183,7 +180,7 @@ describe('restore', { timeout: 240_000 }, () => {
     const client = new OpenAI({ baseURL: `${url}/api`, apiKey: token, maxRetries: 0 });
     const reply = await streamChat(client, model.name, 'second question');
     expect(reply).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'second question' }] }) });
-    const messages = [...chat.body.chat.messages, { role: 'user', content: 'second question' }, { role: 'assistant', content: reply.text }];
+    const messages = [...found.messages, { role: 'user', content: 'second question' }, { role: 'assistant', content: reply.text }];
     const saved = await api(url, `/api/v1/chats/${made.chatId}`, token, { method: 'POST', body: JSON.stringify({ chat: { title: made.chatTitle, messages } }) });
     expect(saved.status).toBe(200);
     const again = await api<{ chat: { messages: unknown[] } }>(url, `/api/v1/chats/${made.chatId}`, token);

@@ -16,7 +16,7 @@ import { pinnedImages } from '../../dev/lib/pins.ts';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { stack as devStack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
-import { api, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
+import { api, readChatAndFile, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
 import { migrationsRun, pendingMigrations, previousImageEntries } from '../support/upgrade.ts';
 
@@ -123,13 +123,10 @@ describe('upgrade from the earlier releases with data in place (SQLite)', { time
   it('keeps the user, their chat, their file and their setting: they sign in with their password and find them', async () => {
     const url = stack!.info.urls.openWebui;
     const { token } = await signIn(url, user);
-    const chats = await api<{ id: string; title: string }[]>(url, '/api/v1/chats/', token);
-    expect(chats.body.map((c) => [c.id, c.title])).toContainEqual([before.chatId, before.chatTitle]);
-    const chat = await api<{ chat: { messages: { content: string }[] } }>(url, `/api/v1/chats/${before.chatId}`, token);
-    expect(chat.body.chat.messages.map((m) => m.content)).toEqual(['first question', 'first answer']);
-    const content = await fetch(`${url}/api/v1/files/${before.fileId}/content`, { headers: { authorization: `Bearer ${token}` } });
-    expect(content.status).toBe(200);
-    expect(await content.text()).toBe(FILE_TEXT);
+    const found = await readChatAndFile(url, token, before);
+    expect(found.chats).toContainEqual([before.chatId, before.chatTitle]);
+    expect(found.messages.map((m) => m.content)).toEqual(['first question', 'first answer']);
+    expect(found.file).toEqual({ status: 200, text: FILE_TEXT });
     const settings = await api<{ ui?: { upgradeMarker?: string } }>(url, '/api/v1/users/user/settings', token);
     expect(settings.body.ui?.upgradeMarker).toBe('set before the upgrade');
   });

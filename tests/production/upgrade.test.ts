@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import * as k8s from '@kubernetes/client-node';
 import { admin, kc, stack } from '../support/live.ts';
 import { sql } from '../support/postgres.ts';
-import { api, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
+import { api, readChatAndFile, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
 import { migrationsRun, pendingMigrations, previousImageEntries } from '../support/upgrade.ts';
 import { containerLogs, isPodReady, listPods } from '../../dev/lib/kube/pod.ts';
@@ -105,11 +105,10 @@ describe('two replicas upgraded together on Postgres', { timeout: 120_000 }, () 
 
   it('keep the user, their chat and their file, the session is valid or cleanly refused, and the chat continues', async () => {
     const { token } = await signIn(url, user);
-    const chat = await api<{ title: string; chat: { messages: { content: string }[] } }>(url, `/api/v1/chats/${made.chatId}`, token);
-    expect(chat.status).toBe(200);
-    expect(chat.body.chat.messages.map((m) => m.content)).toEqual(['first question', 'first answer']);
-    const content = await fetch(`${url}/api/v1/files/${made.fileId}/content`, { headers: { authorization: `Bearer ${token}` } });
-    expect(await content.text()).toBe('the plan, written before the upgrade');
+    const found = await readChatAndFile(url, token, made);
+    expect(found.chats).toContainEqual([made.chatId, made.chatTitle]);
+    expect(found.messages.map((m) => m.content)).toEqual(['first question', 'first answer']);
+    expect(found.file).toEqual({ status: 200, text: 'the plan, written before the upgrade' });
     const old = await fetch(`${url}/api/v1/auths/`, { headers: { authorization: `Bearer ${made.token}` } });
     log(`the session from before the upgrade: HTTP ${old.status}`);
     expect([200, 401]).toContain(old.status);

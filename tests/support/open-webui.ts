@@ -119,3 +119,15 @@ export async function saveChatAndFile(baseUrl: string, token: string, opts: { ti
   if (uploaded.status !== 200 || !file.id) throw new Error(`upload ${opts.fileName}: HTTP ${uploaded.status} ${JSON.stringify(file)}`);
   return { chatId: chat.body.id, fileId: file.id };
 }
+
+/** What saveChatAndFile made, read back as the user sees it: their chat list, the chat's messages, the file's content. */
+export async function readChatAndFile(baseUrl: string, token: string, made: { chatId: string; fileId: string }): Promise<{ chats: [string, string][]; messages: { role: string; content: string }[]; file: { status: number; text: string } }> {
+  const chats = await api<{ id: string; title: string }[]>(baseUrl, '/api/v1/chats/', token);
+  const chat = await api<{ chat?: { messages?: { role: string; content: string }[] } }>(baseUrl, `/api/v1/chats/${made.chatId}`, token);
+  const file = await fetch(`${baseUrl}/api/v1/files/${made.fileId}/content`, { headers: { authorization: `Bearer ${token}` } });
+  return {
+    chats: Array.isArray(chats.body) ? chats.body.map((c) => [c.id, c.title] as [string, string]) : [],
+    messages: chat.body.chat?.messages ?? [],
+    file: { status: file.status, text: await file.text() },
+  };
+}
