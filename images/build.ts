@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// Build the local images (images/<name>/) that are missing or stale, dependencies first.
+// Build the local images (images/<name>/) that are missing or stale, dependencies first, then
+// (without --only) the dev stack's image store, so the next dev:up's fresh node starts from it.
 //   npm run images:build [-- --only base,ryuk] [--force] [--verbose]
 // Two builds run at once (CHATSTACK_IMAGE_JOBS to change that; --verbose builds one at a time).
 import { argv, chalk } from 'zx';
 import { ensureImages, ImageBuildError } from './factory/build.ts';
 import { ensureEngine } from './factory/engine.ts';
 import { secondsSince } from './factory/time.ts';
+import { imagesUsed, prepareImages } from '../dev/lib/image-mode.ts';
+import { overlayDir, renderObjects } from '../dev/lib/kustomize.ts';
+import { ensureNodeStore, storeDisabled } from '../dev/lib/node-store.ts';
 
 const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
@@ -18,6 +22,11 @@ try {
     chalk.green(`images: ${results.length} ready, ${built.length} built, ${secondsSince(t0)}s`) +
       (built.length ? ` (${built.map((r) => `${r.name} ${r.seconds}s`).join(', ')})` : ''),
   );
+  if (!argv.only && !storeDisabled()) {
+    const images = await prepareImages('hermetic', {}, imagesUsed(await renderObjects(overlayDir('dev'))));
+    const store = await ensureNodeStore(images.node, images.workload, (l) => console.log(`images: ${l}`));
+    console.log(`images: dev stack's image store ${store.volume} ${store.built ? `built in ${store.seconds}s` : 'up to date'}`);
+  }
 } catch (err) {
   if (err instanceof ImageBuildError) {
     console.error(chalk.red(`images: FAILED at ${err.step} of ${err.image}`));

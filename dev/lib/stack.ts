@@ -12,6 +12,7 @@ import { ensureOverlaySecrets, ensureOverlayTls, MissingSecretsError, parseEnv }
 import { assertPortFree, forwardService, type Forward } from './port-forward.ts';
 import { chooseImageMode, imagesUsed, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
 import { startCluster, loadImages, removeNodes, type Cluster } from './cluster.ts';
+import { ensureNodeStore, runningNodeStore, storeDisabled } from './node-store.ts';
 import { applyObjects } from './kube/apply.ts';
 import { kubeConfigFromFile } from './kube/config.ts';
 import { waitUntilRolledOut } from './kube/rollout.ts';
@@ -153,8 +154,20 @@ export async function up(opts: UpOptions): Promise<Stack> {
   } else {
     if (!images) throw new Error('no images prepared for the node');
     await useLocalRyuk({ log: (l) => log(`images: ${l}`) });
+    // A fresh node starts from a copy of an image store holding the workload images (built once
+    // per set of images); a reused node keeps the mounts it was started with, or no reuse matches.
+    let store: string | undefined;
+    if (choice.mode === 'hermetic' && !storeDisabled()) {
+      const running = opts.reuse ? await runningNodeStore(opts.clusterName ?? 'test') : undefined;
+      if (running !== undefined) store = running || undefined;
+      else {
+        t = Date.now();
+        store = (await ensureNodeStore(images.node, images.workload, (l) => log(`images: ${l}`))).volume;
+        timings['store'] = secondsSince(t);
+      }
+    }
     t = Date.now();
-    cluster = await startCluster({ image: images.node, reuse: opts.reuse, name: opts.clusterName, log: (l) => log(`cluster: ${l}`) });
+    cluster = await startCluster({ image: images.node, reuse: opts.reuse, name: opts.clusterName, store, log: (l) => log(`cluster: ${l}`) });
     timings['cluster'] = secondsSince(t);
     kc = cluster.kc;
     mkdirSync(STATE_DIR, { recursive: true });

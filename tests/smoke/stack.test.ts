@@ -8,7 +8,8 @@ import { apiMessage } from '../../dev/lib/kube/config.ts';
 import { expectLiveEqualsRender } from '../support/live-objects.ts';
 import { recipeImageRef } from '../../images/factory/recipes.ts';
 import { dockerTry } from '../../images/factory/docker.ts';
-import { containerdName } from '../../dev/lib/cluster.ts';
+import { STORE_LABEL, containerdName } from '../../dev/lib/cluster.ts';
+import { storeKey, storeVolume } from '../../dev/lib/node-store.ts';
 
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -159,6 +160,19 @@ describe('the images the harness side-loaded into the node', { timeout: 30_000 }
       expect(line, `${ref} in the node's containerd`).toBeDefined();
       expect(line, ref).toContain('io.cri-containerd.pinned=pinned');
     }
+  });
+
+  // Upstream mode (rancher/k3s from a registry) imports instead: its node has no store to start from.
+  it.skipIf(stack.images.mode !== 'hermetic')('came with the node: it started from the image store of exactly these images, its layers linked from there', async () => {
+    if (!stack.clusterId) throw new Error('the smoke tier runs on a node the harness started');
+    const pods = (await core.listNamespacedPod({ namespace: ns })).items;
+    const running = [...new Set(pods.flatMap((p) => p.spec!.containers.map((c) => c.image!)))];
+    const inspect = JSON.parse((await dockerTry('inspect', stack.clusterId)).stdout)[0] as { Config: { Image: string; Labels: Record<string, string> } };
+    const { key } = await storeKey(inspect.Config.Image, running);
+    expect(inspect.Config.Labels[STORE_LABEL]).toBe(storeVolume(key));
+    expect((await dockerTry('logs', stack.clusterId)).stdout).toMatch(/linked the image store in \d+ ms/);
+    const links = await dockerTry('exec', stack.clusterId, 'find', '/var/lib/rancher/k3s/agent/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots', '-maxdepth', '1', '-type', 'l', '-lname', '/chatstack-store/*');
+    expect(links.stdout.split('\n').filter(Boolean).length, links.stderr).toBeGreaterThan(3);
   });
 
   it('are named as containerd names Docker references', () => {
