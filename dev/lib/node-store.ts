@@ -14,6 +14,18 @@ import { AGENT_DIR, CLUSTER_LABEL, STORE_COMPLETE, STORE_LABEL, STORE_MOUNT, loa
 /** Label on each store volume: which set of images it holds (the key without the image ids). */
 const SET_LABEL = 'chat-stack.dev/node-store-set';
 const SOCKET_DIR = '/run/k3s/containerd';
+/** Label on a store's builder container: the pid of the process driving it (same host). */
+const BUILDER_PID_LABEL = 'chat-stack.dev/node-store-builder-pid';
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface NodeStore {
   volume: string;
@@ -58,10 +70,14 @@ export async function ensureNodeStore(nodeImage: string, refs: string[], log: (l
   const { key, set } = await storeKey(nodeImage, refs);
   const volume = storeVolume(key);
   const builder = `${volume}-builder`;
-  // Another process building the same store (dev:up beside npm test): wait for it, up to 5 min.
-  for (let i = 0; i < 150 && (await dockerTry('inspect', '-f', '{{.State.Running}}', builder)).stdout === 'true'; i++) {
-    if (i === 0) log(`image store ${volume}: another process is building it; waiting`);
-    await new Promise((r) => setTimeout(r, 2000));
+  // Another live process building the same store (dev:up beside npm test): wait for it, up to
+  // 5 min. A builder whose process died (interrupted) is removed below and the store built again.
+  for (let i = 0; i < 150; i++) {
+    const r = await dockerTry('inspect', '-f', `{{.State.Running}} {{index .Config.Labels "${BUILDER_PID_LABEL}"}}`, builder);
+    const [running, pid] = r.stdout.split(' ');
+    if (r.code !== 0 || running !== 'true' || !isAlive(Number(pid))) break;
+    if (i === 0) log(`image store ${volume}: process ${pid} is building it; waiting`);
+    await new Promise((res) => setTimeout(res, 2000));
   }
   if (await isComplete(volume, nodeImage)) {
     await removeSuperseded(volume, set, log);
@@ -73,7 +89,7 @@ export async function ensureNodeStore(nodeImage: string, refs: string[], log: (l
   await dockerTry('volume', 'rm', '-f', volume); // an interrupted build's leftovers
   await docker('volume', 'create', '--label', `${STORE_LABEL}=${key}`, '--label', `${SET_LABEL}=${set}`, volume);
   const id = await docker(
-    'run', '-d', '--name', builder, '--privileged', '--network', 'none', '--label', `${STORE_LABEL}-builder=${key}`,
+    'run', '-d', '--name', builder, '--privileged', '--network', 'none', '--label', `${STORE_LABEL}-builder=${key}`, '--label', `${BUILDER_PID_LABEL}=${process.pid}`,
     '-v', `${volume}:${AGENT_DIR}`, '--entrypoint', 'containerd', nodeImage,
     '--address', `${SOCKET_DIR}/containerd.sock`, '--state', SOCKET_DIR, '--root', `${AGENT_DIR}/containerd`,
   );

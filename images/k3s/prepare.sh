@@ -25,6 +25,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${INPUT_METRICS_SERVER:=v0.8.0}" "${INPUT_METRICS_SERVER_IMAGE:=chatstack.local/metrics-server:v0.8.0}"
 : "${INPUT_TRAEFIK:=v3.6.13}" "${INPUT_TRAEFIK_IMAGE:=chatstack.local/traefik:v3.6.13}" "${INPUT_GATEWAY_API:=v1.4.0}"
 export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-}"
+# The compiler and linker collect garbage less often: 22 % less wall time for the same build here
+# (local-path-provisioner from an empty cache: 110-113 s at 400, 141 s at the default 100), for
+# a few GB more peak memory on these 24 GiB machines. Not in Go's cache keys: cached work stays valid.
+export GOGC="${GOGC:-400}"
 
 need_pkgs=()
 command -v go >/dev/null || need_pkgs+=(golang-go)
