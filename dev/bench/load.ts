@@ -44,6 +44,12 @@ export interface CellResult {
   rps: number;
   ttft: Quantiles;
   total: Quantiles;
+  /**
+   * LiteLLM's own `x-litellm-overhead-duration-ms` (its handler's time outside the provider call,
+   * which leaves out any wait before the handler runs): the measure upstream's benchmarks publish.
+   * null for a hop that does not send it.
+   */
+  litellmOverhead?: Quantiles | null;
   /** per app: CPU cores used on average, share of CFS periods throttled, peak working set */
   pods: Record<string, PodUsage>;
 }
@@ -299,6 +305,15 @@ export function formatLoad(results: CellResult[]): string {
     const over = r === f || !f?.ttft.p50 || r.ttft.p50 === null ? 'floor' : `+${fmt(r.ttft.p50 - f.ttft.p50)} ms (×${(r.ttft.p50 / f.ttft.p50).toFixed(2)})`;
     const errs = r.errors ? `${r.errors} (${r.errorSamples.map(([m, n]) => `${n}× ${m.slice(0, 80)}`).join('; ')})` : '0';
     rows.push(`${r.target} | ${r.concurrency} | ${fmt(r.ttft.p50)} / ${fmt(r.ttft.p95)} / ${fmt(r.ttft.p99)} | ${over} | ${fmt(r.total.p50)} / ${fmt(r.total.p95)} / ${fmt(r.total.p99)} | ${r.rps} | ${errs}`);
+  }
+  const own = results.filter((r) => r.litellmOverhead);
+  if (own.length > 0) {
+    rows.push('', "LiteLLM's own overhead header (x-litellm-overhead-duration-ms, from its handler's start: upstream's published measure)", 'hop | c | p50 / p95 / p99 (ms) | TTFT p50 over floor, for comparison', '---|---|---|---');
+    for (const r of own) {
+      const f = floor(r.concurrency);
+      const o = r.litellmOverhead!;
+      rows.push(`${r.target} | ${r.concurrency} | ${fmt(o.p50, 1)} / ${fmt(o.p95, 1)} / ${fmt(o.p99, 1)} | ${f?.ttft.p50 && r.ttft.p50 !== null ? `+${fmt(r.ttft.p50 - f.ttft.p50)} ms` : '–'}`);
+    }
   }
   const apps = [...new Set(results.flatMap((r) => Object.keys(r.pods)))];
   const usage = [`hop | c | ${apps.map((a) => `${a} CPU cores, throttled %, peak MiB`).join(' | ')}`, `---|---|${apps.map(() => '---').join('|')}`];
