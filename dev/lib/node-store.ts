@@ -1,11 +1,11 @@
 // The node's image store, kept between nodes (kind's preloaded node image, as a Docker volume):
 // a containerd store that already holds a set of images, unpacked and pinned. A fresh k3s node
-// mounts it read-only and starts from it: its databases copied, its layers linked (under 1 s;
+// mounts it read-only and starts from it: its databases copied, its layers linked (under 0.1 s;
 // see STORE_ENTRYPOINT in cluster.ts), instead of importing the images through
-// `docker save | ctr import` after it booted (~55-80 s for the dev stack's 2.6 GB).
+// `docker save | ctr import` after it booted (~55-80 s for the dev stack's 2.4 GB).
 // One store per set of images, keyed by the node image's and every image's local id, so a rebuilt
 // image makes a new store and the old one of the same set is removed. Hermetic node image only:
-// it runs containerd on its own and has a shell with GNU cp (rancher/k3s has neither).
+// it runs containerd on its own and has a shell to link with (rancher/k3s has neither).
 import { createHash } from 'node:crypto';
 import { docker, dockerTry, imageInfo } from '../../images/factory/docker.ts';
 import { secondsSince } from '../../images/factory/time.ts';
