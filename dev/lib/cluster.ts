@@ -53,7 +53,7 @@ export interface ClusterOptions {
   reuse?: boolean;
   /** A name for the reusable node; distinct names give distinct clusters. */
   name?: string;
-  /** An image store volume (dev/lib/node-store.ts) the node copies before it starts (hermetic node image only). */
+  /** An image store volume (dev/lib/node-store.ts) the node starts from (hermetic node image only). */
   store?: string;
   log?: (line: string) => void;
 }
@@ -116,8 +116,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const started = await container.start();
   const bootSeconds = secondsSince(t0);
   const kubeConfigYaml = started.getKubeConfig();
-  const copied = opts.store ? /linked the image store in (\d+) ms/.exec((await dockerTry('logs', started.getId())).stdout) : null;
-  log(`node ${started.getId().slice(0, 12)} ready after ${bootSeconds.toFixed(1)} s${copied ? ` (${(Number(copied[1]) / 1000).toFixed(1)} s of it linking the image store ${opts.store})` : ''}`);
+  const linked = opts.store ? /linked the image store in (\d+) ms/.exec((await dockerTry('logs', started.getId())).stdout) : null;
+  log(`node ${started.getId().slice(0, 12)} ready after ${bootSeconds.toFixed(1)} s${linked ? ` (${(Number(linked[1]) / 1000).toFixed(1)} s of it linking the image store ${opts.store})` : ''}`);
   return { container: started, id: started.getId(), kubeConfigYaml, kc: kubeConfigFrom(kubeConfigYaml), bootSeconds };
 }
 

@@ -117,6 +117,12 @@ async function removeSuperseded(volume: string, set: string, log: (line: string)
   for (const v of others) if ((await dockerTry('volume', 'rm', v)).code === 0) log(`image store ${v}: removed (superseded)`);
 }
 
+/** The layers of a node started from a store: its snapshot directories that link into the store. */
+export async function linkedLayers(nodeId: string): Promise<string[]> {
+  const out = await docker('exec', nodeId, 'find', `${AGENT_DIR}/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots`, '-maxdepth', '1', '-type', 'l', '-lname', `${STORE_MOUNT}/*`);
+  return out.split('\n').filter(Boolean);
+}
+
 /** The store a running node of this name was started from (reusing it needs the same mounts). */
 export async function runningNodeStore(name: string): Promise<string | undefined> {
   const ids = (await docker('ps', '-q', '--filter', `label=${CLUSTER_LABEL}=${name}`)).split('\n').filter(Boolean);

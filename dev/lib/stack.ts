@@ -154,7 +154,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
   } else {
     if (!images) throw new Error('no images prepared for the node');
     await useLocalRyuk({ log: (l) => log(`images: ${l}`) });
-    // A fresh node starts from a copy of an image store holding the workload images (built once
+    // A fresh node starts from an image store holding the workload images (built once
     // per set of images); a reused node keeps the mounts it was started with, or no reuse matches.
     let store: string | undefined;
     if (choice.mode === 'hermetic' && !storeDisabled()) {
