@@ -4,10 +4,10 @@
 #   bin/k3s                     multi-call: server supervisor, kube-apiserver, kube-controller-manager,
 #                               kube-scheduler, kubelet, kube-proxy, kubectl, etcd, oci-archive
 #                               (our module in ./src: k8s.io/kubernetes + go.etcd.io/etcd/server/v3)
-#   bin/containerd, bin/containerd-shim-runc-v2, bin/ctr, bin/runc, bin/kube-router, bin/metrics-server,
-#   bin/traefik
+#   bin/kube-router             compiled with bin/k3s, in the same module (a `tool` of ./src/go.mod)
+#   bin/containerd, bin/containerd-shim-runc-v2, bin/ctr, bin/runc, bin/metrics-server, bin/traefik
 #   cni/{bridge,host-local,loopback,portmap,bandwidth}
-#   images/*.tar                OCI archives preloaded into containerd: pause, CoreDNS,
+#   images/*.tar                OCI archives preloaded into containerd: pause, CoreDNS (./coredns),
 #                               local-path-provisioner, metrics-server, Traefik (busybox is made in the Dockerfile)
 #   addons/traefik/gateway-api-crds.yaml
 #                               the Gateway API CRDs (standard channel) of sigs.k8s.io/gateway-api
@@ -73,8 +73,22 @@ k8s_ldflags=(
   -X "main.localPathImage=$INPUT_LOCAL_PATH_IMAGE" -X "main.helperImage=$INPUT_HELPER_IMAGE"
   -X "main.metricsImage=$INPUT_METRICS_SERVER_IMAGE" -X "main.traefikImage=$INPUT_TRAEFIK_IMAGE"
 )
+# kube-router is built in the same module and the same `go build` as k3s, as upstream k3s embeds
+# its NetworkPolicy controller: the Kubernetes client libraries it shares with k3s (k8s.io/* v0.35.4
+# instead of its own v0.29) are compiled once. Built on its own it took 100-159 s from an empty
+# cache; here it adds what images/k3s/README.md measures. Its go.mod requirement is the version
+# built, so the input must agree with it.
+KUBE_ROUTER_MAIN=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 build_k3s() { # (no value above contains a space)
-  (cd "$HERE/src" && CGO_ENABLED=0 go build -tags providerless -ldflags "-s -w ${k8s_ldflags[*]}" -o "$BIN/k3s" .)
+  local v
+  v="$(cd "$HERE/src" && go list -m -f '{{.Version}}' github.com/cloudnativelabs/kube-router/v2)"
+  [[ "$v" == "$INPUT_KUBE_ROUTER" ]] || {
+    echo "k3s: src/go.mod requires kube-router $v but image.json says $INPUT_KUBE_ROUTER (cd images/k3s/src && go get -tool $KUBE_ROUTER_MAIN@$INPUT_KUBE_ROUTER)" >&2
+    exit 1
+  }
+  (cd "$HERE/src" && CGO_ENABLED=0 go build -tags providerless \
+    -ldflags "-s -w ${k8s_ldflags[*]} -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$INPUT_KUBE_ROUTER" \
+    -o "$BIN/" . "$KUBE_ROUTER_MAIN") # names them after their import paths: k3s, kube-router
 }
 build_metrics_server() { # its own module graph: v0.8.0's generated OpenAPI names only fit k8s.io/* v0.33
   CGO_ENABLED=0 GOBIN="$BIN" go install \
@@ -124,17 +138,20 @@ build_cni() {
     "$m/ipam/host-local@$INPUT_CNI_PLUGINS" "$m/meta/portmap@$INPUT_CNI_PLUGINS" \
     "$m/meta/bandwidth@$INPUT_CNI_PLUGINS"
 }
+# CoreDNS with the node's plugins only (./coredns/main.go says why and what): its own module, whose
+# go.mod pins the release image.json names.
 build_coredns() {
-  CGO_ENABLED=0 GOBIN="$BIN" go install -ldflags "-s -w" "github.com/coredns/coredns@$INPUT_COREDNS"
+  local v
+  v="$(cd "$HERE/coredns" && go list -m -f '{{.Version}}' github.com/coredns/coredns)"
+  [[ "$v" == "$INPUT_COREDNS" ]] || {
+    echo "k3s: coredns/go.mod requires CoreDNS $v but image.json says $INPUT_COREDNS (cd images/k3s/coredns && go get github.com/coredns/coredns@$INPUT_COREDNS && go mod tidy)" >&2
+    exit 1
+  }
+  (cd "$HERE/coredns" && CGO_ENABLED=0 go build -ldflags "-s -w" -o "$BIN/coredns" .)
 }
 build_local_path() {
   CGO_ENABLED=0 GOBIN="$BIN" go install -ldflags "-s -w -X main.VERSION=$INPUT_LOCAL_PATH_PROVISIONER" \
     "github.com/rancher/local-path-provisioner@$INPUT_LOCAL_PATH_PROVISIONER"
-}
-build_kube_router() { # NetworkPolicy controller only (--run-router=false --run-service-proxy=false)
-  CGO_ENABLED=0 GOBIN="$BIN" go install \
-    -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$INPUT_KUBE_ROUTER" \
-    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$INPUT_KUBE_ROUTER"
 }
 build_pause() { # pause.c is a link to images/pause/pause.c, so it is in this recipe's hash
   mkdir -p "$CONTEXT_DIR/pause"
@@ -159,13 +176,12 @@ oci_archives() {
   rm -f "$BIN/coredns" "$BIN/local-path-provisioner" "$BIN/metrics-server" "$BIN/traefik"
 }
 
-step "k3s (kubernetes+etcd)" build_k3s
+step "k3s (kubernetes+etcd) + kube-router" build_k3s
 step "containerd+shim+ctr" build_containerd
 step "runc" build_runc
 step "cni plugins" build_cni
 step "coredns" build_coredns
 step "local-path-provisioner" build_local_path
-step "kube-router" build_kube_router
 step "metrics-server" build_metrics_server
 step "traefik" build_traefik
 step "gateway-api crds" gateway_api_crds
