@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildJobs, runInDependencyOrder } from './build.ts';
 import { buildOrder, IMAGES_DIR, loadRecipes, recipeHashes } from './recipes.ts';
 
-/** Every file below dir, following symlinks, as a plain walk sees it (test files excepted). */
-function walk(dir: string, rel = ''): string[] {
+/** Every file below dir, following symlinks, as a plain walk sees it (tests and docs excepted unless asked). */
+function walk(dir: string, rel = '', all = false): string[] {
   return readdirSync(path.join(dir, rel)).flatMap((name) => {
     const p = rel ? `${rel}/${name}` : name;
-    if (statSync(path.join(dir, p)).isDirectory()) return walk(dir, p);
-    return p.endsWith('.test.ts') ? [] : [p];
+    if (statSync(path.join(dir, p)).isDirectory()) return walk(dir, p, all);
+    return !all && (p.endsWith('.test.ts') || p.endsWith('.md')) ? [] : [p];
   });
 }
 
@@ -97,6 +97,23 @@ describe('recipe hashes', () => {
     }
     expect(checked).toBeGreaterThan(20);
     expect(await hashesOf()).toEqual(before);
+  });
+
+  it('leaves out the documentation, which no Dockerfile or build script reads', async () => {
+    const before = await hashesOf();
+    const recipes = await loadRecipes(root, path.join(root, '.build'));
+    const docs = [...recipes.values()].flatMap((r) => walk(r.dir, '', true).filter((f) => f.endsWith('.md')).map((f) => path.join(r.dir, f)));
+    expect(docs.length).toBeGreaterThan(3);
+    for (const doc of docs) appendFileSync(doc, '\nedited\n');
+    expect(await hashesOf()).toEqual(before);
+    // What would make that unsafe: a build step naming a *.md of its recipe (comments aside).
+    for (const r of recipes.values()) {
+      for (const file of walk(r.dir).filter((f) => /(^|\/)(Dockerfile|[^/]*\.sh)$/.test(f))) {
+        const code = readFileSync(path.join(r.dir, file), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).map((l) => l.replace(/\s#.*$/, ''));
+        // CHANGELOG.md is the installed package's own file, copied inside the image.
+        expect(code.filter((l) => /\.md\b/.test(l) && !/CHANGELOG\.md/.test(l)), `images/${r.name}/${file}`).toEqual([]);
+      }
+    }
   });
 });
 

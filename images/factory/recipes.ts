@@ -1,7 +1,7 @@
 // Image recipes: every image is a directory `images/<name>/` with an image.json, built in
 // dependency order and tagged `chatstack.local/<name>:<tag>`. Its recipe hash covers every file of
-// the directory (symlinks followed, so a shared source is linked in, never reached by `../`), the
-// image.json inputs and the hashes of its dependencies. See images/README.md.
+// the directory but tests and *.md (symlinks followed, so a shared source is linked in, never
+// reached by `../`), the image.json inputs and the hashes of its dependencies. See images/README.md.
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,8 +15,10 @@ export const BUILD_DIR = path.resolve(IMAGES_DIR, '../.build');
 
 // Bump to invalidate every recipe hash when the build procedure itself changes.
 const HASH_SCHEME = 'chatstack-images/1';
-// Files of a recipe directory that do not go into its hash (tests do not change the image).
-const UNHASHED = [/\.test\.ts$/];
+// Files of a recipe directory that do not go into its hash: tests and documentation, which no
+// build reads (recipes.test.ts checks that no Dockerfile or build script uses a *.md), so editing
+// a recipe's README rebuilds nothing.
+const UNHASHED = [/\.test\.ts$/, /\.md$/];
 
 export type InputValue = string | number | boolean;
 
