@@ -79,13 +79,16 @@ k8s_ldflags=(
 # cache; here it adds what images/k3s/README.md measures. Its go.mod requirement is the version
 # built, so the input must agree with it.
 KUBE_ROUTER_MAIN=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
-build_k3s() { # (no value above contains a space)
+# pinned_by_gomod DIR MODULE VERSION FIX: the version DIR's go.mod resolves MODULE to must be the
+# one image.json names (FIX says how to make them agree).
+pinned_by_gomod() {
   local v
-  v="$(cd "$HERE/src" && go list -m -f '{{.Version}}' github.com/cloudnativelabs/kube-router/v2)"
-  [[ "$v" == "$INPUT_KUBE_ROUTER" ]] || {
-    echo "k3s: src/go.mod requires kube-router $v but image.json says $INPUT_KUBE_ROUTER (cd images/k3s/src && go get -tool $KUBE_ROUTER_MAIN@$INPUT_KUBE_ROUTER)" >&2
-    exit 1
-  }
+  v="$(cd "$HERE/$1" && go list -m -f '{{.Version}}' "$2")"
+  [[ "$v" == "$3" ]] || { echo "k3s: $1/go.mod resolves $2 to $v but image.json says $3 ($4)" >&2; exit 1; }
+}
+build_k3s() { # (no value above contains a space)
+  pinned_by_gomod src github.com/cloudnativelabs/kube-router/v2 "$INPUT_KUBE_ROUTER" \
+    "cd images/k3s/src && go get -tool $KUBE_ROUTER_MAIN@$INPUT_KUBE_ROUTER"
   (cd "$HERE/src" && CGO_ENABLED=0 go build -tags providerless \
     -ldflags "-s -w ${k8s_ldflags[*]} -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$INPUT_KUBE_ROUTER" \
     -o "$BIN/" . "$KUBE_ROUTER_MAIN") # names them after their import paths: k3s, kube-router
@@ -141,12 +144,8 @@ build_cni() {
 # CoreDNS with the node's plugins only (./coredns/main.go says why and what): its own module, whose
 # go.mod pins the release image.json names.
 build_coredns() {
-  local v
-  v="$(cd "$HERE/coredns" && go list -m -f '{{.Version}}' github.com/coredns/coredns)"
-  [[ "$v" == "$INPUT_COREDNS" ]] || {
-    echo "k3s: coredns/go.mod requires CoreDNS $v but image.json says $INPUT_COREDNS (cd images/k3s/coredns && go get github.com/coredns/coredns@$INPUT_COREDNS && go mod tidy)" >&2
-    exit 1
-  }
+  pinned_by_gomod coredns github.com/coredns/coredns "$INPUT_COREDNS" \
+    "cd images/k3s/coredns && go get github.com/coredns/coredns@$INPUT_COREDNS && go mod tidy"
   (cd "$HERE/coredns" && CGO_ENABLED=0 go build -ldflags "-s -w" -o "$BIN/coredns" .)
 }
 build_local_path() {
