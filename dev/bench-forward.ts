@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // node dev/bench-forward.ts [--small 60] [--streams 12] [--stack .dev/stack.json] (also part of npm run bench)
-// The latency the port-forward adds, ours (dev/lib/port-forward.ts) beside `kubectl
+// The latency the port-forward adds, ours (lib/kube/port-forward.ts) beside `kubectl
 // port-forward`, measured in the same run against a running stack (`npm run dev:up` writes
 // .dev/stack.json): one small request (on a new connection, and on a kept-alive one) and one
 // streamed chat through LiteLLM (first token, whole stream). The in-cluster column is the same
@@ -11,12 +11,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { kubeConfigFromFile } from './lib/kube/config.ts';
-import { execIn, podOf } from './lib/kube/pod.ts';
-import { REPO_ROOT } from './lib/kustomize.ts';
-import { forwardService, type Forward } from './lib/port-forward.ts';
-import { parseEnv } from './lib/secrets.ts';
+import { intOption, parseCommand } from '../lib/cli.ts';
+import { kubeConfigFromFile } from '../lib/kube/config.ts';
+import { execIn, podOf } from '../lib/kube/pod.ts';
+import { REPO_ROOT } from '../lib/kustomize.ts';
+import { forwardService, type Forward } from '../lib/kube/port-forward.ts';
+import { parseEnv } from '../lib/secrets.ts';
 const MODEL = 'claude-sonnet-5-5';
 
 export interface BenchForwardOptions {
@@ -233,12 +233,17 @@ function envValue(file: string, key: string): string {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
+  const { values } = parseCommand({
+    command: 'node dev/bench-forward.ts',
+    summary: 'The latency the port-forward adds (ours beside kubectl port-forward), against a running dev:up.',
     options: {
-      stack: { type: 'string', default: join(REPO_ROOT, '.dev/stack.json') },
-      small: { type: 'string', default: '60' },
-      streams: { type: 'string', default: '12' },
+      stack: { type: 'string', value: 'FILE', default: join(REPO_ROOT, '.dev/stack.json'), help: "the stack's record, as dev:up writes it" },
+      small: { type: 'string', value: 'N', default: '60', help: 'small requests per path' },
+      streams: { type: 'string', value: 'N', default: '12', help: 'streamed chats per path' },
     },
+  }, (v) => {
+    intOption('small', v.small, 1, 10_000);
+    intOption('streams', v.streams, 1, 1000);
   });
   try {
     let info: { namespace: string; kubeconfig: string; credentials: { litellm: string } };

@@ -11,39 +11,42 @@
 //            overhead over the floor, each pod's CPU throttling and memory (dev/bench/load.ts)
 //   --suites: the wall time of each test project (npm run test:<project>)
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { intOption, listOption, parseCommand, UsageError } from '../lib/cli.ts';
 import { $ } from 'zx';
 import OpenAI from 'openai';
-import { docker } from '../images/factory/docker.ts';
-import { secondsSince } from '../images/factory/time.ts';
+import { docker } from '../lib/docker.ts';
+import { secondsSince } from '../lib/time.ts';
 import { benchForward, formatBenchForward } from './bench-forward.ts';
 import { benchLoad, formatLoad } from './bench/load.ts';
 import { removeNodes } from './lib/cluster.ts';
-import { overlayDir } from './lib/kustomize.ts';
+import { overlayDir } from '../lib/kustomize.ts';
 import { up, stackSecret, type Stack } from './lib/stack.ts';
 
-const { values } = parseArgs({
+const { values } = parseCommand({
+  command: 'npm run bench --',
+  summary: 'Measures and prints the figures the README reports (targets are measured here, never asserted in tests).',
   options: {
-    only: { type: 'string', default: 'up,forward,load' },
-    concurrency: { type: 'string', default: '1,10,50' },
-    seconds: { type: 'string', default: '20' },
-    words: { type: 'string', default: '40' },
-    hops: { type: 'string', default: 'fake,litellm,openwebui' },
-    node: { type: 'string', default: 'bench' },
-    keep: { type: 'boolean', default: false },
-    suites: { type: 'boolean', default: false },
+    only: { type: 'string', value: 'LIST', default: 'up,forward,load', help: 'the parts to run: up, forward, load' },
+    concurrency: { type: 'string', value: 'LIST', default: '1,10,50', help: 'concurrent streams of the load part' },
+    seconds: { type: 'string', value: 'N', default: '20', help: 'seconds per load run (at least 5)' },
+    words: { type: 'string', value: 'N', default: '40', help: 'streamed tokens per reply, 1 to 60' },
+    hops: { type: 'string', value: 'LIST', default: 'fake,litellm,openwebui', help: 'the hops the load part measures' },
+    node: { type: 'string', value: 'NAME', default: 'bench', help: "the node's name (dev: a running dev:up's node, with --keep)" },
+    keep: { type: 'boolean', help: 'leave the stack running afterwards' },
+    suites: { type: 'boolean', help: 'also time each test project (npm run test:<project>)' },
   },
+}, (v) => {
+  intOption('words', v.words, 1, 60, 'a number of words (the fake echoes the prompt, one streamed token per word)');
+  intOption('seconds', v.seconds, 5, 3600, 'a number of seconds');
+  for (const p of listOption(v.only)) if (!['up', 'forward', 'load'].includes(p)) throw new UsageError(`--only ${v.only}: expected a list of up, forward, load`);
+  for (const c of listOption(v.concurrency)) intOption('concurrency', c, 1, 1000, 'a list of stream counts');
 });
 // --node dev --keep: measure the stack of a running dev:up (its manifests re-applied from this tree).
 const NAME = values.node;
 const words = Number(values.words);
-if (!Number.isInteger(words) || words < 1 || words > 60) throw new Error(`--words ${values.words}: expected 1 to 60 (the fake echoes the prompt, one streamed token per word)`);
-const parts = new Set(values.only.split(',').map((s) => s.trim()));
-for (const p of parts) if (!['up', 'forward', 'load'].includes(p)) throw new Error(`--only ${values.only}: expected a list of up, forward, load`);
-const concurrency = values.concurrency.split(',').map(Number);
-if (concurrency.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--concurrency ${values.concurrency}: expected positive integers, e.g. 1,10,50`);
+const parts = new Set(listOption(values.only));
+const concurrency = listOption(values.concurrency).map(Number);
 const seconds = Number(values.seconds);
-if (!(seconds >= 5)) throw new Error(`--seconds ${values.seconds}: expected a number of seconds, at least 5`);
 const TIERS = ['static', 'images', 'smoke', 'integration'];
 const figures: [string, string][] = [];
 let forwardTable = '';

@@ -3,14 +3,22 @@
 // the k3s node with its volumes (or, with --keep-cluster, only the stack's namespace). The image
 // stores fresh nodes start from stay for the next dev:up; --stores removes those no node uses
 // (their disk: about 2.6 GB for the dev stack's). Idempotent.
-import { parseArgs } from 'node:util';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { removeNodes } from './lib/cluster.ts';
 import { removeStores } from './lib/node-store.ts';
 import { STATE_FILE, stopStack, type StackInfo } from './lib/stack.ts';
+import { readStackRecord } from '../lib/stack-record.ts';
+import { parseCommand } from '../lib/cli.ts';
 
-const { values } = parseArgs({ options: { 'keep-cluster': { type: 'boolean', default: false }, stores: { type: 'boolean', default: false } } });
-const state = existsSync(STATE_FILE) ? (JSON.parse(readFileSync(STATE_FILE, 'utf8')) as StackInfo & { pid?: number }) : undefined;
+const { values } = parseCommand({
+  command: 'npm run dev:down --',
+  summary: "Stops a running dev:up's forwards and removes its k3s node with its volumes. Idempotent.",
+  options: {
+    'keep-cluster': { type: 'boolean', help: "remove only the stack's namespace, keep the node" },
+    stores: { type: 'boolean', help: 'also remove the image stores no node uses (about 2.6 GB each)' },
+  },
+});
+const state = readStackRecord<StackInfo>();
 const removed: string[] = [];
 
 if (state?.pid && state.pid !== process.pid) {

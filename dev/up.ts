@@ -2,34 +2,34 @@
 // npm run dev:up [-- --overlay dev] [--kubeconfig FILE [--context NAME]] [--port-webui 8080] [--port-litellm 4000]
 // Boots (or reuses) a k3s node, applies the overlay, waits for it, and port-forwards Open WebUI
 // and LiteLLM until interrupted. The same as JSON (no secrets) goes to .dev/stack.json.
-import { parseArgs } from 'node:util';
 import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { relative } from 'node:path';
-import { REPO_ROOT } from './lib/kustomize.ts';
+import { REPO_ROOT } from '../lib/kustomize.ts';
+import { intOption, parseCommand } from '../lib/cli.ts';
 import { STATE_DIR, STATE_FILE, up } from './lib/stack.ts';
 
-const { values } = parseArgs({
+const spec = {
+  command: 'npm run dev:up --',
+  summary: 'Boots (or reuses) a k3s node in Docker, applies the overlay, waits for every pod and port-forwards\nOpen WebUI and LiteLLM until Ctrl-C. With --kubeconfig it applies to that cluster instead.',
   options: {
-    overlay: { type: 'string', default: 'dev' },
-    kubeconfig: { type: 'string' },
-    context: { type: 'string' },
-    'port-webui': { type: 'string', default: '8080' },
-    'port-litellm': { type: 'string', default: '4000' },
+    overlay: { type: 'string', value: 'NAME', default: 'dev', help: 'the overlay under manifests/overlays to apply' },
+    kubeconfig: { type: 'string', value: 'FILE', help: 'apply to this existing cluster instead of a throwaway node' },
+    context: { type: 'string', value: 'NAME', help: 'the context of --kubeconfig to use' },
+    'port-webui': { type: 'string', value: 'PORT', default: '8080', help: 'local port for Open WebUI (0: any free port)' },
+    'port-litellm': { type: 'string', value: 'PORT', default: '4000', help: 'local port for LiteLLM (0: any free port)' },
   },
+} as const;
+let ports = { openWebui: 0, litellm: 0 };
+const { values } = parseCommand(spec, (v) => {
+  ports = { openWebui: intOption('port-webui', v['port-webui'], 0, 65535, 'a port'), litellm: intOption('port-litellm', v['port-litellm'], 0, 65535, 'a port') };
 });
-
-const port = (name: string, v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${name} must be a port number, not "${v}"`);
-  return n;
-};
 
 try {
   const stack = await up({
-    overlay: values.overlay!,
+    overlay: values.overlay,
     kubeconfig: values.kubeconfig,
     context: values.context,
-    ports: { openWebui: port('port-webui', values['port-webui']!), litellm: port('port-litellm', values['port-litellm']!) },
+    ports,
     reuse: true,
     clusterName: 'dev',
   });

@@ -13,11 +13,11 @@ import { GenericContainer, getContainerRuntimeClient, getReaper, Wait, type Star
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ensureImages, type EnsureResult } from './factory/build.ts';
-import { docker } from './factory/docker.ts';
+import { docker } from '../lib/docker.ts';
 import { useLocalRyuk } from './factory/testcontainers.ts';
-import type { KubeObject } from '../dev/lib/kustomize.ts';
-import { pinnedImages } from '../dev/lib/pins.ts';
-import { waitUntil } from '../dev/lib/wait.ts';
+import type { KubeObject } from '../lib/kustomize.ts';
+import { pinnedImages } from '../lib/pins.ts';
+import { waitUntil } from '../lib/wait.ts';
 import { createWorkspace } from '../tests/support/workspace.ts';
 import { modelIds, signIn } from '../tests/support/open-webui.ts';
 import { containerContract, renderedConfig, renderedSecret, tmpfsSize, type ContainerContract } from './apps-contract.ts';

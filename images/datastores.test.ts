@@ -13,7 +13,7 @@ import { createClient } from 'redis';
 import { GenericContainer, getContainerRuntimeClient, getReaper, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureImages, type EnsureResult } from './factory/build.ts';
-import { docker, dockerTry } from './factory/docker.ts';
+import { docker, dockerTry } from '../lib/docker.ts';
 import { useLocalRyuk } from './factory/testcontainers.ts';
 
 const SESSION_LABEL = 'org.testcontainers.session-id';

@@ -1,12 +1,12 @@
 // The Docker Engine can do what the harness needs: privileged containers (k3s runs privileged)
 // with `docker exec`, and the locally built resource reaper cleaning up after test sessions.
-// Engine: bash dev/engine.sh. Images come from images/ (built here if missing or stale).
+// Engine: bash lib/engine.sh. Images come from images/ (built here if missing or stale).
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { GenericContainer, Wait } from 'testcontainers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureImage } from './factory/build.ts';
-import { docker } from './factory/docker.ts';
+import { docker } from '../lib/docker.ts';
 import { useLocalRyuk } from './factory/testcontainers.ts';
 
 const CAP_SYS_ADMIN = 21;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IMAGES_DIR } from './factory/recipes.ts';
 // FORBIDDEN_LITELLM: releases that were compromised or never confirmed clean, never installable.
-import { FORBIDDEN_LITELLM, pinnedImages } from '../dev/lib/pins.ts';
+import { FORBIDDEN_LITELLM, pinnedImages } from '../lib/pins.ts';
 
 interface AppImage {
   recipe: string;

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { ensureImage } from '../../images/factory/build.ts';
 import { loadImages, type Cluster } from '../lib/cluster.ts';
-import { configuredModels } from '../lib/models.ts';
-import { REPO_ROOT } from '../lib/kustomize.ts';
-import { containerLogs, listPods } from '../lib/kube/pod.ts';
+import { configuredModels } from '../../lib/models.ts';
+import { REPO_ROOT } from '../../lib/kustomize.ts';
+import { containerLogs, listPods } from '../../lib/kube/pod.ts';
 import { stackSecret, type Stack } from '../lib/stack.ts';
-import { waitUntil } from '../lib/wait.ts';
+import { waitUntil } from '../../lib/wait.ts';
 
 const NAME = 'bench-loadgen';
 const LABELS = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/part-of': 'chat-stack-bench' };

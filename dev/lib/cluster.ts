@@ -4,9 +4,9 @@ import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { statfsSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { dockerTry, imageInfo, removeContainers, saveInto } from '../../images/factory/docker.ts';
-import { secondsSince } from '../../images/factory/time.ts';
-import { kubeConfigFrom } from './kube/config.ts';
+import { dockerTry, imageInfo, removeContainers, saveInto } from '../../lib/docker.ts';
+import { secondsSince } from '../../lib/time.ts';
+import { kubeConfigFrom } from '../../lib/kube/config.ts';
 
 /** Label on the node container, so `dev:down` finds it whoever started it. */
 export const CLUSTER_LABEL = 'chat-stack.dev/cluster';

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { ensureImages, type EnsureOptions } from '../../images/factory/build.ts';
-import { DockerError, imageExists, tryPull } from '../../images/factory/docker.ts';
+import { DockerError, imageExists, tryPull } from '../../lib/docker.ts';
 import { loadRecipes, recipeImageRef } from '../../images/factory/recipes.ts';
-import { renderObjects, type KubeObject } from './kustomize.ts';
-import { pinnedImages } from './pins.ts';
+import { renderObjects, type KubeObject } from '../../lib/kustomize.ts';
+import { pinnedImages } from '../../lib/pins.ts';
 
 export type ImageMode = 'upstream' | 'hermetic';
 export const IMAGE_MODE_ENV = 'CHATSTACK_IMAGES';

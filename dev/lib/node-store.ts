@@ -7,8 +7,8 @@
 // image makes a new store and the old one of the same set is removed. Hermetic node image only:
 // it runs containerd on its own and has a shell to link with (rancher/k3s has neither).
 import { createHash } from 'node:crypto';
-import { docker, dockerTry, imageInfo } from '../../images/factory/docker.ts';
-import { secondsSince } from '../../images/factory/time.ts';
+import { docker, dockerTry, imageInfo } from '../../lib/docker.ts';
+import { secondsSince } from '../../lib/time.ts';
 import { AGENT_DIR, CLUSTER_LABEL, STORE_COMPLETE, STORE_LABEL, STORE_MOUNT, loadImages } from './cluster.ts';
 
 /** Label on each store volume: which set of images it holds (the key without the image ids). */

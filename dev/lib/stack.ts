@@ -5,23 +5,23 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ensureEngine } from '../../images/factory/engine.ts';
-import { secondsSince } from '../../images/factory/time.ts';
-import { REPO_ROOT, overlayDir, renderObjects } from './kustomize.ts';
-import { ensureOverlaySecrets, ensureOverlayTls, MissingSecretsError, parseEnv } from './secrets.ts';
-import { assertPortFree, forwardService, type Forward } from './port-forward.ts';
+import { ensureEngine } from '../../lib/engine.ts';
+import { secondsSince } from '../../lib/time.ts';
+import { REPO_ROOT, overlayDir, renderObjects } from '../../lib/kustomize.ts';
+import { ensureOverlaySecrets, ensureOverlayTls, MissingSecretsError, parseEnv } from '../../lib/secrets.ts';
+import { assertPortFree, forwardService, type Forward } from '../../lib/kube/port-forward.ts';
 import { chooseImageMode, imagesUsed, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
 import { startCluster, loadImages, removeNodes, type Cluster } from './cluster.ts';
 import { ensureNodeStore, runningNodeStore, storeDisabled } from './node-store.ts';
-import { applyObjects } from './kube/apply.ts';
-import { kubeConfigFromFile } from './kube/config.ts';
-import { waitUntilRolledOut } from './kube/rollout.ts';
-import { deleteNamespace } from './kube/namespace.ts';
-import { prepareClusterFor } from './kube/cluster-needs.ts';
+import { applyObjects } from '../../lib/kube/apply.ts';
+import { kubeConfigFromFile } from '../../lib/kube/config.ts';
+import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
+import { deleteNamespace } from '../../lib/kube/namespace.ts';
+import { prepareClusterFor } from '../../lib/kube/cluster-needs.ts';
 import { useLocalRyuk } from '../../images/factory/testcontainers.ts';
+import { STATE_DIR, STATE_FILE, type StackRecord } from '../../lib/stack-record.ts';
 
-export const STATE_DIR = join(REPO_ROOT, '.dev');
-export const STATE_FILE = join(STATE_DIR, 'stack.json');
+export { STATE_DIR, STATE_FILE };
 
 export interface UpOptions {
   overlay: string;
@@ -59,11 +59,8 @@ export interface UpOptions {
   log?: (line: string) => void;
 }
 
-export interface StackInfo {
-  overlay: string;
-  namespace: string;
+export interface StackInfo extends StackRecord {
   images: ImageChoice;
-  kubeconfig: string;
   /** the node container's id and name when the harness started the node (not with --kubeconfig) */
   clusterId?: string;
   clusterName?: string;

@@ -16,9 +16,9 @@ import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestCont
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ensureImages, type EnsureResult } from '../factory/build.ts';
-import { docker, dockerTry } from '../factory/docker.ts';
+import { docker, dockerTry } from '../../lib/docker.ts';
 import { useLocalRyuk } from '../factory/testcontainers.ts';
-import { waitUntil } from '../../dev/lib/wait.ts';
+import { waitUntil } from '../../lib/wait.ts';
 
 const UID = 1001; // upstream's dex account
 const PORT = 5556;

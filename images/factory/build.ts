@@ -3,9 +3,9 @@
 import { spawn } from 'node:child_process';
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { dockerTry, imageInfo } from './docker.ts';
+import { dockerTry, imageInfo } from '../../lib/docker.ts';
 import { BUILD_DIR, buildOrder, IMAGE_NAME_LABEL, IMAGES_DIR, loadRecipes, RECIPE_HASH_LABEL, recipeHashes, recipeVars, type Recipe } from './recipes.ts';
-import { secondsSince } from './time.ts';
+import { secondsSince } from '../../lib/time.ts';
 
 const TAIL_LINES = 40;
 const HEARTBEAT_MS = 60_000;

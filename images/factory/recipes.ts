@@ -6,12 +6,13 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUILD_DIR } from '../../lib/paths.ts';
 
 export const IMAGE_PREFIX = 'chatstack.local';
 export const RECIPE_HASH_LABEL = 'chatstack.recipe-hash';
 export const IMAGE_NAME_LABEL = 'chatstack.image';
 export const IMAGES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const BUILD_DIR = path.resolve(IMAGES_DIR, '../.build');
+export { BUILD_DIR };
 
 // Bump to invalidate every recipe hash when the build procedure itself changes.
 const HASH_SCHEME = 'chatstack-images/1';

@@ -3,7 +3,7 @@
 // Call before the first container starts (global setups, dev scripts); testcontainers reads
 // RYUK_CONTAINER_IMAGE lazily, so setting it after importing testcontainers is fine.
 import { ensureImage } from './build.ts';
-import { imageExists } from './docker.ts';
+import { imageExists } from '../../lib/docker.ts';
 import { recipeImageRef } from './recipes.ts';
 
 /** The reaper image testcontainers-node 12 uses by default (node_modules/testcontainers/build/reaper/reaper.js). */

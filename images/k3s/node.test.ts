@@ -10,12 +10,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureImage } from '../factory/build.ts';
-import { docker } from '../factory/docker.ts';
+import { docker } from '../../lib/docker.ts';
 import { IMAGES_DIR } from '../factory/recipes.ts';
 import { useLocalRyuk } from '../factory/testcontainers.ts';
 import { CLUSTER_LABEL, hostUsesCgroupV1, startCluster } from '../../dev/lib/cluster.ts';
-import { deletePod, waitUntilPodFinished, waitUntilPodReady } from '../../dev/lib/kube/pod.ts';
-import { waitUntil } from '../../dev/lib/wait.ts';
+import { deletePod, waitUntilPodFinished, waitUntilPodReady } from '../../lib/kube/pod.ts';
+import { waitUntil } from '../../lib/wait.ts';
 
 const recipe = JSON.parse(readFileSync(path.join(IMAGES_DIR, 'k3s', 'image.json'), 'utf8')) as {
   inputs: Record<string, string>;

@@ -5,12 +5,12 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureImage } from '../factory/build.ts';
-import { docker, dockerTry } from '../factory/docker.ts';
+import { docker, dockerTry } from '../../lib/docker.ts';
 import { useLocalRyuk } from '../factory/testcontainers.ts';
 import { STORE_LABEL, containerdName, loadImages, removeNodes, startCluster, type Cluster } from '../../dev/lib/cluster.ts';
 import { ensureNodeStore, linkedLayers, storeKey, storeVolume } from '../../dev/lib/node-store.ts';
-import { waitUntilPodFinished } from '../../dev/lib/kube/pod.ts';
-import { waitUntil } from '../../dev/lib/wait.ts';
+import { waitUntilPodFinished } from '../../lib/kube/pod.ts';
+import { waitUntil } from '../../lib/wait.ts';
 
 const REF = `chatstack.local/store-test:${process.pid}`;
 const name = `store-test-${process.pid}`;

@@ -1,4 +1,4 @@
-// Backup and restore (npm run backup / restore, dev/lib/backup.ts) as a user needs them: a user,
+// Backup and restore (npm run backup / restore, ops/lib/backup.ts) as a user needs them: a user,
 // a chat, an uploaded file and a setting are made on the dev stack; the backup is taken while it
 // runs; a fresh stack (the dev overlay in its own namespace, with its own secrets) gets it back;
 // there the user signs in, finds all of it and continues the chat. Broken archives are refused
@@ -11,11 +11,11 @@ import OpenAI from 'openai';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { $ } from 'zx';
-import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
-import { backup, readArchive, restore, type BackupManifest, type BackupResult } from '../../dev/lib/backup.ts';
-import { fillEmptyValues, randomSecret } from '../../dev/lib/secrets.ts';
+import { REPO_ROOT } from '../../lib/kustomize.ts';
+import { backup, readArchive, restore, type BackupManifest, type BackupResult } from '../../ops/lib/backup.ts';
+import { fillEmptyValues, randomSecret } from '../../lib/secrets.ts';
 import { up, type Stack } from '../../dev/lib/stack.ts';
-import { podOf } from '../../dev/lib/kube/pod.ts';
+import { podOf } from '../../lib/kube/pod.ts';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { adminToken, kc, stack as devStack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
@@ -91,7 +91,7 @@ describe('backup', { timeout: 60_000 }, () => {
 });
 
 describe('the commands', { timeout: 120_000 }, () => {
-  const run = (script: string, args: string[]) => $({ nothrow: true, quiet: true, cwd: REPO_ROOT })`${process.execPath} ${join(REPO_ROOT, 'dev', script)} ${args}`;
+  const run = (script: string, args: string[]) => $({ nothrow: true, quiet: true, cwd: REPO_ROOT })`${process.execPath} ${join(REPO_ROOT, 'ops', script)} ${args}`;
 
   it('npm run backup -- --overlay dev --kubeconfig FILE writes an archive of that cluster\'s stack and says where and how big', async () => {
     const out = join(outDir, 'cli');
@@ -104,16 +104,17 @@ describe('the commands', { timeout: 120_000 }, () => {
   });
 
   it('say what to give when an argument is missing or wrong, and change nothing', async () => {
-    const cases: [string, string[], RegExp][] = [
-      ['backup.ts', [], /say which stack: npm run backup -- --overlay dev/],
-      ['backup.ts', ['--overlay', 'nope', '--kubeconfig', devStack.kubeconfig], /nope/],
-      ['backup.ts', ['--overlay', 'dev', '--kubeconfig', join(outDir, 'missing.yaml')], /--kubeconfig .*missing\.yaml: no such file/],
-      ['restore.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig], /say which stack and which archive/],
-      ['restore.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig, join(outDir, 'missing.tar.gz')], /missing\.tar\.gz: no such file/],
+    // exit 2: the command line is wrong in shape (with the usage); exit 1: a value names nothing usable
+    const cases: [string, string[], number, RegExp][] = [
+      ['backup.ts', [], 2, /^npm run backup: missing --overlay NAME\n\nUsage: npm run backup/],
+      ['backup.ts', ['--overlay', 'nope', '--kubeconfig', devStack.kubeconfig], 1, /nope/],
+      ['backup.ts', ['--overlay', 'dev', '--kubeconfig', join(outDir, 'missing.yaml')], 1, /--kubeconfig .*missing\.yaml: no such file/],
+      ['restore.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig], 2, /^npm run restore: missing ARCHIVE\n\nUsage: npm run restore/],
+      ['restore.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig, join(outDir, 'missing.tar.gz')], 1, /missing\.tar\.gz: no such file/],
     ];
-    for (const [script, args, says] of cases) {
+    for (const [script, args, exit, says] of cases) {
       const r = await run(script, args);
-      expect({ script, args, exit: r.exitCode }).toEqual({ script, args, exit: 1 });
+      expect({ script, args, exit: r.exitCode }).toEqual({ script, args, exit });
       expect(r.stderr).toMatch(says);
     }
   });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { adminToken, kc, stack } from '../support/live.ts';
 import { api, documentInNewKnowledgeBase, knowledgeFileIds } from '../support/open-webui.ts';
-import { execIn, podOf } from '../../dev/lib/kube/pod.ts';
+import { execIn, podOf } from '../../lib/kube/pod.ts';
 
 const webui = stack.urls.openWebui;
 

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
 import { kc, stack } from '../support/live.ts';
 import { canConnect, createProbePod, networkPolicyEnforcement, resolves } from '../support/probes.ts';
-import { deletePod, podOf } from '../../dev/lib/kube/pod.ts';
-import { ensureNamespace } from '../../dev/lib/kube/namespace.ts';
+import { deletePod, podOf } from '../../lib/kube/pod.ts';
+import { ensureNamespace } from '../../lib/kube/namespace.ts';
 
 const ns = stack.namespace;
 const core = kc.makeApiClient(k8s.CoreV1Api);

@@ -8,7 +8,7 @@ import { adminToken, admin, kc, stack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
 import { api, modelIds, signIn, streamChat, type StreamedChat } from '../support/open-webui.ts';
 import { resetUpstream, upstreamRequests } from '../support/fake-upstream.ts';
-import { deletePod, podOf, waitUntilAppPodReady } from '../../dev/lib/kube/pod.ts';
+import { deletePod, podOf, waitUntilAppPodReady } from '../../lib/kube/pod.ts';
 
 const webui = stack.urls.openWebui;
 

@@ -9,7 +9,7 @@ import { kc, masterKey, stack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
 import { resetUpstream, upstreamRequests } from '../support/fake-upstream.ts';
 import { streamChat, type StreamedChat } from '../support/open-webui.ts';
-import { deletePod, podOf, waitUntilAppPodReady } from '../../dev/lib/kube/pod.ts';
+import { deletePod, podOf, waitUntilAppPodReady } from '../../lib/kube/pod.ts';
 
 const model = configuredModels()[0]!;
 const client = () => new OpenAI({ baseURL: `${stack.urls.litellm}/v1`, apiKey: masterKey(), maxRetries: 0, timeout: 90_000 });

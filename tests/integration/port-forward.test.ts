@@ -1,4 +1,4 @@
-// The port-forward itself (dev/lib/port-forward.ts), against the real pods of the stack: its own
+// The port-forward itself (lib/kube/port-forward.ts), against the real pods of the stack: its own
 // forwards to the stack's Services, plain sockets and HTTP, no mocks. Every close, reset or error
 // must reach the other side: a connection the pod closed and the client still holds is a hang.
 // Timings are never asserted; bounded waits only turn a hang into a failure.
@@ -9,9 +9,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
-import { forwardService, type Forward } from '../../dev/lib/port-forward.ts';
-import { execIn, isPodReady, listPods } from '../../dev/lib/kube/pod.ts';
-import { waitUntil } from '../../dev/lib/wait.ts';
+import { forwardService, type Forward } from '../../lib/kube/port-forward.ts';
+import { execIn, isPodReady, listPods } from '../../lib/kube/pod.ts';
+import { waitUntil } from '../../lib/wait.ts';
 import { admin, kc, masterKey, secret, stack } from '../support/live.ts';
 import { signIn } from '../support/open-webui.ts';
 
@@ -249,7 +249,7 @@ function streamBody(words: number): string {
   return JSON.stringify({ model: 'claude-sonnet-5-5', max_tokens: 500, stream: true, messages: [{ role: 'user', content: prompt }] });
 }
 
-describe('port-forward (dev/lib/port-forward.ts) against the live pods', { timeout: 180_000 }, () => {
+describe('port-forward (lib/kube/port-forward.ts) against the live pods', { timeout: 180_000 }, () => {
   const forwards: Record<'webui' | 'litellm' | 'fake', Forward> = {} as never;
   const logs: string[] = [];
 

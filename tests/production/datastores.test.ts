@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kc, secret, stack } from '../support/live.ts';
 import { sql } from '../support/postgres.ts';
 import { canConnect, createProbePod, networkPolicyEnforcement } from '../support/probes.ts';
-import { deletePod, execIn, listPods, podOf } from '../../dev/lib/kube/pod.ts';
+import { deletePod, execIn, listPods, podOf } from '../../lib/kube/pod.ts';
 
 const ns = stack.namespace;
 const pod = async (app: string) => (await podOf(kc, ns, app)).metadata!.name!;

@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
 import { kc, stack } from '../support/live.ts';
-import { apiMessage } from '../../dev/lib/kube/config.ts';
-import { listPods } from '../../dev/lib/kube/pod.ts';
-import { waitUntilRolledOut } from '../../dev/lib/kube/rollout.ts';
+import { apiMessage } from '../../lib/kube/config.ts';
+import { listPods } from '../../lib/kube/pod.ts';
+import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 
 const ns = stack.namespace;
 const core = kc.makeApiClient(k8s.CoreV1Api);

@@ -9,9 +9,9 @@ import * as k8s from '@kubernetes/client-node';
 import { admin, kc, stack } from '../support/live.ts';
 import { sql } from '../support/postgres.ts';
 import { signIn } from '../support/open-webui.ts';
-import { isPodReady, listPods } from '../../dev/lib/kube/pod.ts';
-import { waitUntil } from '../../dev/lib/wait.ts';
-import { waitUntilRolledOut } from '../../dev/lib/kube/rollout.ts';
+import { isPodReady, listPods } from '../../lib/kube/pod.ts';
+import { waitUntil } from '../../lib/wait.ts';
+import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 
 const ns = stack.namespace;
 const apps = kc.makeApiClient(k8s.AppsV1Api);

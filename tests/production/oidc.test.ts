@@ -9,7 +9,7 @@ import { admin, kc, secret, stack } from '../support/live.ts';
 import { api, signIn } from '../support/open-webui.ts';
 import { signInWithOidc, type OidcRoute } from '../support/oidc.ts';
 import { IDP_NAMESPACE, IDP_ORIGIN, OIDC_TEST_CA, OIDC_TEST_FILE, PUBLIC_ORIGIN } from '../support/production-setup.ts';
-import { forwardService, type Forward } from '../../dev/lib/port-forward.ts';
+import { forwardService, type Forward } from '../../lib/kube/port-forward.ts';
 
 let idp: Forward;
 let route: OidcRoute;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin } from '../support/live.ts';
 import { api, signIn } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
-import { type Forward } from '../../dev/lib/port-forward.ts';
+import { type Forward } from '../../lib/kube/port-forward.ts';
 import { closeAll, forwardEachPod } from '../support/replicas.ts';
 
 let forwards: Forward[] = [];

@@ -13,8 +13,8 @@ import * as k8s from '@kubernetes/client-node';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { adminToken, kc, stack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
-import { listPods } from '../../dev/lib/kube/pod.ts';
-import { waitUntilRolledOut } from '../../dev/lib/kube/rollout.ts';
+import { listPods } from '../../lib/kube/pod.ts';
+import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 
 const ns = stack.namespace;
 const APPS = ['open-webui', 'litellm'];

@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
 import { kc, stack } from '../support/live.ts';
-import { isPodReady } from '../../dev/lib/kube/pod.ts';
+import { isPodReady } from '../../lib/kube/pod.ts';
 import { expectLiveEqualsRender } from '../support/live-objects.ts';
-import { waitUntilRolledOut } from '../../dev/lib/kube/rollout.ts';
+import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 const core = kc.makeApiClient(k8s.CoreV1Api);

@@ -13,10 +13,10 @@ import { sql } from '../support/postgres.ts';
 import { api, readChatAndFile, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
 import { migrationsRun, pendingMigrations, previousImageEntries } from '../support/upgrade.ts';
-import { containerLogs, isPodReady, listPods } from '../../dev/lib/kube/pod.ts';
-import { waitUntil } from '../../dev/lib/wait.ts';
-import { waitUntilRolledOut } from '../../dev/lib/kube/rollout.ts';
-import { randomSecret } from '../../dev/lib/secrets.ts';
+import { containerLogs, isPodReady, listPods } from '../../lib/kube/pod.ts';
+import { waitUntil } from '../../lib/wait.ts';
+import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
+import { randomSecret } from '../../lib/secrets.ts';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 
 const ns = stack.namespace;

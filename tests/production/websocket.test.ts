@@ -7,7 +7,7 @@ import { io, type Socket } from 'socket.io-client';
 import { adminToken, stack } from '../support/live.ts';
 import { api } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
-import { type Forward } from '../../dev/lib/port-forward.ts';
+import { type Forward } from '../../lib/kube/port-forward.ts';
 import { closeAll, forwardEachPod } from '../support/replicas.ts';
 import { PUBLIC_ORIGIN } from '../support/production-setup.ts';
 

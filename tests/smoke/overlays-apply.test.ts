@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { kc, stack } from '../support/live.ts';
-import { render } from '../../dev/lib/kustomize.ts';
-import { deleteNamespace } from '../../dev/lib/kube/namespace.ts';
+import { render } from '../../lib/kustomize.ts';
+import { deleteNamespace } from '../../lib/kube/namespace.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
 import { recipeImageRef } from '../../images/factory/recipes.ts';
-import { checkGatewayApi, GatewayApiMissingError } from '../../dev/lib/kube/cluster-needs.ts';
+import { checkGatewayApi, GatewayApiMissingError } from '../../lib/kube/cluster-needs.ts';
 
 let ws: Workspace;
 

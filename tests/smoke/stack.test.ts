@@ -3,11 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
 import { kc, stack } from '../support/live.ts';
-import { execIn, isPodReady, podOf } from '../../dev/lib/kube/pod.ts';
-import { apiMessage } from '../../dev/lib/kube/config.ts';
+import { execIn, isPodReady, podOf } from '../../lib/kube/pod.ts';
+import { apiMessage } from '../../lib/kube/config.ts';
 import { expectLiveEqualsRender } from '../support/live-objects.ts';
 import { recipeImageRef } from '../../images/factory/recipes.ts';
-import { dockerTry } from '../../images/factory/docker.ts';
+import { dockerTry } from '../../lib/docker.ts';
 import { STORE_LABEL, containerdName } from '../../dev/lib/cluster.ts';
 import { linkedLayers, storeKey, storeVolume } from '../../dev/lib/node-store.ts';
 

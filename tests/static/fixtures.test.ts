@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
-import type { KubeObject } from '../../dev/lib/kustomize.ts';
+import type { KubeObject } from '../../lib/kustomize.ts';
 import * as policy from './policy.ts';
 import { validateObjects } from './schema.ts';
 import { checkLiteLLMConfig } from './litellm-config.ts';

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubectlMissingError, overlayDir, render } from '../../dev/lib/kustomize.ts';
+import { KubectlMissingError, overlayDir, render } from '../../lib/kustomize.ts';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { REPO_ROOT, type KubeObject } from '../../dev/lib/kustomize.ts';
+import { REPO_ROOT, type KubeObject } from '../../lib/kustomize.ts';
 
 export interface LiteLLMConfig {
   model_list: { model_name: string; litellm_params: { model: string; api_key?: string; api_base?: string } }[];

@@ -2,7 +2,7 @@
 // It follows the API's semantics (a pod is isolated in a direction once any policy of that
 // type selects it; then only the union of rules allows), so the static tier can check the
 // flow matrix that the live tier later probes for real.
-import type { KubeObject } from '../../dev/lib/kustomize.ts';
+import type { KubeObject } from '../../lib/kustomize.ts';
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listOverlays, type KubeObject } from '../../dev/lib/kustomize.ts';
+import { listOverlays, type KubeObject } from '../../lib/kustomize.ts';
 import { validateObjects } from './schema.ts';
 import * as policy from './policy.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
 import { checkLiteLLMConfig, documentedModels, liteLLMConfig, modelMap } from './litellm-config.ts';
-import { pinnedImages } from '../../dev/lib/pins.ts';
+import { pinnedImages } from '../../lib/pins.ts';
 
 // What differs per overlay: where its way-in proxy runs (dev has none: port-forwards only);
 // OpenShift assigns UIDs and runs its own DNS and router (admitted by namespace label alone).

@@ -1,6 +1,6 @@
 // `npm run pins:check` reads PyPI; what it concludes from PyPI's answer is checked here offline.
 import { describe, expect, it } from 'vitest';
-import { FORBIDDEN_LITELLM, pinReport } from '../../dev/lib/pins.ts';
+import { FORBIDDEN_LITELLM, pinReport } from '../../lib/pins.ts';
 
 const file = { yanked: false };
 const yanked = { yanked: true };

@@ -1,7 +1,7 @@
 // The security and shape policy every rendered overlay must meet. Each check returns one
 // message per violation (empty = pass), so a test can show both that the real overlays pass
 // and that a deliberately broken fixture is caught by exactly the check meant for it.
-import type { KubeObject } from '../../dev/lib/kustomize.ts';
+import type { KubeObject } from '../../lib/kustomize.ts';
 import { allowed, policiesOf, selects, type Endpoint } from './netpol.ts';
 
 interface SecurityContext {

@@ -1,7 +1,7 @@
 // Offline schema validation of rendered objects with kubernetes-models (the Kubernetes
 // OpenAPI schemas compiled to validators, the Gateway API's from its CRDs). Route is OpenShift's,
 // outside those schemas.
-import type { KubeObject } from '../../dev/lib/kustomize.ts';
+import type { KubeObject } from '../../lib/kustomize.ts';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
+import { REPO_ROOT } from '../../lib/kustomize.ts';
 
 const SECRETLINT = join(REPO_ROOT, 'node_modules/.bin/secretlint');
 const RC = join(REPO_ROOT, '.secretlintrc.json');

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureEnvFile, ensureOverlaySecrets, parseEnv, MissingSecretsError } from '../../dev/lib/secrets.ts';
+import { ensureEnvFile, ensureOverlaySecrets, parseEnv, MissingSecretsError } from '../../lib/secrets.ts';
 
 const dirs: string[] = [];
 function scratch(): string {

@@ -6,7 +6,7 @@ import type { LookupFunction } from 'node:net';
 import { Agent as HttpsAgent } from 'node:https';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type * as k8s from '@kubernetes/client-node';
-import { forwardService, type Forward } from '../../dev/lib/port-forward.ts';
+import { forwardService, type Forward } from '../../lib/kube/port-forward.ts';
 
 /** k3s's Traefik: its Service, its namespace, and its proxy pods' name label. */
 export const TRAEFIK = { namespace: 'kube-system', service: 'traefik', podName: 'traefik' } as const;

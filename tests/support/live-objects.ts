@@ -3,7 +3,7 @@
 // defaults may add fields.
 import { expect } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
-import { renderObjects } from '../../dev/lib/kustomize.ts';
+import { renderObjects } from '../../lib/kustomize.ts';
 
 /** Compares the live spec of each rendered object of `kinds` with its render; returns how many. */
 export async function expectLiveEqualsRender(kc: k8s.KubeConfig, dir: string, kinds: string[]): Promise<number> {

@@ -2,7 +2,7 @@
 // and a failure hook that leaves the namespace's state in test-results/.
 import { afterEach, inject } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeConfigFrom } from '../../dev/lib/kube/config.ts';
+import { kubeConfigFrom } from '../../lib/kube/config.ts';
 import { stackSecret } from '../../dev/lib/stack.ts';
 import { dumpDiagnostics } from './stack-setup.ts';
 import { signIn, type Credentials } from './open-webui.ts';

@@ -1,7 +1,7 @@
 // SQL against the in-cluster Postgres, as Open WebUI connects: psql in the Postgres pod over TCP
 // with the role and password of the stack's generated datastores.env.
 import { kc, secret, stack } from './live.ts';
-import { execIn, podOf } from '../../dev/lib/kube/pod.ts';
+import { execIn, podOf } from '../../lib/kube/pod.ts';
 
 /** Runs one statement (or several, `;`-separated) and returns psql's unaligned, tuples-only output. */
 export async function sql(query: string): Promise<string> {

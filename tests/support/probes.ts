@@ -1,8 +1,8 @@
 // Network probes for live tests: TCP connects and name lookups from inside a container, probe
 // pods that pass the namespace's "restricted" admission, and the node's NetworkPolicy dataplane.
 import * as k8s from '@kubernetes/client-node';
-import { dockerTry } from '../../images/factory/docker.ts';
-import { execIn, waitUntilPodReady } from '../../dev/lib/kube/pod.ts';
+import { dockerTry } from '../../lib/docker.ts';
+import { execIn, waitUntilPodReady } from '../../lib/kube/pod.ts';
 
 const PY_CONNECT = [
   'import socket, sys',

@@ -14,11 +14,11 @@ import { join, relative } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { hashSync } from 'bcryptjs';
 import { stringify } from 'yaml';
-import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
-import { dockerTry } from '../../images/factory/docker.ts';
-import { fillEmptyValues, randomSecret } from '../../dev/lib/secrets.ts';
+import { REPO_ROOT } from '../../lib/kustomize.ts';
+import { dockerTry } from '../../lib/docker.ts';
+import { fillEmptyValues, randomSecret } from '../../lib/secrets.ts';
 import { createWorkspace, type Workspace } from './workspace.ts';
-import { makeCa, makeServerCert } from '../../dev/lib/tls.ts';
+import { makeCa, makeServerCert } from '../../lib/tls.ts';
 import { bootForTests, stackSetup } from './stack-setup.ts';
 
 export const OVERLAY = 'production-selfhosted';
@@ -41,7 +41,7 @@ export const PLATFORM_GATEWAY = { namespace: 'gateway-system', name: 'public', c
 
 let ws: Workspace | undefined;
 
-/** A CA and a server certificate for the provider's in-cluster names (dev/lib/tls.ts). */
+/** A CA and a server certificate for the provider's in-cluster names (lib/tls.ts). */
 async function makeCertificates(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const ca = await makeCa('chat-stack-test-ca', 2);

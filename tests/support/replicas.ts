@@ -2,8 +2,8 @@
 // replica on its own instead of whichever the Service picks.
 import { expect } from 'vitest';
 import { kc, stack } from './live.ts';
-import { listPods } from '../../dev/lib/kube/pod.ts';
-import { forwardService, type Forward } from '../../dev/lib/port-forward.ts';
+import { listPods } from '../../lib/kube/pod.ts';
+import { forwardService, type Forward } from '../../lib/kube/port-forward.ts';
 
 /**
  * Forwards to each pod of `app` (a Service of the same name), expecting at least `atLeast` of

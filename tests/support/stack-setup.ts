@@ -7,8 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { up, type Stack, type StackInfo, type UpOptions } from '../../dev/lib/stack.ts';
-import { describeNamespace } from '../../dev/lib/kube/diagnostics.ts';
-import { REPO_ROOT } from '../../dev/lib/kustomize.ts';
+import { describeNamespace } from '../../lib/kube/diagnostics.ts';
+import { REPO_ROOT } from '../../lib/kustomize.ts';
 import { PREVIOUS_RECIPES } from '../../dev/lib/image-mode.ts';
 import { loadRecipes } from '../../images/factory/recipes.ts';
 

@@ -5,7 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { ensureImages } from '../../images/factory/build.ts';
 import { loadImages } from '../../dev/lib/cluster.ts';
 import { PREVIOUS_RECIPES, previousReleases, type ImageMode } from '../../dev/lib/image-mode.ts';
-import { execIn } from '../../dev/lib/kube/pod.ts';
+import { execIn } from '../../lib/kube/pod.ts';
 
 /**
  * The earlier releases (all, or the upstream names in `only`) as kustomize `images:` entries,

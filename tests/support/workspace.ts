@@ -3,8 +3,8 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, listOverlays, renderObjects, type KubeObject } from '../../dev/lib/kustomize.ts';
-import { ensureOverlaySecrets, ensureOverlayTls } from '../../dev/lib/secrets.ts';
+import { REPO_ROOT, listOverlays, renderObjects, type KubeObject } from '../../lib/kustomize.ts';
+import { ensureOverlaySecrets, ensureOverlayTls } from '../../lib/secrets.ts';
 
 export interface Workspace {
   root: string;

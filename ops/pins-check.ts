@@ -3,10 +3,14 @@
 // images the manifests pin (LiteLLM, Open WebUI), for a human to act on: a bump also needs the
 // upstream image to exist and the hash-pinned lock regenerated (images/<app>/lock.sh). Yanked and
 // known-compromised releases are never suggested. --strict exits 1 when a newer patch exists.
-import { parseArgs } from 'node:util';
-import { APP_DISTRIBUTIONS, FORBIDDEN_LITELLM, pinnedImages, pinReport } from './lib/pins.ts';
+import { parseCommand } from '../lib/cli.ts';
+import { APP_DISTRIBUTIONS, FORBIDDEN_LITELLM, pinnedImages, pinReport } from '../lib/pins.ts';
 
-const { values } = parseArgs({ options: { strict: { type: 'boolean', default: false } } });
+const { values } = parseCommand({
+  command: 'npm run pins:check --',
+  summary: 'Asks PyPI whether newer patch releases exist for the app images the manifests pin (LiteLLM, Open\nWebUI). Yanked and known-compromised releases are never suggested.',
+  options: { strict: { type: 'boolean', help: 'exit 1 when a newer patch exists' } },
+});
 const pins = pinnedImages();
 let behind = 0;
 for (const [image, dist] of Object.entries(APP_DISTRIBUTIONS)) {

@@ -26,7 +26,7 @@ export class DockerError extends Error {
 export class DockerUnavailableError extends Error {
   constructor(detail: string) {
     super(
-      `No Docker Engine is reachable (${detail}). As root on Linux, \`bash dev/engine.sh\` installs and starts one ` +
+      `No Docker Engine is reachable (${detail}). As root on Linux, \`bash lib/engine.sh\` installs and starts one ` +
         '(npm test and dev:up run it themselves when they can); otherwise start Docker Desktop or dockerd, ' +
         'or pass --kubeconfig to dev:up to use an existing cluster.',
     );

@@ -3,20 +3,29 @@
 // (without --only) the dev stack's image store, so the next dev:up's fresh node starts from it.
 //   npm run images:build [-- --only base,ryuk] [--force] [--verbose]
 // Two builds run at once (CHATSTACK_IMAGE_JOBS to change that; --verbose builds one at a time).
-import { argv, chalk } from 'zx';
-import { ensureImages, ImageBuildError } from './factory/build.ts';
-import { ensureEngine } from './factory/engine.ts';
-import { secondsSince } from './factory/time.ts';
-import { imagesUsed, prepareImages } from '../dev/lib/image-mode.ts';
-import { overlayDir, renderObjects } from '../dev/lib/kustomize.ts';
-import { ensureNodeStore, storeDisabled } from '../dev/lib/node-store.ts';
+import { chalk } from 'zx';
+import { listOption, parseCommand } from '../lib/cli.ts';
+import { ensureImages, ImageBuildError } from '../images/factory/build.ts';
+import { ensureEngine } from '../lib/engine.ts';
+import { secondsSince } from '../lib/time.ts';
+import { imagesUsed, prepareImages } from './lib/image-mode.ts';
+import { overlayDir, renderObjects } from '../lib/kustomize.ts';
+import { ensureNodeStore, storeDisabled } from './lib/node-store.ts';
 
-const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+const { values: argv } = parseCommand({
+  command: 'npm run images:build --',
+  summary: "Builds the local images (images/<name>/) that are missing or stale, dependencies first, two at a\ntime, then (without --only) the dev stack's image store.",
+  options: {
+    only: { type: 'string', value: 'A,B', help: 'build these recipes (and what they depend on) only' },
+    force: { type: 'boolean', help: 'rebuild the selected images even if up to date' },
+    verbose: { type: 'boolean', help: 'stream prepare/build output, one build at a time' },
+  },
+});
 
 try {
   await ensureEngine();
   const t0 = Date.now();
-  const results = await ensureImages(list(argv.only), { force: Boolean(argv.force), verbose: Boolean(argv.verbose) });
+  const results = await ensureImages(listOption(argv.only), { force: argv.force, verbose: argv.verbose });
   const built = results.filter((r) => r.status === 'built');
   console.log(
     chalk.green(`images: ${results.length} ready, ${built.length} built, ${secondsSince(t0)}s`) +

@@ -15,9 +15,9 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip, gunzipSync } from 'node:zlib';
 import * as k8s from '@kubernetes/client-node';
 import * as tar from 'tar-stream';
-import { apiMessage } from './kube/config.ts';
-import { isPodReady, listPods } from './kube/pod.ts';
-import { waitUntil } from './wait.ts';
+import { apiMessage } from '../../lib/kube/config.ts';
+import { isPodReady, listPods } from '../../lib/kube/pod.ts';
+import { waitUntil } from '../../lib/wait.ts';
 
 export const BACKUP_FORMAT = 'chat-stack-backup/1';
 const DATA_DIR = '/app/backend/data';

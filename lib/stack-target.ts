@@ -1,10 +1,10 @@
 // Which cluster and namespace a command acts on: `--kubeconfig` (and `--context`) when given,
 // else the node of a running `npm run dev:up`; the namespace is the one the overlay renders.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeConfigFromFile } from './kube/config.ts';
 import { overlayDir, renderObjects } from './kustomize.ts';
-import { STATE_FILE, type StackInfo } from './stack.ts';
+import { STATE_FILE, readStackRecord } from './stack-record.ts';
 
 export interface StackTarget {
   kc: KubeConfig;
@@ -21,7 +21,7 @@ export async function stackTarget(opts: { overlay: string; kubeconfig?: string; 
     if (!existsSync(opts.kubeconfig)) throw new Error(`--kubeconfig ${opts.kubeconfig}: no such file`);
     return { kc: kubeConfigFromFile(opts.kubeconfig, opts.context), namespace: namespaces[0]!, from: opts.kubeconfig };
   }
-  const state = existsSync(STATE_FILE) ? (JSON.parse(readFileSync(STATE_FILE, 'utf8')) as StackInfo) : undefined;
+  const state = readStackRecord();
   if (!state) throw new Error(`no running dev stack (${STATE_FILE} is missing): start one with \`npm run dev:up -- --overlay ${opts.overlay}\`, or pass --kubeconfig for another cluster`);
   if (state.overlay !== opts.overlay) throw new Error(`the running dev stack is overlay ${state.overlay}, not ${opts.overlay}: pass --overlay ${state.overlay}, or --kubeconfig for another cluster`);
   return { kc: kubeConfigFromFile(state.kubeconfig), namespace: namespaces[0]!, from: `dev:up's node (${state.kubeconfig})` };

@@ -1,12 +1,12 @@
 // Rendering overlays. `kubectl kustomize` is the one host prerequisite besides Node, so its
 // absence and its errors are turned into messages that say what to do.
 import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { $ } from 'zx';
+import { REPO_ROOT } from './paths.ts';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO_ROOT };
 export const MANIFESTS_DIR = join(REPO_ROOT, 'manifests');
 export const OVERLAYS_DIR = join(MANIFESTS_DIR, 'overlays');
 

@@ -4,8 +4,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { canBootstrapEngine, ensureEngine } from './engine.ts';
-import { IMAGES_DIR } from './recipes.ts';
+import { canBootstrapEngine, ensureEngine } from '../lib/engine.ts';
+import { REPO_ROOT } from '../lib/paths.ts';
 
 const NOBODY = 65534;
 
@@ -19,7 +19,7 @@ describe('ensureEngine', () => {
   it('as a user who may not start an engine, and with none reachable, says what to do', () => {
     // The same code in a fresh process as nobody (root drops to it with setpriv), pointed at a
     // socket where no engine listens.
-    const script = `import('${path.join(IMAGES_DIR, 'factory/engine.ts')}').then((m) => m.ensureEngine()).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(3); });`;
+    const script = `import('${path.join(REPO_ROOT, 'lib/engine.ts')}').then((m) => m.ensureEngine()).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(3); });`;
     const node = [process.execPath, '--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script];
     const asNobody = process.getuid?.() === 0 ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...node] : node;
     const r = spawnSync(asNobody[0]!, asNobody.slice(1), {

@@ -1,14 +1,14 @@
 // A reachable Docker Engine, made so when it can be: where none answers and this process is root
-// on Linux, dev/engine.sh (installs docker.io if needed, adds the runc wrapper these machines need
+// on Linux, lib/engine.sh (installs docker.io if needed, adds the runc wrapper these machines need
 // for privileged containers, starts dockerd) runs as a printed step; anywhere else the error says
 // what to do.
 import path from 'node:path';
 import { DockerUnavailableError, engineVersion } from './docker.ts';
 import { runToLog } from './logged.ts';
-import { BUILD_DIR, IMAGES_DIR } from './recipes.ts';
+import { BUILD_DIR } from './paths.ts';
 import { secondsSince } from './time.ts';
 
-export const ENGINE_SCRIPT = path.resolve(IMAGES_DIR, '../dev/engine.sh');
+export const ENGINE_SCRIPT = path.resolve(import.meta.dirname, 'engine.sh');
 export const ENGINE_LOG = path.join(BUILD_DIR, 'engine-bootstrap.log');
 
 /** Whether this process may start an engine itself: root on Linux, talking to the local socket. */
@@ -20,7 +20,7 @@ export function canBootstrapEngine(env: NodeJS.ProcessEnv = process.env): { ok: 
   return { ok: true, why: 'root on Linux' };
 }
 
-/** The engine's version, after starting one with dev/engine.sh where no engine answers and that is possible. */
+/** The engine's version, after starting one with lib/engine.sh where no engine answers and that is possible. */
 export async function ensureEngine(log: (line: string) => void = (l) => console.log(l)): Promise<string> {
   try {
     return await engineVersion();

@@ -18,7 +18,7 @@
 // reset). It has no frame for a half-close.
 import * as k8s from '@kubernetes/client-node';
 import net from 'node:net';
-import { isPodReady } from './kube/pod.ts';
+import { isPodReady } from './pod.ts';
 import { PassThrough, Writable } from 'node:stream';
 
 export interface Forward {

@@ -7,8 +7,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { $, tmpdir } from 'zx';
-import { REPO_ROOT } from './lib/kustomize.ts';
-import { pinnedImages } from './lib/pins.ts';
+import { REPO_ROOT } from '../lib/kustomize.ts';
+import { pinnedImages } from '../lib/pins.ts';
+import { parseCommand } from '../lib/cli.ts';
 
 export const MODEL_MAP_FILE = join(REPO_ROOT, 'tests/static/data/litellm-model-map.json');
 
@@ -65,6 +66,11 @@ export async function refreshModelMap(file = MODEL_MAP_FILE): Promise<ModelMap> 
 
 const argv1 = process.argv[1];
 if (argv1 !== undefined && import.meta.url === pathToFileURL(argv1).href) {
+  parseCommand({
+    command: 'npm run model-map',
+    summary: `Refreshes ${MODEL_MAP_FILE.slice(REPO_ROOT.length + 1)}, the Anthropic part of the model map bundled with the\nLiteLLM release the base pins, from PyPI: the static tier's offline source of truth for model ids.`,
+    options: {},
+  });
   const map = await refreshModelMap();
   console.log(`${MODEL_MAP_FILE}: ${Object.keys(map.models).length} anthropic models from ${map.wheel}`);
 }

@@ -3,11 +3,15 @@
 // (or one) from their *.env.example, with fresh random values; existing values are kept. An
 // overlay with secrets/tls-hosts also gets a local CA and a certificate for those hosts.
 import { relative } from 'node:path';
-import { parseArgs } from 'node:util';
-import { ensureOverlaySecrets, ensureOverlayTls, describeReports } from './lib/secrets.ts';
-import { REPO_ROOT, listOverlays, overlayDir } from './lib/kustomize.ts';
+import { parseCommand } from '../lib/cli.ts';
+import { ensureOverlaySecrets, ensureOverlayTls, describeReports } from '../lib/secrets.ts';
+import { REPO_ROOT, listOverlays, overlayDir } from '../lib/kustomize.ts';
 
-const { values } = parseArgs({ options: { overlay: { type: 'string' } } });
+const { values } = parseCommand({
+  command: 'npm run secrets --',
+  summary: "Writes the missing secrets/*.env files of every overlay (or one) from their *.env.example with fresh\nrandom values; existing values are kept. Overlays with secrets/tls-hosts also get a local CA and a\ncertificate.",
+  options: { overlay: { type: 'string', value: 'NAME', help: 'only this overlay' } },
+});
 const overlays = values.overlay ? [values.overlay] : listOverlays();
 let todo = 0;
 for (const name of overlays) {

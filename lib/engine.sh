@@ -4,7 +4,7 @@
 #   - `docker info` answers            -> report and change nothing.
 #   - root, no engine                  -> apt-get install docker.io if needed; if the capability
 #                                         bounding set lacks a capability `--privileged` asks for,
-#                                         install dev/runc-caps-wrapper as dockerd's default
+#                                         install lib/runc-caps-wrapper as dockerd's default
 #                                         runtime; start dockerd (log: /var/log/dockerd.log); wait.
 #   - not root, no engine              -> fail with what to do.
 #
@@ -62,7 +62,7 @@ if [[ "$(id -u)" != 0 ]]; then
   die "no Docker Engine reachable${err:+ (docker info: $err)}.
   Start one yourself (e.g. 'sudo systemctl start docker'), make sure your user may use its socket
   (e.g. 'sudo usermod -aG docker \$USER', then log in again) or set DOCKER_HOST, or run
-  'sudo bash dev/engine.sh' to install and start Docker here."
+  'sudo bash lib/engine.sh' to install and start Docker here."
 fi
 
 # --- root, no engine -----------------------------------------------------------------------------
