@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- --only up,forward,load] [--concurrency 1,10,50] [--seconds 20] [--suites]:
-// measures and prints the figures the README reports, instead of asserting them in timed tests.
+// measures and prints the figures docs/performance.md reports, instead of asserting them in timed tests.
 // Targets: first dev:up to the first token <= 60 s, reused < 10 s (images already built).
 //   up:      dev:up from nothing (no node) to the first streamed token through LiteLLM (building
 //            the image store if these images have none), from nothing again (the node removed:
@@ -24,7 +24,7 @@ import { up, stackSecret, type Stack } from './lib/stack.ts';
 
 const { values } = parseCommand({
   command: 'npm run bench --',
-  summary: 'Measures and prints the figures the README reports (targets are measured here, never asserted in tests).',
+  summary: 'Measures and prints the figures docs/performance.md reports (targets are measured here, never asserted in tests).',
   options: {
     only: { type: 'string', value: 'LIST', default: 'up,forward,load', help: 'the parts to run: up, forward, load' },
     concurrency: { type: 'string', value: 'LIST', default: '1,10,50', help: 'concurrent streams of the load part' },

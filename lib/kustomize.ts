@@ -27,7 +27,7 @@ export function listOverlays(overlaysDir = OVERLAYS_DIR): string[] {
 
 /** Overlays that were renamed, and why: asking for the old name says where to go. */
 const RENAMED: Record<string, string> = {
-  kind: 'local-cluster (ingress-nginx, which the kind overlay used, is retired; local-cluster comes in through the Gateway API: README, "Moving from the kind overlay")',
+  kind: 'local-cluster (ingress-nginx, which the kind overlay used, is retired; local-cluster comes in through the Gateway API: docs/operations.md, "Moving from the kind overlay")',
 };
 
 export function overlayDir(name: string, overlaysDir = OVERLAYS_DIR): string {

@@ -12,7 +12,7 @@ const HEARTBEAT_MS = 60_000;
 const LOCK_WAIT_MS = 3 * 60 * 60_000;
 
 /**
- * Cold build times on a 2-core machine (README, Figures), so a first run can say up front how
+ * Cold build times on a 2-core machine (docs/performance.md, Figures), so a first run can say up front how
  * long it will take instead of looking hung. Warm rebuilds reuse the Go and wheel caches.
  */
 export const TYPICAL_COLD_SECONDS: Record<string, number> = {

@@ -1,8 +1,10 @@
 // Pods, one file as Terratest has one per kind: state, readiness waits whose errors say what the
-// pod waits on, deletion, logs and exec (the `kubectl exec` path).
+// pod waits on, deletion, logs, and execIn (exec.ts collecting the output).
 import * as k8s from '@kubernetes/client-node';
-import { Writable } from 'node:stream';
 import { apiMessage } from './config.ts';
+import { exec, type ExecResult } from './exec.ts';
+
+export type { ExecResult };
 import { waitUntil, type WaitOptions } from '../wait.ts';
 
 export function isPodReady(pod: k8s.V1Pod): boolean {
@@ -50,6 +52,11 @@ export async function listPods(kc: k8s.KubeConfig, namespace: string, labelSelec
 }
 
 const appSelector = (app: string) => `app.kubernetes.io/name=${app}`;
+
+/** An app's Ready pods that are not being deleted (a terminating pod can stay Ready for a while). */
+export async function readyPods(kc: k8s.KubeConfig, namespace: string, app: string): Promise<k8s.V1Pod[]> {
+  return (await listPods(kc, namespace, appSelector(app))).filter((p) => isPodReady(p) && !p.metadata?.deletionTimestamp);
+}
 
 /** A running, not terminating pod of an app (by app.kubernetes.io/name); throws naming what there is. */
 export async function podOf(kc: k8s.KubeConfig, namespace: string, app: string): Promise<k8s.V1Pod> {
@@ -107,43 +114,8 @@ export async function containerLogs(kc: k8s.KubeConfig, namespace: string, pod: 
   }
 }
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sink(chunks: Buffer[]): Writable {
-  return new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk);
-      cb();
-    },
-  });
-}
-
 /** Runs a command in a container and collects its exit code and output (never a TTY). */
 export async function execIn(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000): Promise<ExecResult> {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  return await new Promise<ExecResult>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`exec ${command.join(' ')} in ${pod}/${container}: no answer in ${timeoutMs} ms`)), timeoutMs);
-    new k8s.Exec(kc)
-      .exec(namespace, pod, container, command, sink(out), sink(err), null, false, (status) => {
-        clearTimeout(timer);
-        const exit = status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message;
-        // The status frame can overtake the last stdout/stderr frames.
-        setTimeout(() => {
-          resolve({
-            code: status.status === 'Success' ? 0 : Number(exit ?? 1),
-            stdout: Buffer.concat(out).toString('utf8'),
-            stderr: Buffer.concat(err).toString('utf8') || (status.status === 'Success' ? '' : (status.message ?? '')),
-          });
-        }, 50);
-      })
-      .catch((e: unknown) => {
-        clearTimeout(timer);
-        reject(new Error(`exec in ${pod}/${container} failed: ${apiMessage(e)}`));
-      });
-  });
+  const r = await exec(kc, namespace, pod, container, command, { timeoutMs });
+  return { ...r, stderr: r.stderr || r.message };
 }

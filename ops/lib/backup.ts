@@ -16,7 +16,8 @@ import { createGzip, gunzipSync } from 'node:zlib';
 import * as k8s from '@kubernetes/client-node';
 import * as tar from 'tar-stream';
 import { apiMessage } from '../../lib/kube/config.ts';
-import { isPodReady, listPods } from '../../lib/kube/pod.ts';
+import { exec, type ExecResult } from '../../lib/kube/exec.ts';
+import { isPodReady, listPods, readyPods } from '../../lib/kube/pod.ts';
 import { waitUntil } from '../../lib/wait.ts';
 
 export const BACKUP_FORMAT = 'chat-stack-backup/1';
@@ -44,135 +45,25 @@ export interface BackupManifest {
 
 export class BackupError extends Error {}
 
-// ---- in the pod: Python, which the Open WebUI image has (no sqlite3 CLI there)
-const BACKUP_PY = `
-import os, sqlite3, sys, tarfile
-data, with_db = sys.argv[1], sys.argv[2] == "sqlite"
-tmp = "/tmp/chatstack-backup-%d.db" % os.getpid()
-try:
-  if with_db:
-    src = sqlite3.connect("file:%s/webui.db?mode=ro" % data, uri=True)
-    dst = sqlite3.connect(tmp)
-    src.backup(dst)  # consistent while Open WebUI keeps writing
-    ok = dst.execute("pragma integrity_check").fetchone()[0]
-    rev = dst.execute("select version_num from alembic_version").fetchone()[0]
-    dst.close(); src.close()
-    if ok != "ok":
-        sys.exit("the copy fails SQLite's integrity check: %s" % ok)
-    sys.stderr.write("schema %s\\n" % rev)
-  with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as t:
-    if with_db:
-        t.add(tmp, arcname="data/webui.db")
-    if os.path.isdir(data + "/uploads"):
-        t.add(data + "/uploads", arcname="data/uploads")
-finally:
-    if os.path.exists(tmp):
-        os.remove(tmp)
-`;
+// The programs that run in the pods, real files beside this one (each takes one JSON argument and
+// answers with a JSON line): Python, which the Open WebUI image has (no sqlite3 CLI there).
+const IN_POD = join(import.meta.dirname, 'in-pod');
+const BACKUP_PY = readFileSync(join(IN_POD, 'backup.py'), 'utf8');
+const RESTORE_PY = readFileSync(join(IN_POD, 'restore.py'), 'utf8');
 
-// Steps on Open WebUI's volume, in a pod that mounts it (argv: data dir, manifest JSON, stamp,
-// byte count of the tar on stdin, steps, names to swap):
-//   stage:   read exactly that many bytes of a tar of data/... into <data>/.restore-staging and
-//            check every file against the manifest (and SQLite's integrity check)
-//   swap:    the live names move to <data>/.pre-restore-<stamp>, the staged ones into place; a
-//            failure mid-way moves everything back
-//   discard: drop the staging directory
-const RESTORE_PY = `
-import hashlib, json, os, shutil, sqlite3, sys, tarfile
-data, manifest, stamp, size, steps, names = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5].split(","), sys.argv[6].split(",")
-stage = os.path.join(data, ".restore-staging")
-keep = os.path.join(data, ".pre-restore-" + stamp)
-if "discard" in steps:
-    shutil.rmtree(stage, ignore_errors=True)
-if "stage" in steps:
-    shutil.rmtree(stage, ignore_errors=True)
-    os.makedirs(stage)
-    try:
-        # Exactly size bytes: the exec's stdin is never closed, so EOF cannot mark the end.
-        received = os.path.join(stage, "received.tar")
-        with open(received, "wb") as out:
-            left = size
-            while left:
-                block = sys.stdin.buffer.read1(min(left, 1 << 20))
-                if not block:
-                    sys.exit("the archive stream ended after %d of %d bytes" % (size - left, size))
-                out.write(block)
-                left -= len(block)
-        with tarfile.open(received) as t:
-            for m in t.getmembers():  # only plain files and directories under data/, whatever the Python
-                if not (m.isfile() or m.isdir()) or not m.name.startswith("data/") or ".." in m.name.split("/"):
-                    sys.exit("refusing archive member %r" % m.name)
-            t.extractall(stage, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-        os.remove(received)
-        want = {f["path"]: f for f in manifest["files"]}
-        got = {}
-        for root, _dirs, files in os.walk(stage):
-            for name in files:
-                p = os.path.join(root, name)
-                h = hashlib.sha256()
-                with open(p, "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(block)
-                got[os.path.relpath(p, stage)] = (os.path.getsize(p), h.hexdigest())
-        for path, f in want.items():
-            if got.get(path) != (f["bytes"], f["sha256"]):
-                sys.exit("staged %s does not match the archive's manifest" % path)
-        if set(got) - set(want):
-            sys.exit("unexpected staged files: %s" % sorted(set(got) - set(want)))
-        if os.path.exists(os.path.join(stage, "data/webui.db")):
-            db = sqlite3.connect(os.path.join(stage, "data/webui.db"))
-            ok = db.execute("pragma integrity_check").fetchone()[0]
-            db.close()
-            if ok != "ok":
-                sys.exit("the staged database fails SQLite's integrity check: %s" % ok)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-if "swap" in steps:
-    # SQLite's -wal and -shm belong to the live database: they go with it.
-    live = names + (["webui.db-wal", "webui.db-shm"] if "webui.db" in names else [])
-    moved, placed = [], []
-    try:
-        os.makedirs(keep)
-        for name in live:
-            if os.path.lexists(os.path.join(data, name)):
-                os.rename(os.path.join(data, name), os.path.join(keep, name)); moved.append(name)
-        for name in names:
-            src = os.path.join(stage, "data", name)
-            if os.path.lexists(src):
-                os.rename(src, os.path.join(data, name)); placed.append(name)
-        if "uploads" not in placed:
-            os.makedirs(os.path.join(data, "uploads"))
-    except BaseException:
-        for name in placed:
-            os.rename(os.path.join(data, name), os.path.join(stage, "data", name))
-        for name in moved:
-            os.rename(os.path.join(keep, name), os.path.join(data, name))
-        raise
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    print("restored; the previous data is in " + keep)
-`;
+/** The last line of `text` that is a JSON object. */
+function lastJsonLine<T>(text: string): T | undefined {
+  const line = text.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  return line ? (JSON.parse(line) as T) : undefined;
+}
 
-/** Runs `command` in a container, feeding `stdin` and handing stdout to `stdout`; rejects on a non-zero exit with its stderr. */
-async function execStreams(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, command: string[], io: { stdin?: Readable; stdout?: Writable; timeoutMs: number }): Promise<string> {
-  const err: Buffer[] = [];
-  const stderr = new Writable({ write: (c: Buffer, _e, cb) => (err.push(c), cb()) });
-  const stdout = io.stdout ?? new Writable({ write: (_c, _e, cb) => cb() });
-  return await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new BackupError(`${command[0]} in ${pod} gave no answer in ${io.timeoutMs / 1000} s`)), io.timeoutMs);
-    new k8s.Exec(kc)
-      .exec(namespace, pod, container, command, stdout, stderr, io.stdin ?? null, false, (status) => {
-        clearTimeout(timer);
-        const text = () => Buffer.concat(err).toString('utf8').trim();
-        // The status frame can overtake the last stderr frames.
-        setTimeout(() => (status.status === 'Success' ? resolve(text()) : reject(new BackupError(`in ${pod}: ${text().split('\n').slice(-3).join(' | ') || status.message}`))), 100);
-      })
-      .catch((e: unknown) => {
-        clearTimeout(timer);
-        reject(new BackupError(`exec in ${pod} failed: ${apiMessage(e)}`));
-      });
+/** Runs `command` in a container (lib/kube/exec.ts); a non-zero exit is a BackupError quoting its stderr. */
+async function execStreams(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, command: string[], io: { stdin?: Readable; stdout?: Writable; timeoutMs: number }): Promise<ExecResult> {
+  const r = await exec(kc, namespace, pod, container, command, io).catch((e: unknown) => {
+    throw new BackupError((e as Error).message);
   });
+  if (r.code !== 0) throw new BackupError(`in ${pod}: ${r.stderr.trim().split('\n').slice(-3).join(' | ') || r.message}`);
+  return r;
 }
 
 const versionOf = (image: string) => /:v?(\d+\.\d+\.\d+)/.exec(image)?.[1] ?? 'unknown';
@@ -201,7 +92,7 @@ async function openWebuiOf(kc: k8s.KubeConfig, namespace: string): Promise<Targe
   const container = spec.containers.find((c) => c.name === APP)!;
   let postgresPod: string | undefined;
   if (container.env?.some((e) => e.name === 'DATABASE_URL')) {
-    const pod = (await listPods(kc, namespace, 'app.kubernetes.io/name=postgres')).find((p) => isPodReady(p) && !p.metadata?.deletionTimestamp);
+    const [pod] = await readyPods(kc, namespace, 'postgres');
     if (!pod) {
       throw new BackupError(`${namespace}/${APP} keeps its data in a database outside the namespace (DATABASE_URL, no Ready in-cluster postgres pod): back that database up with its provider's tools or pg_dump; this tool covers SQLite and the in-cluster Postgres`);
     }
@@ -220,28 +111,19 @@ async function pgDump(kc: k8s.KubeConfig, namespace: string, pod: string): Promi
   const stdout = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) });
   // No room on the pod for a copy (its /tmp is small): stream it, and let tee feed sha256sum.
   const script = '{ pg_dump --format=custom --no-owner --no-privileges; echo "pg_dump exit $?" >&2; } | { tee /dev/fd/3 | sha256sum >&2; } 3>&1';
-  const said = await execStreams(kc, namespace, pod, 'postgres', ['sh', '-c', script], { stdout, timeoutMs: 1_800_000 });
+  const said = (await execStreams(kc, namespace, pod, 'postgres', ['sh', '-c', script], { stdout, timeoutMs: 1_800_000 })).stderr;
   if (!/pg_dump exit 0/.test(said)) throw new BackupError(`pg_dump in ${pod} failed: ${said}`);
   const want = /([0-9a-f]{64})\s+-/.exec(said)?.[1];
-  // Stdout frames may still be arriving after the status frame.
-  const body = await waitUntil('the whole dump received', async () => {
-    const b = Buffer.concat(chunks);
-    return sha256().update(b).digest('hex') === want ? b : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 100 }).catch(() => {
-    throw new BackupError(`the dump from ${pod} arrived incomplete (${Buffer.concat(chunks).length} bytes, sha256 differs from the pod's ${want})`);
-  });
+  const body = Buffer.concat(chunks);
+  if (sha256().update(body).digest('hex') !== want) throw new BackupError(`the dump from ${pod} arrived incomplete (${body.length} bytes, sha256 differs from the pod's ${want})`);
   return body;
 }
 
-const psql = async (kc: k8s.KubeConfig, namespace: string, pod: string, sql: string): Promise<string> => {
-  const out: Buffer[] = [];
-  await execStreams(kc, namespace, pod, 'postgres', ['psql', '-Atc', sql], { stdout: new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }), timeoutMs: 60_000 });
-  await new Promise((r) => setTimeout(r, 100));
-  return Buffer.concat(out).toString('utf8').trim();
-};
+const psql = async (kc: k8s.KubeConfig, namespace: string, pod: string, sql: string): Promise<string> =>
+  (await execStreams(kc, namespace, pod, 'postgres', ['psql', '-Atc', sql], { timeoutMs: 60_000 })).stdout.trim();
 
 async function readyPodOf(kc: k8s.KubeConfig, namespace: string): Promise<string> {
-  const pod = (await listPods(kc, namespace, `app.kubernetes.io/name=${APP}`)).find((p) => isPodReady(p) && !p.metadata?.deletionTimestamp);
+  const [pod] = await readyPods(kc, namespace, APP);
   if (!pod) throw new BackupError(`no Ready ${APP} pod in ${namespace}: the backup copies from the running app`);
   return pod.metadata!.name!;
 }
@@ -294,9 +176,9 @@ export async function backup(kc: k8s.KubeConfig, opts: { namespace: string; over
   });
   const stdout = new PassThrough();
   stdout.pipe(extract as unknown as Writable); // tar-stream's streams are streamx, pipe-compatible
-  const stderr = await execStreams(kc, opts.namespace, pod, container.name, ['python3', '-c', BACKUP_PY, DATA_DIR, target.database], { stdout, timeoutMs: 600_000 });
+  const { stderr } = await execStreams(kc, opts.namespace, pod, container.name, ['python3', '-c', BACKUP_PY, JSON.stringify({ data: DATA_DIR, database: target.database })], { stdout, timeoutMs: 600_000 });
   await extracted;
-  let schemaRevision = /schema (\S+)/.exec(stderr)?.[1] ?? 'unknown';
+  let schemaRevision = lastJsonLine<{ schema: string | null }>(stderr)?.schema ?? 'unknown';
   if (target.postgresPod) {
     opts.log(`backup: pg_dump of the database in ${opts.namespace}/${target.postgresPod}`);
     const dump = await pgDump(kc, opts.namespace, target.postgresPod);
@@ -425,7 +307,7 @@ export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; arc
   await core.deleteNamespacedPod({ name: podName, namespace: opts.namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
   opts.log(`restore: stopping ${APP} (scale ${replicas} -> 0) so nothing writes meanwhile`);
   await scaleTo(kc, opts.namespace, 0);
-  let kept = '';
+  let keptDir = '';
   try {
     await waitUntil(`${APP} pods gone`, async () => ((await listPods(kc, opts.namespace, `app.kubernetes.io/name=${APP}`)).length === 0 ? true : undefined), { timeoutMs: 180_000, intervalMs: 1000 });
     await core.createNamespacedPod({
@@ -470,19 +352,17 @@ export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; arc
     await ended;
     const body = Buffer.concat(packed);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const said: Buffer[] = [];
-    const volume = (steps: string, names: string[], stdin?: Buffer) =>
-      execStreams(kc, opts.namespace, podName, 'restore', ['python3', '-c', RESTORE_PY, DATA_DIR, JSON.stringify({ files: onVolume }), stamp, String(stdin?.length ?? 0), steps, names.join(',')], {
-        stdin: stdin ? new PassThrough().end(stdin) : undefined,
-        stdout: new Writable({ write: (c: Buffer, _e, cb) => (said.push(c), cb()) }),
-        timeoutMs: 600_000,
-      });
+    const volume = async (steps: string[], names: string[], stdin?: Buffer) => {
+      const args = { data: DATA_DIR, files: onVolume, stamp, size: stdin?.length ?? 0, steps, names };
+      const r = await execStreams(kc, opts.namespace, podName, 'restore', ['python3', '-c', RESTORE_PY, JSON.stringify(args)], { stdin: stdin ? new PassThrough().end(stdin) : undefined, timeoutMs: 600_000 });
+      keptDir = lastJsonLine<{ kept: string | null }>(r.stdout)?.kept ?? keptDir;
+    };
     if (database === 'sqlite') {
       opts.log('restore: staging and checking the files on the volume, then swapping them in');
-      await volume('stage,swap', ['webui.db', 'uploads'], body);
+      await volume(['stage', 'swap'], ['webui.db', 'uploads'], body);
     } else {
       opts.log('restore: staging and checking the uploads on the volume');
-      await volume('stage', ['uploads'], body);
+      await volume(['stage'], ['uploads'], body);
       const dump = files.get(PG_DUMP)!;
       opts.log(`restore: pg_restore into the database in ${postgresPod} (one transaction: all or nothing)`);
       // Exactly the dump's bytes (the exec's stdin is never closed), replacing every object.
@@ -490,14 +370,12 @@ export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; arc
       try {
         await execStreams(kc, opts.namespace, postgresPod!, 'postgres', ['sh', '-c', restoreSh], { stdin: new PassThrough().end(dump), timeoutMs: 1_800_000 });
       } catch (e) {
-        await volume('discard', ['uploads']).catch(() => undefined);
+        await volume(['discard'], ['uploads']).catch(() => undefined);
         throw new BackupError(`pg_restore failed and was rolled back, the database and uploads are as they were: ${(e as Error).message}`);
       }
       opts.log('restore: swapping the uploads in');
-      await volume('swap', ['uploads']);
+      await volume(['swap'], ['uploads']);
     }
-    await new Promise((r) => setTimeout(r, 100));
-    kept = /previous data is in (\S+)/.exec(Buffer.concat(said).toString('utf8'))?.[1] ?? '';
   } finally {
     await core.deleteNamespacedPod({ name: podName, namespace: opts.namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
     await waitUntil(`pod ${podName} gone`, async () => (await core.readNamespacedPod({ name: podName, namespace: opts.namespace }).then(() => undefined, () => true)), { timeoutMs: 120_000, intervalMs: 1000 }).catch(() => undefined);
@@ -505,5 +383,5 @@ export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; arc
     await scaleTo(kc, opts.namespace, replicas);
   }
   await waitUntil(`${APP} Ready after the restore`, async () => ((await listPods(kc, opts.namespace, `app.kubernetes.io/name=${APP}`)).some(isPodReady) ? true : undefined), { timeoutMs: 300_000, intervalMs: 1000 });
-  return { seconds: (Date.now() - t0) / 1000, kept };
+  return { seconds: (Date.now() - t0) / 1000, kept: keptDir };
 }

@@ -3,7 +3,7 @@
 // runs; a fresh stack (the dev overlay in its own namespace, with its own secrets) gets it back;
 // there the user signs in, finds all of it and continues the chat. Broken archives are refused
 // before the stack is touched.
-import { copyFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, mkdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -108,7 +108,7 @@ beforeAll(async () => {
     log: (l) => console.log(`[local-cluster] ${l}`),
   });
   kc = stack.kc;
-  // A figure for the README, printed, never asserted.
+  // A figure for docs/performance.md, printed, never asserted.
   console.log(`[local-cluster] up beside the dev stack in ${stack.info.timings['total']} s: ${JSON.stringify(stack.info.timings)}`);
   gw = await gatewayClient(kc, HOST, ca, { httpsPort });
 }, 300_000);

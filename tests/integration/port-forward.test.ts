@@ -10,7 +10,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { forwardService, type Forward } from '../../lib/kube/port-forward.ts';
-import { execIn, isPodReady, listPods } from '../../lib/kube/pod.ts';
+import { execIn, readyPods } from '../../lib/kube/pod.ts';
 import { waitUntil } from '../../lib/wait.ts';
 import { admin, kc, masterKey, secret, stack } from '../support/live.ts';
 import { signIn } from '../support/open-webui.ts';
@@ -205,8 +205,7 @@ async function tunnelEndsInPod(pod: k8s.V1Pod, port: number): Promise<number> {
 
 /** The one ready pod of an app (the dev overlay runs one replica each; app name = Service name). */
 async function readyPodOf(app: string): Promise<k8s.V1Pod> {
-  const pods = await listPods(kc, stack.namespace, `app.kubernetes.io/name=${app}`);
-  const ready = pods.filter((p) => !p.metadata?.deletionTimestamp && isPodReady(p));
+  const ready = await readyPods(kc, stack.namespace, app);
   if (ready.length !== 1) throw new Error(`expected one ready ${app} pod, found ${ready.length}`);
   return ready[0]!;
 }

@@ -64,9 +64,9 @@ export function checkLiteLLMConfig(objects: KubeObject[], map: ModelMap = modelM
   return v;
 }
 
-/** The model table of the README, between its `models:start` and `models:end` markers. */
-export function documentedModels(readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')): { name: string; id: string }[] {
-  const block = /<!-- models:start -->([\s\S]*?)<!-- models:end -->/.exec(readme)?.[1];
-  if (!block) throw new Error('README.md has no <!-- models:start --> ... <!-- models:end --> table');
+/** The model table of docs/operations.md ("Models"), between its `models:start` and `models:end` markers. */
+export function documentedModels(doc = readFileSync(join(REPO_ROOT, 'docs/operations.md'), 'utf8')): { name: string; id: string }[] {
+  const block = /<!-- models:start -->([\s\S]*?)<!-- models:end -->/.exec(doc)?.[1];
+  if (!block) throw new Error('docs/operations.md has no <!-- models:start --> ... <!-- models:end --> table');
   return [...block.matchAll(/^\|\s*`([^`]+)`\s*\|\s*`([^`]+)`\s*\|/gm)].map((m) => ({ name: m[1]!, id: m[2]! }));
 }

@@ -120,7 +120,7 @@ describe.each(Object.keys(EXPECT))('overlay %s', (name) => {
 });
 
 describe('the LiteLLM model list', () => {
-  it('is the one the README documents', () => {
+  it('is the one docs/operations.md documents', () => {
     const config = liteLLMConfig(rendered.get('dev')!);
     expect(config.model_list.map((m) => ({ name: m.model_name, id: m.litellm_params.model }))).toEqual(documentedModels());
   });

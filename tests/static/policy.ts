@@ -449,7 +449,7 @@ export function endpoints(objects: KubeObject[], cluster: ClusterShape): Record<
   return eps;
 }
 
-/** The flows every overlay must allow and deny; the README's NetworkPolicy matrix. */
+/** The flows every overlay must allow and deny; the NetworkPolicy matrix of docs/security.md. */
 export const BASE_FLOWS: Flow[] = [
   { name: 'Open WebUI reaches LiteLLM', from: 'open-webui', to: 'litellm', port: 4000, expect: 'allow' },
   { name: 'the way-in proxy reaches Open WebUI', from: 'proxy', to: 'open-webui', port: 8080, expect: 'allow' },

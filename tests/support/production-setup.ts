@@ -197,7 +197,7 @@ async function boot() {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: ['../stack', '../oidc-provider', '../platform-gateway'] }));
   const stack = await bootForTests('production', { overlay: OVERLAY, dir, secretsDir, namespace: 'chat', reuse: false, clusterName: `production-${process.pid}`, forwardFakeUpstream: true });
-  // A figure for the README, printed, never asserted.
+  // A figure for docs/performance.md, printed, never asserted.
   log(`node container memory with the stack up: ${(await dockerTry('stats', '--no-stream', '--format', '{{.MemUsage}}', stack.info.clusterId!)).stdout.trim()}`);
   return stack;
 }
