@@ -19,7 +19,7 @@ import { secondsSince } from '../lib/time.ts';
 import { benchForward, formatBenchForward } from './bench-forward.ts';
 import { benchLoad, formatLoad } from './bench/load.ts';
 import { removeNodes } from './lib/cluster.ts';
-import { overlayDir } from '../lib/kustomize.ts';
+import { localDir } from '../lib/kustomize.ts';
 import { up, stackSecret, type Stack } from './lib/stack.ts';
 
 const { values } = parseCommand({
@@ -53,7 +53,7 @@ let forwardTable = '';
 let loadTable = '';
 
 async function firstToken(litellmUrl: string): Promise<void> {
-  const client = new OpenAI({ baseURL: `${litellmUrl}/v1`, apiKey: stackSecret(join(overlayDir('dev'), 'secrets'), 'litellm.env', 'LITELLM_MASTER_KEY'), maxRetries: 0 });
+  const client = new OpenAI({ baseURL: `${litellmUrl}/v1`, apiKey: stackSecret(localDir('dev'), 'litellm.env', 'LITELLM_MASTER_KEY'), maxRetries: 0 });
   const stream = await client.chat.completions.create({ model: 'claude-sonnet-5-5', messages: [{ role: 'user', content: 'benchmark' }], stream: true });
   for await (const chunk of stream) if (chunk.choices[0]?.delta?.content) break;
   stream.controller.abort();
@@ -89,7 +89,7 @@ try {
     stack = await up({ overlay: 'dev', reuse: true, clusterName: NAME, log: () => {} });
   }
   if (parts.has('forward')) {
-    const masterKey = stackSecret(join(overlayDir('dev'), 'secrets'), 'litellm.env', 'LITELLM_MASTER_KEY');
+    const masterKey = stackSecret(localDir('dev'), 'litellm.env', 'LITELLM_MASTER_KEY');
     forwardTable = formatBenchForward(await benchForward({ kubeconfig: stack.info.kubeconfig, namespace: stack.info.namespace, masterKey, log: () => {} }));
   }
   if (parts.has('load')) loadTable = formatLoad(await benchLoad(stack, { concurrency, seconds, words, hops: values.hops.split(','), log: (l) => console.log(l) }));

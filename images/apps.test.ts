@@ -219,7 +219,7 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
 
   beforeAll(async () => {
     using ws = await createWorkspace();
-    objects = await ws.render(path.join(ws.overlaysDir, 'dev'));
+    objects = await ws.render(path.join(ws.localDir, 'dev'));
     litellm = containerContract(objects, 'litellm', 'litellm');
     openWebui = containerContract(objects, 'open-webui', 'open-webui');
     const [configMount, configMap] = Object.entries(litellm.configMaps)[0] ?? [];

@@ -9,6 +9,8 @@ import { REPO_ROOT } from './paths.ts';
 export { REPO_ROOT };
 export const MANIFESTS_DIR = join(REPO_ROOT, 'manifests');
 export const OVERLAYS_DIR = join(MANIFESTS_DIR, 'overlays');
+/** manifests/local/<overlay>: the overlay with its Secrets generated from gitignored env files. */
+export const LOCAL_DIR = join(MANIFESTS_DIR, 'local');
 
 /** The subset of a Kubernetes object every check relies on. */
 export interface KubeObject {
@@ -39,6 +41,17 @@ export function overlayDir(name: string, overlaysDir = OVERLAYS_DIR): string {
   return dir;
 }
 
+/**
+ * The local instance of an overlay (manifests/local/<name>): the overlay plus the Secrets it names,
+ * generated from the env files `npm run secrets` writes there. What `dev:up` applies.
+ */
+export function localDir(name: string, manifestsDir = MANIFESTS_DIR): string {
+  overlayDir(name, join(manifestsDir, 'overlays'));
+  const dir = join(manifestsDir, 'local', name);
+  if (!existsSync(join(dir, 'kustomization.yaml'))) throw new Error(`Overlay "${name}" has no local instance (no ${join(dir, 'kustomization.yaml')}): it names its Secrets, which the cluster must already hold`);
+  return dir;
+}
+
 export class KubectlMissingError extends Error {
   constructor() {
     super(
@@ -57,7 +70,10 @@ export async function render(dir: string): Promise<string> {
   if (r.exitCode === 0) return r.stdout;
   if (r.exitCode === 127) throw new KubectlMissingError();
   const detail = r.stderr.replace(/^E\d{4} [\d:.]+\s+\d+ run\.go:\d+\] /gm, '').trim();
-  throw new Error(`kustomize could not render ${dir}:\n${detail}`);
+  // A local instance whose env files were never written: say which command writes them.
+  const local = /manifests\/local\/([^/]+)\/?$/.exec(dir)?.[1];
+  const hint = local && /env source files|no such file/.test(detail) ? `\n(its env files are made by: npm run secrets -- --overlay ${local})` : '';
+  throw new Error(`kustomize could not render ${dir}:\n${detail}${hint}`);
 }
 
 /** Parses multi-document YAML into objects, failing on any YAML error with its position. */

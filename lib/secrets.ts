@@ -1,9 +1,10 @@
-// Secrets are generated, never committed: every overlay's secretGenerator reads gitignored
-// `secrets/*.env` files, and a committed `*.env.example` beside each lists the keys. This module
-// turns the examples into real env files without ever overwriting a value that exists.
+// Secrets are generated, never committed: an overlay names its Secrets; its local instance
+// (manifests/local/<overlay>) generates them from gitignored `*.env` files, and a committed
+// `*.env.example` beside each lists the keys. This module turns the examples into real env files
+// without ever overwriting a value that exists.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, chmodSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 
 /** `KEY=@random` or `KEY=@random:prefix-` in an example means "generate a strong value". */
 const RANDOM_MARKER = /^@random(?::(.*))?$/;
@@ -80,9 +81,8 @@ export function ensureEnvFile(examplePath: string): EnvFileReport {
   return report;
 }
 
-/** Ensures every env file of one overlay directory (its `secrets/` folder). */
-export function ensureOverlaySecrets(overlayDir: string): EnvFileReport[] {
-  const dir = join(overlayDir, 'secrets');
+/** Ensures every env file of an overlay's local instance (manifests/local/<overlay>). */
+export function ensureOverlaySecrets(dir: string): EnvFileReport[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith('.env.example'))
@@ -131,19 +131,18 @@ export function fillEmptyValues(file: string, values: Record<string, string>): s
 export interface TlsReport {
   /** The files written this time (the CA's only when it was missing). */
   created: string[];
-  /** The CA to trust for the overlay's host (secrets/ca.crt). */
+  /** The CA to trust for the overlay's host (manifests/local/<overlay>/ca.crt). */
   ca: string;
   hosts: string[];
 }
 
 /**
- * For an overlay whose `secrets/tls-hosts` (committed: one host name per line) asks for it: a
+ * For a local instance whose `tls-hosts` (committed: one host name per line) asks for it: a
  * local CA (`ca.crt`, `ca.key`) and a certificate it signed for those hosts (`tls.crt`,
- * `tls.key`), which the overlay's secretGenerator turns into the Gateway's TLS Secret. Existing
- * files are kept; a certificate is re-issued only when its hosts changed. Mode 0600, gitignored.
+ * `tls.key`), which its secretGenerator turns into the Gateway's TLS Secret. Existing files are
+ * kept; a certificate is re-issued only when its hosts changed. Mode 0600, gitignored.
  */
-export async function ensureOverlayTls(overlayDir: string): Promise<TlsReport | undefined> {
-  const dir = join(overlayDir, 'secrets');
+export async function ensureOverlayTls(dir: string): Promise<TlsReport | undefined> {
   const hostsFile = join(dir, 'tls-hosts');
   if (!existsSync(hostsFile)) return undefined;
   const hosts = readFileSync(hostsFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
@@ -153,7 +152,7 @@ export async function ensureOverlayTls(overlayDir: string): Promise<TlsReport | 
   const write = (name: string, text: string) => writeFileSync(file(name), text, { mode: 0o600 });
   const created: string[] = [];
   if (!existsSync(file('ca.crt')) || !existsSync(file('ca.key'))) {
-    const ca = await makeCa(`chat-stack local CA (${relative(join(dir, '../..'), overlayDir)})`);
+    const ca = await makeCa(`chat-stack local CA (${basename(dir)})`);
     write('ca.crt', ca.cert);
     write('ca.key', ca.key);
     created.push(file('ca.crt'), file('ca.key'));

@@ -7,7 +7,7 @@ import { dirname, join, relative } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ensureEngine } from '../../lib/engine.ts';
 import { secondsSince } from '../../lib/time.ts';
-import { REPO_ROOT, overlayDir, renderObjects } from '../../lib/kustomize.ts';
+import { REPO_ROOT, localDir, renderObjects } from '../../lib/kustomize.ts';
 import { ensureOverlaySecrets, ensureOverlayTls, MissingSecretsError, parseEnv } from '../../lib/secrets.ts';
 import { assertPortFree, forwardService, type Forward } from '../../lib/kube/port-forward.ts';
 import { chooseImageMode, imagesUsed, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
@@ -26,7 +26,7 @@ export { STATE_DIR, STATE_FILE };
 export interface UpOptions {
   overlay: string;
   /**
-   * Render this kustomization instead of manifests/overlays/<overlay> (a test's wrapper that adds
+   * Render this kustomization instead of manifests/local/<overlay> (a test's wrapper that adds
    * fixtures to an overlay); `secretsDir` then names the directory whose env files it generates.
    */
   dir?: string;
@@ -113,11 +113,11 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const t0 = Date.now();
 
   // ---- preflight: everything that can be wrong is found before anything starts
-  const dir = opts.dir ?? overlayDir(opts.overlay);
-  const secretsDir = opts.secretsDir ?? join(dir, 'secrets');
-  const reports = ensureOverlaySecrets(dirname(secretsDir));
+  const dir = opts.dir ?? localDir(opts.overlay);
+  const secretsDir = opts.secretsDir ?? dir;
+  const reports = ensureOverlaySecrets(secretsDir);
   for (const r of reports.filter((x) => x.created)) log(`secrets: generated ${relative(REPO_ROOT, r.file)}`);
-  const tls = await ensureOverlayTls(dirname(secretsDir));
+  const tls = await ensureOverlayTls(secretsDir);
   for (const f of tls?.created ?? []) log(`secrets: generated ${relative(REPO_ROOT, f)}`);
   if (reports.some((r) => r.missing.length > 0)) throw new MissingSecretsError(reports, REPO_ROOT);
   const rendered = await renderObjects(dir); // a malformed overlay fails here, with kustomize's reason

@@ -61,8 +61,8 @@ beforeAll(async () => {
   ws = await createWorkspace();
   const dir = join(ws.root, 'dev-restore-target');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace: NAMESPACE, resources: ['../manifests/overlays/dev'] }));
-  const secretsDir = join(ws.overlaysDir, 'dev', 'secrets');
+  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace: NAMESPACE, resources: ['../manifests/local/dev'] }));
+  const secretsDir = join(ws.localDir, 'dev');
   fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: randomSecret('sk-ant-fake-') });
   fresh = await up({ overlay: 'dev', dir, secretsDir, namespace: NAMESPACE, kubeconfig: devStack.kubeconfig, hermeticImagesLoaded: true, log: (l) => console.log(`[restore-target] ${l}`) });
 }, 420_000);

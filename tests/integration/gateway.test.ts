@@ -52,7 +52,7 @@ function writeWrapper(root: string): string {
     join(dir, 'kustomization.yaml'),
     stringify({
       namespace: NAMESPACE,
-      resources: ['../manifests/overlays/local-cluster'],
+      resources: ['../manifests/local/local-cluster'],
       components: ['../manifests/components/fake-anthropic'],
       patches: [
         { target: { kind: 'HTTPRoute', name: 'open-webui' }, patch: stringify([{ op: 'replace', path: '/spec/parentRefs/0/namespace', value: NAMESPACE }]) },
@@ -93,7 +93,7 @@ const admin = () => ({ email: stackSecret(stack!.info.secretsDir, 'admin.env', '
 
 beforeAll(async () => {
   ws = await createWorkspace();
-  const secretsDir = join(ws.overlaysDir, 'local-cluster', 'secrets');
+  const secretsDir = join(ws.localDir, 'local-cluster');
   fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: randomSecret('sk-ant-fake-') });
   ca = readFileSync(join(secretsDir, 'ca.crt'), 'utf8');
   httpsPort = await freePort();

@@ -59,7 +59,7 @@ function writeWrapper(root: string): string {
     join(dir, 'kustomization.yaml'),
     stringify({
       namespace: NAMESPACE,
-      resources: ['../manifests/overlays/openshift'],
+      resources: ['../manifests/local/openshift'],
       components: ['../manifests/components/fake-anthropic'],
       patches: [
         { target: { kind: 'Deployment' }, patch: stringify(scc) },
@@ -79,7 +79,7 @@ async function podOfApp(app: string): Promise<string> {
 
 beforeAll(async () => {
   ws = await createWorkspace();
-  const secretsDir = join(ws.overlaysDir, 'openshift', 'secrets');
+  const secretsDir = join(ws.localDir, 'openshift');
   fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: randomSecret('sk-ant-fake-') });
   devDeployments = await deploymentUids(devKc, devStack.namespace);
   stack = await up({

@@ -25,7 +25,7 @@ async function render(overlay: string, extra: Record<string, unknown> = {}): Pro
   const dir = join(ws.root, `prune-${overlay}-${Object.keys(extra).length}`);
   mkdirSync(dir, { recursive: true });
   const zero = ['open-webui', 'litellm', 'postgres', 'redis'].map((name) => ({ name, count: 0 }));
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace: NAMESPACE, resources: [`../manifests/overlays/${overlay}`], replicas: zero, ...extra }));
+  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace: NAMESPACE, resources: [`../manifests/local/${overlay}`], replicas: zero, ...extra }));
   return renderObjects(dir);
 }
 

@@ -51,14 +51,14 @@ const revision = async (s: Stack) => {
   return r.stdout.trim();
 };
 const writeKustomization = (images: unknown[]) =>
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace: NAMESPACE, resources: ['../manifests/overlays/dev'], ...(images.length ? { images } : {}) }));
+  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace: NAMESPACE, resources: ['../manifests/local/dev'], ...(images.length ? { images } : {}) }));
 const bringUp = (tag: string) => up({ overlay: 'dev', dir, secretsDir, namespace: NAMESPACE, kubeconfig: devStack.kubeconfig, hermeticImagesLoaded: devStack.images.mode === 'hermetic', log: (l) => log(`${tag}: ${l}`) });
 
 beforeAll(async () => {
   ws = await createWorkspace();
   dir = join(ws.root, 'dev-upgrade');
   mkdirSync(dir, { recursive: true });
-  secretsDir = join(ws.overlaysDir, 'dev', 'secrets');
+  secretsDir = join(ws.localDir, 'dev');
   fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: randomSecret('sk-ant-fake-') });
 
   // The earlier releases, with these manifests otherwise.

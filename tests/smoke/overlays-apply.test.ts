@@ -34,8 +34,10 @@ describe('kubectl apply -k', { timeout: 120_000 }, () => {
   });
 
   // The node serves the Gateway API CRDs (k3s installs them with Traefik): routes and Gateways are checked against their schemas too.
-  it.each(['local-cluster', 'production', 'production-selfhosted'])('accepts overlay %s (server-side dry run)', async (overlay) => {
-    const r = await kubectl(['apply', '-k', join(ws.overlaysDir, overlay), '--dry-run=server']);
+  // Each overlay as GitOps applies it (secret-free) and as its local instance (with its Secrets).
+  const CASES = ['local-cluster', 'production', 'production-selfhosted'].flatMap((o) => [`overlays/${o}`, `local/${o}`]);
+  it.each(CASES)('accepts manifests/%s (server-side dry run)', async (path) => {
+    const r = await kubectl(['apply', '-k', join(ws.root, 'manifests', path), '--dry-run=server']);
     expect(r.out).not.toMatch(/error|Warning/i);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/deployment.apps\/open-webui (created|configured) \(server dry run\)/);
@@ -56,7 +58,7 @@ describe('kubectl apply -k', { timeout: 120_000 }, () => {
   });
 
   it('accepts overlay openshift, except its Route, whose API only OpenShift serves', async () => {
-    const docs = (await render(join(ws.overlaysDir, 'openshift'))).split(/^---$/m);
+    const docs = (await render(join(ws.localDir, 'openshift'))).split(/^---$/m);
     const route = docs.filter((d) => /^kind: Route$/m.test(d));
     expect(route).toHaveLength(1);
     const rest = docs.filter((d) => !/^kind: Route$/m.test(d)).join('---');

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubectlMissingError, overlayDir, render } from '../../lib/kustomize.ts';
+import { cleanCopy } from '../support/clean-copy.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -33,9 +34,14 @@ describe('rendering', () => {
     await expect(render(d)).rejects.toThrow(new RegExp(`kustomize could not render ${d}[\\s\\S]*missing-file.yaml`));
   });
 
-  it('names the missing secrets file when an overlay\'s env file was never generated', async () => {
-    const d = scratch('secretGenerator:\n  - name: s\n    envs: [secrets/litellm.env]\n');
-    await expect(render(d)).rejects.toThrow(/secrets\/litellm\.env/);
+  it('names the missing env file, and the command that writes it, when a local instance was never given its secrets', async () => {
+    const clean = cleanCopy();
+    try {
+      const d = join(clean, 'manifests/local/production');
+      await expect(render(d)).rejects.toThrow(/litellm\.env[\s\S]*\(its env files are made by: npm run secrets -- --overlay production\)/);
+    } finally {
+      rmSync(clean, { recursive: true, force: true });
+    }
   });
 
   it('lists the overlays that exist when asked for one that does not', () => {

@@ -45,7 +45,7 @@ const rendered = new Map<string, KubeObject[]>();
 
 beforeAll(async () => {
   ws = await createWorkspace();
-  await Promise.all(listOverlays(ws.overlaysDir).map(async (name) => rendered.set(name, await ws.render(join(ws.overlaysDir, name)))));
+  await Promise.all(listOverlays(ws.overlaysDir).map(async (name) => rendered.set(name, await ws.render(join(ws.localDir, name)))));
 });
 afterAll(() => ws?.[Symbol.dispose]());
 

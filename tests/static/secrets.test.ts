@@ -65,10 +65,10 @@ describe('npm run secrets', () => {
 
   it('reports values only a person can provide, with the file to edit', () => {
     const d = scratch();
-    mkdirSync(join(d, 'secrets'));
-    writeFileSync(join(d, 'secrets/litellm.env.example'), 'LITELLM_MASTER_KEY=@random\nANTHROPIC_API_KEY=\n');
-    const reports = ensureOverlaySecrets(d);
+    mkdirSync(join(d, 'local/prod'), { recursive: true });
+    writeFileSync(join(d, 'local/prod/litellm.env.example'), 'LITELLM_MASTER_KEY=@random\nANTHROPIC_API_KEY=\n');
+    const reports = ensureOverlaySecrets(join(d, 'local/prod'));
     expect(reports[0]!.missing).toEqual(['ANTHROPIC_API_KEY']);
-    expect(new MissingSecretsError(reports, d).message).toContain('secrets/litellm.env: ANTHROPIC_API_KEY');
+    expect(new MissingSecretsError(reports, d).message).toContain('local/prod/litellm.env: ANTHROPIC_API_KEY');
   });
 });

@@ -114,7 +114,7 @@ function writeStack(dir: string, certs: string): void {
     join(dir, 'kustomization.yaml'),
     stringify({
       namespace: 'chat',
-      resources: [`../manifests/overlays/${OVERLAY}`, 'open-webui-to-test-provider.yaml'],
+      resources: [`../manifests/local/${OVERLAY}`, 'open-webui-to-test-provider.yaml'],
       components: ['../manifests/components/fake-anthropic'],
       configMapGenerator: [{ name: 'test-ca', files: ['ca.crt'] }],
       patches: [{ path: 'open-webui-test-ca.yaml' }],
@@ -171,7 +171,7 @@ function pointAtNodeTraefik(overlayDir: string): void {
 
 async function boot() {
   ws = await createWorkspace();
-  const secretsDir = join(ws.overlaysDir, OVERLAY, 'secrets');
+  const secretsDir = join(ws.localDir, OVERLAY);
   const log = (l: string) => console.log(`[production] ${l}`);
   const clientSecret = randomSecret();
   const user = { email: 'ada@example.com', password: randomSecret() };

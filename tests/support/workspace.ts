@@ -9,6 +9,8 @@ import { ensureOverlaySecrets, ensureOverlayTls } from '../../lib/secrets.ts';
 export interface Workspace {
   root: string;
   overlaysDir: string;
+  /** manifests/local: each overlay with its generated Secrets */
+  localDir: string;
   fixturesDir: string;
   render(dir: string): Promise<KubeObject[]>;
   [Symbol.dispose](): void;
@@ -19,17 +21,18 @@ export async function createWorkspace(): Promise<Workspace> {
   // Keep the repository's relative layout: fixtures refer to ../../../../manifests/overlays/...
   cpSync(join(REPO_ROOT, 'manifests'), join(root, 'manifests'), {
     recursive: true,
-    filter: (src) => !/\/secrets\/[^/]+\.(env|crt|key)$/.test(src),
+    filter: (src) => !/\/local\/[^/]+\/[^/]+\.(env|crt|key)$/.test(src),
   });
   cpSync(join(REPO_ROOT, 'tests/static/fixtures'), join(root, 'tests/static/fixtures'), { recursive: true });
   const overlaysDir = join(root, 'manifests/overlays');
   for (const name of listOverlays(overlaysDir)) {
-    ensureOverlaySecrets(join(overlaysDir, name));
-    await ensureOverlayTls(join(overlaysDir, name));
+    ensureOverlaySecrets(join(root, 'manifests/local', name));
+    await ensureOverlayTls(join(root, 'manifests/local', name));
   }
   return {
     root,
     overlaysDir,
+    localDir: join(root, 'manifests/local'),
     fixturesDir: join(root, 'tests/static/fixtures'),
     render: renderObjects,
     [Symbol.dispose]: () => rmSync(root, { recursive: true, force: true }),
