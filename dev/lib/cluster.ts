@@ -51,6 +51,8 @@ export interface ClusterOptions {
   image: string;
   /** Reuse a running node with the same configuration (dev:up) instead of always a fresh one (tests). */
   reuse?: boolean;
+  /** Leave the node running when this process ends (no Testcontainers reaper): CHATSTACK_KEEP_STACK=1. */
+  keep?: boolean;
   /** A name for the reusable node; distinct names give distinct clusters. */
   name?: string;
   /** An image store volume (dev/lib/node-store.ts) the node starts from (hermetic node image only). */
@@ -111,6 +113,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       .withEntrypoint(STORE_ENTRYPOINT);
   }
   if (opts.reuse) container = container.withReuse();
+  if (opts.keep) container = container.withAutoCleanup(false);
   const t0 = Date.now();
   log(`starting ${opts.image}${opts.reuse ? ` (reusing a running node named ${opts.name ?? 'test'} if there is one)` : ''}`);
   const started = await container.start();

@@ -46,6 +46,8 @@ export interface UpOptions {
   ports?: { openWebui?: number; litellm?: number };
   /** Also forward the dev overlay's fake upstream (tests read what it received). */
   forwardFakeUpstream?: boolean;
+  /** Leave the node running after this process (the reaper would remove it): a test run's CHATSTACK_KEEP_STACK=1. */
+  keep?: boolean;
   /** Reuse the node of an earlier `dev:up` (Testcontainers reuse). */
   reuse?: boolean;
   /** Name of the node (distinct names, distinct clusters). */
@@ -164,7 +166,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
       }
     }
     t = Date.now();
-    cluster = await startCluster({ image: images.node, reuse: opts.reuse, name: opts.clusterName, store, log: (l) => log(`cluster: ${l}`) });
+    cluster = await startCluster({ image: images.node, reuse: opts.reuse, keep: opts.keep, name: opts.clusterName, store, log: (l) => log(`cluster: ${l}`) });
     timings['cluster'] = secondsSince(t);
     kc = cluster.kc;
     mkdirSync(STATE_DIR, { recursive: true });

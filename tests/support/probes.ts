@@ -1,26 +1,18 @@
 // Network probes for live tests: TCP connects and name lookups from inside a container, probe
 // pods that pass the namespace's "restricted" admission, and the node's NetworkPolicy dataplane.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { dockerTry } from '../../lib/docker.ts';
 import { execIn, waitUntilPodReady } from '../../lib/kube/pod.ts';
 
-const PY_CONNECT = [
-  'import socket, sys',
-  'try:',
-  '    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])).close()',
-  '    print("open")',
-  'except Exception as e:',
-  '    print("closed", type(e).__name__, e)',
-  '    sys.exit(1)',
-].join('\n');
-const NODE_CONNECT =
-  "const s=require('net').connect({host:process.argv[1],port:+process.argv[2],timeout:+process.argv[3]*1000});" +
-  "s.on('connect',()=>{console.log('open');process.exit(0)});" +
-  "s.on('timeout',()=>{console.log('closed timeout');process.exit(1)});" +
-  "s.on('error',e=>{console.log('closed',e.code);process.exit(1)});";
-
-// For images with neither (the datastores): bash's /dev/tcp, bounded by coreutils' timeout.
-const BASH_CONNECT = 'if timeout "$3" bash -c \'exec 3<>"/dev/tcp/$0/$1"\' "$1" "$2"; then echo open; else echo closed; exit 1; fi';
+// The probe programs are files beside this one (tests/support/probes/), sent as `-c`/`-e` code.
+const probe = (file: string) => readFileSync(join(import.meta.dirname, 'probes', file), 'utf8');
+const PY_CONNECT = probe('connect.py');
+const NODE_CONNECT = probe('connect.cjs');
+const BASH_CONNECT = probe('connect.sh');
+const PY_RESOLVE = probe('resolve.py');
+const NODE_RESOLVE = probe('resolve.cjs');
 
 export type Runtime = 'python' | 'node' | 'bash';
 
@@ -38,8 +30,8 @@ export async function resolves(kc: k8s.KubeConfig, namespace: string, pod: strin
   if (runtime === 'bash') throw new Error('resolves(): bash has no resolver of its own; use a python or node container');
   const cmd =
     runtime === 'python'
-      ? ['python3', '-c', 'import socket,sys; print(socket.gethostbyname(sys.argv[1]))', name]
-      : ['node', '-e', "require('dns').lookup(process.argv[1],(e,a)=>{if(e){console.log(e.code);process.exit(1)}console.log(a)})", name];
+      ? ['python3', '-c', PY_RESOLVE, name]
+      : ['node', '-e', NODE_RESOLVE, name];
   return (await execIn(kc, namespace, pod, container, cmd)).code === 0;
 }
 

@@ -35,7 +35,7 @@ export async function bootForTests(tag: string, opts: Omit<UpOptions, 'log'>): P
     console.log(`[${tag}] ${l}`);
   };
   try {
-    const stack = await up({ ...opts, log });
+    const stack = await up({ ...opts, keep: process.env['CHATSTACK_KEEP_STACK'] === '1', log });
     console.log(`[${tag}] up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(stack.info.timings)}`);
     return stack;
   } catch (err) {
@@ -62,7 +62,7 @@ export function stackSetup(tag: string, boot: (project: TestProject) => Promise<
       if (--shared.users > 0) return;
       g[key] = undefined;
       if (process.env['CHATSTACK_KEEP_STACK'] === '1') {
-        console.log(`[${tag}] kept: KUBECONFIG=${stack.info.kubeconfig}`);
+        console.log(`[${tag}] kept: KUBECONFIG=${stack.info.kubeconfig} (node ${stack.info.clusterName}; remove it with: docker rm -f -v ${stack.info.clusterId?.slice(0, 12)})`);
         return;
       }
       await stack.stop({ log: (l) => console.log(`[${tag}] ${l}`) });
