@@ -10,7 +10,6 @@
 //            upstream, LiteLLM and Open WebUI: TTFT and total time, req/s, errors, each hop's
 //            overhead over the floor, each pod's CPU throttling and memory (dev/bench/load.ts)
 //   --suites: the wall time of each test project (npm run test:<project>)
-import { join } from 'node:path';
 import { intOption, listOption, parseCommand, UsageError } from '../lib/cli.ts';
 import { $ } from 'zx';
 import OpenAI from 'openai';

@@ -90,7 +90,10 @@ export async function samplePodCgroups(cluster: Cluster): Promise<Map<string, Cg
     const s = out.get(uid) ?? { at, usageNs: 0, periods: 0, throttled: 0, throttledNs: 0, workingSetBytes: 0 };
     // v1's cpuacct wins over a v2 usage_usec (a hybrid host shows both; only one is the controller).
     if (key === 'usage_usec' && !v1Usage.has(uid)) s.usageNs = value * 1000;
-    else if (key === 'cpuacct_usage' && value) (s.usageNs = value), v1Usage.add(uid);
+    else if (key === 'cpuacct_usage' && value) {
+      s.usageNs = value;
+      v1Usage.add(uid);
+    }
     else if (key === 'nr_periods') s.periods = value;
     else if (key === 'nr_throttled') s.throttled = value;
     else if (key === 'throttled_usec') s.throttledNs = value * 1000;

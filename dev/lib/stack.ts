@@ -3,7 +3,7 @@
 // `stop()` is the one teardown; `stopStack()` is the same teardown for a stack another process
 // started (dev:down). `npm run dev:up`, the test global setup and the bench all use these.
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ensureEngine } from '../../lib/engine.ts';
 import { secondsSince } from '../../lib/time.ts';

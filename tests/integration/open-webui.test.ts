@@ -6,7 +6,7 @@ import OpenAI from 'openai';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { adminToken, admin, kc, stack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
-import { api, modelIds, signIn, streamChat, type StreamedChat } from '../support/open-webui.ts';
+import { api, modelIds, signIn, streamChat } from '../support/open-webui.ts';
 import { resetUpstream, upstreamRequests } from '../support/fake-upstream.ts';
 import { deletePod, podOf, waitUntilAppPodReady } from '../../lib/kube/pod.ts';
 
@@ -129,9 +129,8 @@ describe('persistence', { timeout: 300_000 }, () => {
     expect(endedAfter).toBeLessThan(60);
     await waitUntilAppPodReady(kc, stack.namespace, 'open-webui', { exclude: [old], timeoutMs: 240_000, intervalMs: 1000 });
     const readyAfter = (Date.now() - deletedAt) / 1000;
-    let served: StreamedChat = { text: '' };
     await expect
-      .poll(async () => (served = await streamChat(client, model.name, 'back again?')).text, { timeout: 60_000, interval: 1000 })
+      .poll(async () => (await streamChat(client, model.name, 'back again?')).text, { timeout: 60_000, interval: 1000 })
       .toBe(expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'back again?' }] }));
     console.log(
       `[pod-loss] Open WebUI: stream in flight ${ended.error ? `failed (${ended.error.message.slice(0, 80)})` : 'completed'} ${endedAfter.toFixed(1)} s after it began; ` +

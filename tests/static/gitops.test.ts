@@ -22,7 +22,23 @@ const TAG = `v${version}`;
 let repo: string;
 let work: string;
 
-const docs = (file: string) => parseAllDocuments(readFileSync(join(EXAMPLES, file), 'utf8')).map((d) => d.toJS() as Record<string, any>);
+/** A GitOps object as the examples spell it (only the fields the checks read). */
+interface Example {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec: {
+    source: { repoURL: string; targetRevision: string; path: string; kustomize: { namespace: string } };
+    destination: { namespace: string };
+    syncPolicy: { syncOptions: string[] };
+    url: string;
+    ref: { tag: string };
+    sourceRef: { kind: string; name: string };
+    path: string;
+    targetNamespace: string;
+  };
+}
+const docs = (file: string) => parseAllDocuments(readFileSync(join(EXAMPLES, file), 'utf8')).map((d) => d.toJS() as Example);
 
 /** Renders an example kustomization directory with the hosting service swapped for the local repository. */
 async function renderExample(name: string, extraFiles: Record<string, string> = {}): Promise<KubeObject[]> {
@@ -59,7 +75,7 @@ afterAll(() => {
 describe('the release the examples name', () => {
   it('is this version, with its CHANGELOG section', () => {
     const refs = [...readFileSync(join(EXAMPLES, 'consumer/kustomization.yaml'), 'utf8').matchAll(/\?ref=(v[\w.-]+)/g), ...readFileSync(join(EXAMPLES, 'own-overlay/kustomization.yaml'), 'utf8').matchAll(/\?ref=(v[\w.-]+)/g)].map((m) => m[1]);
-    expect(new Set([...refs, docs('argocd/application.yaml')[0]!['spec'].source.targetRevision, docs('flux/kustomization.yaml')[0]!['spec'].ref.tag])).toEqual(new Set([TAG]));
+    expect(new Set([...refs, docs('argocd/application.yaml')[0]!.spec.source.targetRevision, docs('flux/kustomization.yaml')[0]!.spec.ref.tag])).toEqual(new Set([TAG]));
     expect(readFileSync(join(REPO_ROOT, 'CHANGELOG.md'), 'utf8')).toMatch(new RegExp(`^## \\[${version.replaceAll('.', '\\.')}\\] - \\d{4}-\\d{2}-\\d{2}$`, 'm'));
   });
 });
@@ -81,8 +97,8 @@ describe('docs/examples', { timeout: 60_000 }, () => {
 
   it('argocd: the Application\'s path at its revision renders into its destination namespace', async () => {
     const [app] = docs('argocd/application.yaml');
-    expect([app!['apiVersion'], app!['kind']]).toEqual(['argoproj.io/v1alpha1', 'Application']);
-    const { source, destination, syncPolicy } = app!['spec'];
+    expect([app!.apiVersion, app!.kind]).toEqual(['argoproj.io/v1alpha1', 'Application']);
+    const { source, destination, syncPolicy } = app!.spec;
     expect(source.repoURL).toBe(PLACEHOLDER);
     expect(source.kustomize.namespace).toBe(destination.namespace);
     expect(syncPolicy.syncOptions).toContain('ServerSideApply=true');
@@ -93,11 +109,11 @@ describe('docs/examples', { timeout: 60_000 }, () => {
 
   it('flux: the Kustomization\'s path in the GitRepository at its tag renders into its target namespace', async () => {
     const [source, kustomization] = docs('flux/kustomization.yaml');
-    expect([source!['kind'], kustomization!['kind']]).toEqual(['GitRepository', 'Kustomization']);
-    expect(source!['spec'].url).toBe(PLACEHOLDER);
-    expect(kustomization!['spec'].sourceRef).toEqual({ kind: 'GitRepository', name: source!['metadata'].name });
-    const objects = await renderAt(source!['spec'].ref.tag, kustomization!['spec'].path, kustomization!['spec'].targetNamespace);
-    expect(inNamespace(objects, kustomization!['spec'].targetNamespace)).toEqual([]);
+    expect([source!.kind, kustomization!.kind]).toEqual(['GitRepository', 'Kustomization']);
+    expect(source!.spec.url).toBe(PLACEHOLDER);
+    expect(kustomization!.spec.sourceRef).toEqual({ kind: 'GitRepository', name: source!.metadata.name });
+    const objects = await renderAt(source!.spec.ref.tag, kustomization!.spec.path, kustomization!.spec.targetNamespace);
+    expect(inNamespace(objects, kustomization!.spec.targetNamespace)).toEqual([]);
   });
 
   it('a ref the repository does not have fails to render (positive control for the checks above)', async () => {
