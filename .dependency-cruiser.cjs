@@ -18,7 +18,8 @@ module.exports = {
     },
     {
       name: 'images-on-lib-only',
-      comment: 'The image factory builds on lib/ only (a recipe may package a program, as images/fake-anthropic does); its tests may import anything.',
+      comment:
+        'The image factory builds on lib/ only (a recipe may package a program, as images/fake-anthropic does); its tests may import anything.',
       severity: 'error',
       from: { path: '^images/', pathNot: TESTS },
       to: { path: '^(ops|dev|tests)/' },

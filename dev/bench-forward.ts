@@ -129,7 +129,16 @@ print(json.dumps(out))
 
 /** `kubectl port-forward svc/NAME :PORT`; resolves with the local port once it listens. */
 function kubectlForward(opts: BenchForwardOptions, service: string, port: number): Promise<{ port: number; child: ChildProcess }> {
-  const args = ['--kubeconfig', opts.kubeconfig, ...(opts.context ? ['--context', opts.context] : []), '-n', opts.namespace, 'port-forward', `svc/${service}`, `:${port}`];
+  const args = [
+    '--kubeconfig',
+    opts.kubeconfig,
+    ...(opts.context ? ['--context', opts.context] : []),
+    '-n',
+    opts.namespace,
+    'port-forward',
+    `svc/${service}`,
+    `:${port}`,
+  ];
   const child = spawn('kubectl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -176,7 +185,9 @@ export async function benchForward(opts: BenchForwardOptions): Promise<BenchForw
     const samples: Record<string, number[]> = {};
     const add = (k: string, v: number, warm: boolean) => !warm && (samples[k] ??= []).push(v);
     const agents = new Map(paths.map(([p]) => [p, new http.Agent({ keepAlive: true, maxSockets: 1 })]));
-    log(`bench-forward: ${small} small requests per path and connection kind, ${streams} streamed chats (Open WebUI /health, LiteLLM ${MODEL})`);
+    log(
+      `bench-forward: ${small} small requests per path and connection kind, ${streams} streamed chats (Open WebUI /health, LiteLLM ${MODEL})`,
+    );
     for (let i = 0; i < small + 5; i++) {
       for (const [p, webui] of paths) {
         add(`${p}/new`, await timedGet(webui, '/health', false), i < 5);
@@ -200,7 +211,14 @@ export async function benchForward(opts: BenchForwardOptions): Promise<BenchForw
 
     log('bench-forward: the same from inside the Open WebUI pod (no forward)');
     const pod = (await podOf(kc, opts.namespace, 'open-webui')).metadata!.name!;
-    const run = await execIn(kc, opts.namespace, pod, 'open-webui', ['python3', '-c', IN_POD, String(small), String(streams), opts.masterKey, MODEL], 600_000);
+    const run = await execIn(
+      kc,
+      opts.namespace,
+      pod,
+      'open-webui',
+      ['python3', '-c', IN_POD, String(small), String(streams), opts.masterKey, MODEL],
+      600_000,
+    );
     if (run.code !== 0) throw new Error(`in-pod run failed (exit ${run.code}): ${run.stderr}`);
     const inPod = JSON.parse(run.stdout) as Record<string, number[]>;
     put('small, new connection', 'in-cluster', inPod['new']!);
@@ -217,7 +235,9 @@ export async function benchForward(opts: BenchForwardOptions): Promise<BenchForw
 export function formatBenchForward(r: BenchForwardResult): string {
   const cell = (s?: Stats) => (s ? `${s.p50} / ${s.p95}` : '-');
   const added = (s?: Stats, base?: Stats) => (s && base ? `${s.p50 >= base.p50 ? '+' : ''}${round(s.p50 - base.p50)}` : '-');
-  const rows: string[][] = [['case (ms, p50 / p95)', 'in-cluster', 'ours', 'kubectl port-forward', 'added p50: ours', 'added p50: kubectl']];
+  const rows: string[][] = [
+    ['case (ms, p50 / p95)', 'in-cluster', 'ours', 'kubectl port-forward', 'added p50: ours', 'added p50: kubectl'],
+  ];
   for (const [c, byPath] of Object.entries(r) as [Case, Partial<Record<Path, Stats>>][]) {
     const base = byPath['in-cluster'];
     rows.push([c, cell(base), cell(byPath.ours), cell(byPath.kubectl), added(byPath.ours, base), added(byPath.kubectl, base)]);
@@ -233,18 +253,26 @@ function envValue(file: string, key: string): string {
 }
 
 if (import.meta.main) {
-  const { values } = parseCommand({
-    command: 'node dev/bench-forward.ts',
-    summary: 'The latency the port-forward adds (ours beside kubectl port-forward), against a running dev:up.',
-    options: {
-      stack: { type: 'string', value: 'FILE', default: join(REPO_ROOT, '.dev/stack.json'), help: "the stack's record, as dev:up writes it" },
-      small: { type: 'string', value: 'N', default: '60', help: 'small requests per path' },
-      streams: { type: 'string', value: 'N', default: '12', help: 'streamed chats per path' },
+  const { values } = parseCommand(
+    {
+      command: 'node dev/bench-forward.ts',
+      summary: 'The latency the port-forward adds (ours beside kubectl port-forward), against a running dev:up.',
+      options: {
+        stack: {
+          type: 'string',
+          value: 'FILE',
+          default: join(REPO_ROOT, '.dev/stack.json'),
+          help: "the stack's record, as dev:up writes it",
+        },
+        small: { type: 'string', value: 'N', default: '60', help: 'small requests per path' },
+        streams: { type: 'string', value: 'N', default: '12', help: 'streamed chats per path' },
+      },
     },
-  }, (v) => {
-    intOption('small', v.small, 1, 10_000);
-    intOption('streams', v.streams, 1, 1000);
-  });
+    (v) => {
+      intOption('small', v.small, 1, 10_000);
+      intOption('streams', v.streams, 1, 1000);
+    },
+  );
   try {
     let info: { namespace: string; kubeconfig: string; credentials: { litellm: string } };
     try {

@@ -21,25 +21,29 @@ import { removeNodes } from './lib/cluster.ts';
 import { localDir } from '../lib/kustomize.ts';
 import { up, stackSecret, type Stack } from './lib/stack.ts';
 
-const { values } = parseCommand({
-  command: 'npm run bench --',
-  summary: 'Measures and prints the figures docs/performance.md reports (targets are measured here, never asserted in tests).',
-  options: {
-    only: { type: 'string', value: 'LIST', default: 'up,forward,load', help: 'the parts to run: up, forward, load' },
-    concurrency: { type: 'string', value: 'LIST', default: '1,10,50', help: 'concurrent streams of the load part' },
-    seconds: { type: 'string', value: 'N', default: '20', help: 'seconds per load run (at least 5)' },
-    words: { type: 'string', value: 'N', default: '40', help: 'streamed tokens per reply, 1 to 60' },
-    hops: { type: 'string', value: 'LIST', default: 'fake,litellm,openwebui', help: 'the hops the load part measures' },
-    node: { type: 'string', value: 'NAME', default: 'bench', help: "the node's name (dev: a running dev:up's node, with --keep)" },
-    keep: { type: 'boolean', help: 'leave the stack running afterwards' },
-    suites: { type: 'boolean', help: 'also time each test project (npm run test:<project>)' },
+const { values } = parseCommand(
+  {
+    command: 'npm run bench --',
+    summary: 'Measures and prints the figures docs/performance.md reports (targets are measured here, never asserted in tests).',
+    options: {
+      only: { type: 'string', value: 'LIST', default: 'up,forward,load', help: 'the parts to run: up, forward, load' },
+      concurrency: { type: 'string', value: 'LIST', default: '1,10,50', help: 'concurrent streams of the load part' },
+      seconds: { type: 'string', value: 'N', default: '20', help: 'seconds per load run (at least 5)' },
+      words: { type: 'string', value: 'N', default: '40', help: 'streamed tokens per reply, 1 to 60' },
+      hops: { type: 'string', value: 'LIST', default: 'fake,litellm,openwebui', help: 'the hops the load part measures' },
+      node: { type: 'string', value: 'NAME', default: 'bench', help: "the node's name (dev: a running dev:up's node, with --keep)" },
+      keep: { type: 'boolean', help: 'leave the stack running afterwards' },
+      suites: { type: 'boolean', help: 'also time each test project (npm run test:<project>)' },
+    },
   },
-}, (v) => {
-  intOption('words', v.words, 1, 60, 'a number of words (the fake echoes the prompt, one streamed token per word)');
-  intOption('seconds', v.seconds, 5, 3600, 'a number of seconds');
-  for (const p of listOption(v.only)) if (!['up', 'forward', 'load'].includes(p)) throw new UsageError(`--only ${v.only}: expected a list of up, forward, load`);
-  for (const c of listOption(v.concurrency)) intOption('concurrency', c, 1, 1000, 'a list of stream counts');
-});
+  (v) => {
+    intOption('words', v.words, 1, 60, 'a number of words (the fake echoes the prompt, one streamed token per word)');
+    intOption('seconds', v.seconds, 5, 3600, 'a number of seconds');
+    for (const p of listOption(v.only))
+      if (!['up', 'forward', 'load'].includes(p)) throw new UsageError(`--only ${v.only}: expected a list of up, forward, load`);
+    for (const c of listOption(v.concurrency)) intOption('concurrency', c, 1, 1000, 'a list of stream counts');
+  },
+);
 // --node dev --keep: measure the stack of a running dev:up (its manifests re-applied from this tree).
 const NAME = values.node;
 const words = Number(values.words);
@@ -52,8 +56,16 @@ let forwardTable = '';
 let loadTable = '';
 
 async function firstToken(litellmUrl: string): Promise<void> {
-  const client = new OpenAI({ baseURL: `${litellmUrl}/v1`, apiKey: stackSecret(localDir('dev'), 'litellm.env', 'LITELLM_MASTER_KEY'), maxRetries: 0 });
-  const stream = await client.chat.completions.create({ model: 'claude-sonnet-5-5', messages: [{ role: 'user', content: 'benchmark' }], stream: true });
+  const client = new OpenAI({
+    baseURL: `${litellmUrl}/v1`,
+    apiKey: stackSecret(localDir('dev'), 'litellm.env', 'LITELLM_MASTER_KEY'),
+    maxRetries: 0,
+  });
+  const stream = await client.chat.completions.create({
+    model: 'claude-sonnet-5-5',
+    messages: [{ role: 'user', content: 'benchmark' }],
+    stream: true,
+  });
   for await (const chunk of stream) if (chunk.choices[0]?.delta?.content) break;
   stream.controller.abort();
 }
@@ -62,7 +74,12 @@ async function timedUp(label: string): Promise<Stack> {
   const t0 = Date.now();
   const stack = await up({ overlay: 'dev', reuse: true, clusterName: NAME, log: () => {} });
   await firstToken(stack.info.urls.litellm);
-  figures.push([label, `${secondsSince(t0)} s (${Object.entries(stack.info.timings).map(([k, v]) => `${k} ${v}`).join(', ')})`]);
+  figures.push([
+    label,
+    `${secondsSince(t0)} s (${Object.entries(stack.info.timings)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')})`,
+  ]);
   return stack;
 }
 
@@ -83,15 +100,23 @@ try {
     const fresh = await timedUp('dev:up from nothing again (node removed, image store kept)');
     await fresh.detach();
     stack = await timedUp('dev:up again (reused node) to first streamed token');
-    figures.push(['node container memory with the dev stack', await docker('stats', '--no-stream', '--format', '{{.MemUsage}}', stack.info.clusterId!)]);
+    figures.push([
+      'node container memory with the dev stack',
+      await docker('stats', '--no-stream', '--format', '{{.MemUsage}}', stack.info.clusterId!),
+    ]);
   } else {
     stack = await up({ overlay: 'dev', reuse: true, clusterName: NAME, log: () => {} });
   }
   if (parts.has('forward')) {
     const masterKey = stackSecret(localDir('dev'), 'litellm.env', 'LITELLM_MASTER_KEY');
-    forwardTable = formatBenchForward(await benchForward({ kubeconfig: stack.info.kubeconfig, namespace: stack.info.namespace, masterKey, log: () => {} }));
+    forwardTable = formatBenchForward(
+      await benchForward({ kubeconfig: stack.info.kubeconfig, namespace: stack.info.namespace, masterKey, log: () => {} }),
+    );
   }
-  if (parts.has('load')) loadTable = formatLoad(await benchLoad(stack, { concurrency, seconds, words, hops: values.hops.split(','), log: (l) => console.log(l) }));
+  if (parts.has('load'))
+    loadTable = formatLoad(
+      await benchLoad(stack, { concurrency, seconds, words, hops: values.hops.split(','), log: (l) => console.log(l) }),
+    );
   if (values.keep) await stack.detach();
   else await stack.stop();
   if (values.suites) for (const tier of TIERS) await suite(tier);

@@ -31,7 +31,8 @@ if (state?.pid && state.pid !== process.pid) {
 }
 if (state) removed.push(...(await stopStack(state, { keepCluster: values['keep-cluster'] })));
 // A dev:up that died before writing its state may still have left its node.
-else if (!values['keep-cluster']) removed.push(...(await removeNodes('dev')).map((id) => `k3s node container ${id.slice(0, 12)} and its volumes`));
+else if (!values['keep-cluster'])
+  removed.push(...(await removeNodes('dev')).map((id) => `k3s node container ${id.slice(0, 12)} and its volumes`));
 rmSync(STATE_FILE, { force: true });
 if (values.stores) removed.push(...(await removeStores()).map((v) => `image store ${v}`));
 console.log(removed.length ? `Removed: ${removed.join('; ')}.` : 'Nothing to remove: no dev stack is running.');

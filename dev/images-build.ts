@@ -14,7 +14,8 @@ import { ensureNodeStore, storeDisabled } from './lib/node-store.ts';
 
 const { values: argv } = parseCommand({
   command: 'npm run images:build --',
-  summary: "Builds the local images (images/<name>/) that are missing or stale, dependencies first, two at a\ntime, then (without --only) the dev stack's image store.",
+  summary:
+    "Builds the local images (images/<name>/) that are missing or stale, dependencies first, two at a\ntime, then (without --only) the dev stack's image store.",
   options: {
     only: { type: 'string', value: 'A,B', help: 'build these recipes (and what they depend on) only' },
     force: { type: 'boolean', help: 'rebuild the selected images even if up to date' },

@@ -10,7 +10,8 @@ import { STATE_DIR, STATE_FILE, up } from './lib/stack.ts';
 
 const spec = {
   command: 'npm run dev:up --',
-  summary: 'Boots (or reuses) a k3s node in Docker, applies the overlay, waits for every pod and port-forwards\nOpen WebUI and LiteLLM until Ctrl-C. With --kubeconfig it applies to that cluster instead.',
+  summary:
+    'Boots (or reuses) a k3s node in Docker, applies the overlay, waits for every pod and port-forwards\nOpen WebUI and LiteLLM until Ctrl-C. With --kubeconfig it applies to that cluster instead.',
   options: {
     overlay: { type: 'string', value: 'NAME', default: 'dev', help: 'the overlay under manifests/overlays to apply' },
     kubeconfig: { type: 'string', value: 'FILE', help: 'apply to this existing cluster instead of a throwaway node' },
@@ -21,7 +22,10 @@ const spec = {
 } as const;
 let ports = { openWebui: 0, litellm: 0 };
 const { values } = parseCommand(spec, (v) => {
-  ports = { openWebui: intOption('port-webui', v['port-webui'], 0, 65535, 'a port'), litellm: intOption('port-litellm', v['port-litellm'], 0, 65535, 'a port') };
+  ports = {
+    openWebui: intOption('port-webui', v['port-webui'], 0, 65535, 'a port'),
+    litellm: intOption('port-litellm', v['port-litellm'], 0, 65535, 'a port'),
+  };
 });
 
 try {

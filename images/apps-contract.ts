@@ -152,13 +152,18 @@ export function containerContract(objects: KubeObject[], deploymentName: string,
     emptyDirs,
     configMaps,
     pvcs,
-    probes: { startup: probePath(container.startupProbe), liveness: probePath(container.livenessProbe), readiness: probePath(container.readinessProbe) },
+    probes: {
+      startup: probePath(container.startupProbe),
+      liveness: probePath(container.livenessProbe),
+      readiness: probePath(container.readinessProbe),
+    },
   };
 }
 
 /** The decoded value of a key of a rendered Secret (secretGenerator output: `data`, base64). */
 export function renderedSecret(objects: KubeObject[], name: string, key: string): string {
-  const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === name) as (KubeObject & { data?: Record<string, string> }) | undefined;
+  const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === name) as
+    (KubeObject & { data?: Record<string, string> }) | undefined;
   const value = secret?.data?.[key];
   if (value === undefined) throw new Error(`the render has no Secret ${name} with key ${key}`);
   return Buffer.from(value, 'base64').toString('utf8');
@@ -166,7 +171,8 @@ export function renderedSecret(objects: KubeObject[], name: string, key: string)
 
 /** The text of a key of a rendered ConfigMap. */
 export function renderedConfig(objects: KubeObject[], name: string, key: string): string {
-  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name) as (KubeObject & { data?: Record<string, string> }) | undefined;
+  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name) as
+    (KubeObject & { data?: Record<string, string> }) | undefined;
   const value = cm?.data?.[key];
   if (value === undefined) throw new Error(`the render has no ConfigMap ${name} with key ${key}`);
   return value;

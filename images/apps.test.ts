@@ -132,8 +132,12 @@ class PodContainer extends GenericContainer {
       const size = tmpfsSize(sizeLimit);
       tmpfs[mountPath] = ['rw', 'nosuid', 'nodev', 'exec', 'mode=1777', ...owner, ...(size ? [`size=${size}`] : [])].join(',');
     }
-    for (const mountPath of Object.keys(contract.pvcs)) tmpfs[mountPath] = ['rw', 'nosuid', 'nodev', 'exec', 'mode=2770', ...owner].join(',');
-    let container = this.onNetwork(network, aliases).withUser(contract.user).withTmpFs(tmpfs).withDroppedCapabilities(...contract.capDrop);
+    for (const mountPath of Object.keys(contract.pvcs))
+      tmpfs[mountPath] = ['rw', 'nosuid', 'nodev', 'exec', 'mode=2770', ...owner].join(',');
+    let container = this.onNetwork(network, aliases)
+      .withUser(contract.user)
+      .withTmpFs(tmpfs)
+      .withDroppedCapabilities(...contract.capDrop);
     if (contract.capAdd.length) container = container.withAddedCapabilities(...contract.capAdd);
     if (!contract.allowPrivilegeEscalation) container = container.withSecurityOpt('no-new-privileges');
     if (contract.args) container = container.withCommand(contract.args);
@@ -173,7 +177,7 @@ interface RunningApp {
   healthyMs: number;
 }
 
-describe('app images under the manifests\' securityContext, offline', { timeout: 180_000 }, () => {
+describe("app images under the manifests' securityContext, offline", { timeout: 180_000 }, () => {
   // The dev overlay, rendered in a scratch copy with freshly generated secrets.
   let objects: KubeObject[] = [];
   let litellm: ContainerContract;
@@ -286,7 +290,10 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
       lines.push(`  ${b.name.padEnd(15)} ${b.ref.padEnd(42)} ${mb(b.sizeBytes).padStart(8)}  ${how}`);
     }
     lines.push(`  cached check of all three recipes (hash match, no build): ${seconds(cachedEnsureMs)}`);
-    for (const [name, app] of [['litellm', ll], ['open-webui', ow]] as const) {
+    for (const [name, app] of [
+      ['litellm', ll],
+      ['open-webui', ow],
+    ] as const) {
       if (app) lines.push(`  ${name.padEnd(15)} container start ${seconds(app.startMs)}, start-to-healthy ${seconds(app.healthyMs)}`);
     }
     console.log(lines.join('\n'));
@@ -295,10 +302,13 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
     if (configDir) rmSync(configDir, { recursive: true, force: true });
   }, 120_000);
 
-  describe('the images keep their upstream image\'s run-time contract', () => {
+  describe("the images keep their upstream image's run-time contract", () => {
     it('both stand in for the exact releases the manifests pin', () => {
       const pins = pinnedImages();
-      for (const [recipe, contract] of [['litellm', litellm], ['open-webui', openWebui]] as const) {
+      for (const [recipe, contract] of [
+        ['litellm', litellm],
+        ['open-webui', openWebui],
+      ] as const) {
         const [name, tag] = contract.image.split(':');
         expect(tag).toBe(pins[name!]);
         expect(refs[recipe]).toBe(`chatstack.local/${recipe}:${tag}`);
@@ -320,7 +330,11 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
     });
 
     it('litellm: nobody is UID/GID 65534, and the admin UI is pre-built where the non-root code looks', async () => {
-      const r = await ll.container.exec(['sh', '-c', 'getent passwd nobody; id -u; id -g; test -f /var/lib/litellm/ui/.litellm_ui_ready && test -f /var/lib/litellm/ui/login/index.html && ls /var/lib/litellm/assets']);
+      const r = await ll.container.exec([
+        'sh',
+        '-c',
+        'getent passwd nobody; id -u; id -g; test -f /var/lib/litellm/ui/.litellm_ui_ready && test -f /var/lib/litellm/ui/login/index.html && ls /var/lib/litellm/assets',
+      ]);
       expect(r.exitCode, r.output).toBe(0);
       expect(r.stdout).toMatch(/^nobody:x:65534:65534:/m);
       expect(r.stdout).toMatch(/^65534\n65534$/m);
@@ -330,7 +344,8 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
     });
 
     it('open-webui: paths resolve as in the upstream source tree', async () => {
-      const script = 'import json, open_webui.env as e; print(json.dumps({k: str(getattr(e, k)) for k in ("OPEN_WEBUI_DIR", "BACKEND_DIR", "DATA_DIR", "FRONTEND_BUILD_DIR", "STATIC_DIR", "VERSION")}))';
+      const script =
+        'import json, open_webui.env as e; print(json.dumps({k: str(getattr(e, k)) for k in ("OPEN_WEBUI_DIR", "BACKEND_DIR", "DATA_DIR", "FRONTEND_BUILD_DIR", "STATIC_DIR", "VERSION")}))';
       const r = await ow.container.exec(['python3', '-c', script], { workingDir: '/app/backend' });
       expect(r.exitCode, r.output).toBe(0);
       const paths = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, string>;
@@ -376,7 +391,11 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
       const upstreamModel = model.litellm_params.model.replace(/^anthropic\//, '');
       await fetch(`http://${fake.ip}:8080/_fake/requests`, { method: 'DELETE' });
       const client = new OpenAI({ baseURL: `http://${ll.ip}:${litellm.port}/v1`, apiKey: masterKey, maxRetries: 0 });
-      const stream = await client.chat.completions.create({ model: model.model_name, stream: true, messages: [{ role: 'user', content: 'Hello from the smoke test' }] });
+      const stream = await client.chat.completions.create({
+        model: model.model_name,
+        stream: true,
+        messages: [{ role: 'user', content: 'Hello from the smoke test' }],
+      });
       const pieces: string[] = [];
       for await (const chunk of stream) {
         const delta = chunk.choices[0]?.delta?.content;
@@ -384,7 +403,10 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
       }
       expect(pieces.length).toBeGreaterThanOrEqual(2);
       expect(pieces.join('')).toContain('Hello from the smoke test');
-      const seen = (await (await fetch(`http://${fake.ip}:8080/_fake/requests`)).json()) as { path: string; body?: { model?: string; stream?: boolean } }[];
+      const seen = (await (await fetch(`http://${fake.ip}:8080/_fake/requests`)).json()) as {
+        path: string;
+        body?: { model?: string; stream?: boolean };
+      }[];
       expect(seen.filter((r) => r.path === '/v1/messages').map((r) => r.body?.model)).toContain(upstreamModel);
     });
   });
@@ -401,7 +423,10 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
     });
 
     it('created the headless admin, who signs in', async () => {
-      const session = await signIn(`http://${ow.ip}:${openWebui.port}`, { email: env(openWebui, 'WEBUI_ADMIN_EMAIL'), password: env(openWebui, 'WEBUI_ADMIN_PASSWORD') });
+      const session = await signIn(`http://${ow.ip}:${openWebui.port}`, {
+        email: env(openWebui, 'WEBUI_ADMIN_EMAIL'),
+        password: env(openWebui, 'WEBUI_ADMIN_PASSWORD'),
+      });
       expect(session.role).toBe('admin');
       token = session.token;
     });
@@ -426,14 +451,18 @@ describe('app images under the manifests\' securityContext, offline', { timeout:
     it('the shared network is internal and the only one the apps are on', async () => {
       expect(await docker('network', 'inspect', '--format', '{{.Internal}}', networkName)).toBe('true');
       for (const app of [fake, ll, ow]) {
-        const nets = JSON.parse(await docker('inspect', '--format', '{{json .NetworkSettings.Networks}}', app.container.getId())) as Record<string, unknown>;
+        const nets = JSON.parse(await docker('inspect', '--format', '{{json .NetworkSettings.Networks}}', app.container.getId())) as Record<
+          string,
+          unknown
+        >;
         expect(Object.keys(nets)).toEqual([networkName]);
       }
     });
 
-    it('there is no route out from the apps\' containers', async () => {
+    it("there is no route out from the apps' containers", async () => {
       // TEST-NET-1 (RFC 5737): an address outside every local network that no host answers for.
-      const probe = 'import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n    print("REACHED")\nexcept OSError as e:\n    print("blocked:", e)';
+      const probe =
+        'import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n    print("REACHED")\nexcept OSError as e:\n    print("blocked:", e)';
       for (const app of [ll, ow]) {
         // Positive control: the same probe reaches the fake upstream on the shared network.
         const local = await app.container.exec(['python3', '-c', probe, fake.ip, '8080']);

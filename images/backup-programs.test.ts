@@ -19,7 +19,31 @@ let root: string;
 
 /** Runs `python3 <program> <json>` in the image with `dir` as the data volume; stdin optional. */
 function run(program: string, args: object, dir: string, stdin?: Buffer): { code: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync('docker', ['run', '--rm', '-i', '--read-only', '--tmpfs', '/tmp', '--user', `${UID}:${UID}`, '--network', 'none', '-v', `${dir}:/data`, '-v', `${PROGRAMS}:/programs:ro`, '--entrypoint', 'python3', image, `/programs/${program}`, JSON.stringify({ data: '/data', ...args })], { input: stdin ?? Buffer.alloc(0), maxBuffer: 64 << 20 });
+  const r = spawnSync(
+    'docker',
+    [
+      'run',
+      '--rm',
+      '-i',
+      '--read-only',
+      '--tmpfs',
+      '/tmp',
+      '--user',
+      `${UID}:${UID}`,
+      '--network',
+      'none',
+      '-v',
+      `${dir}:/data`,
+      '-v',
+      `${PROGRAMS}:/programs:ro`,
+      '--entrypoint',
+      'python3',
+      image,
+      `/programs/${program}`,
+      JSON.stringify({ data: '/data', ...args }),
+    ],
+    { input: stdin ?? Buffer.alloc(0), maxBuffer: 64 << 20 },
+  );
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
 }
 
@@ -28,8 +52,17 @@ function dataDir(name: string, note: string): string {
   const dir = join(root, name);
   mkdirSync(join(dir, 'uploads'), { recursive: true });
   writeFileSync(join(dir, 'uploads', 'doc.txt'), `upload of ${note}\n`);
-  const made = spawnSync('docker', ['run', '--rm', '-v', `${dir}:/data`, '--entrypoint', 'python3', image, '-c',
-    `import sqlite3; db = sqlite3.connect('/data/webui.db'); db.execute('create table alembic_version (version_num text)'); db.execute("insert into alembic_version values ('rev123')"); db.execute('create table note (t text)'); db.execute("insert into note values ('${note}')"); db.commit()`]);
+  const made = spawnSync('docker', [
+    'run',
+    '--rm',
+    '-v',
+    `${dir}:/data`,
+    '--entrypoint',
+    'python3',
+    image,
+    '-c',
+    `import sqlite3; db = sqlite3.connect('/data/webui.db'); db.execute('create table alembic_version (version_num text)'); db.execute("insert into alembic_version values ('rev123')"); db.execute('create table note (t text)'); db.execute("insert into note values ('${note}')"); db.commit()`,
+  ]);
   if (made.status !== 0) throw new Error(made.stderr.toString());
   for (const p of [dir, join(dir, 'uploads'), join(dir, 'uploads', 'doc.txt'), join(dir, 'webui.db')]) chownSync(p, UID, UID);
   return dir;
@@ -58,9 +91,23 @@ async function pack(files: Record<string, Buffer>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const manifestOf = (files: Record<string, Buffer>) => Object.entries(files).map(([path, b]) => ({ path, bytes: b.length, sha256: createHash('sha256').update(b).digest('hex') }));
+const manifestOf = (files: Record<string, Buffer>) =>
+  Object.entries(files).map(([path, b]) => ({ path, bytes: b.length, sha256: createHash('sha256').update(b).digest('hex') }));
 const lastJson = (text: string) => JSON.parse(text.trim().split('\n').at(-1)!) as Record<string, unknown>;
-const note = (dir: string) => spawnSync('docker', ['run', '--rm', '-v', `${dir}:/data:ro`, '--entrypoint', 'python3', image, '-c', "import sqlite3; print(sqlite3.connect('file:/data/webui.db?mode=ro', uri=True).execute('select t from note').fetchone()[0])"]).stdout.toString().trim();
+const note = (dir: string) =>
+  spawnSync('docker', [
+    'run',
+    '--rm',
+    '-v',
+    `${dir}:/data:ro`,
+    '--entrypoint',
+    'python3',
+    image,
+    '-c',
+    "import sqlite3; print(sqlite3.connect('file:/data/webui.db?mode=ro', uri=True).execute('select t from note').fetchone()[0])",
+  ])
+    .stdout.toString()
+    .trim();
 
 beforeAll(async () => {
   image = (await ensureImage('open-webui')).ref;
@@ -99,7 +146,12 @@ describe('restore.py', { timeout: 60_000 }, () => {
   it('stages, checks and swaps the files in, keeping the replaced data beside', async () => {
     const dir = dataDir('restore', 'live');
     const body = await pack(archive);
-    const r = run('restore.py', { files: manifestOf(archive), stamp: 's1', size: body.length, steps: ['stage', 'swap'], names: ['webui.db', 'uploads'] }, dir, body);
+    const r = run(
+      'restore.py',
+      { files: manifestOf(archive), stamp: 's1', size: body.length, steps: ['stage', 'swap'], names: ['webui.db', 'uploads'] },
+      dir,
+      body,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson(r.stdout.toString())).toEqual({ kept: '/data/.pre-restore-s1' });
     expect(note(dir)).toBe('restored');
@@ -110,17 +162,34 @@ describe('restore.py', { timeout: 60_000 }, () => {
 
   // Each case: the tar sent (the manifest is always the archive's), and the size announced.
   const refusals: [string, (a: Record<string, Buffer>) => Promise<{ body: Buffer; size?: number }>, RegExp][] = [
-    ['a file that does not match the manifest', async (a) => ({ body: await pack({ ...a, 'data/uploads/doc.txt': Buffer.from('tampered\n') }) }), /staged data\/uploads\/doc\.txt does not match/],
-    ['a member outside data/', async (a) => ({ body: await pack({ ...a, 'etc/passwd': Buffer.from('x') }) }), /refusing archive member 'etc\/passwd'/],
-    ['a stream shorter than announced', async (a) => {
-      const body = await pack(a);
-      return { body: body.subarray(0, 1024), size: body.length };
-    }, /the archive stream ended after 1024 of \d+ bytes/],
+    [
+      'a file that does not match the manifest',
+      async (a) => ({ body: await pack({ ...a, 'data/uploads/doc.txt': Buffer.from('tampered\n') }) }),
+      /staged data\/uploads\/doc\.txt does not match/,
+    ],
+    [
+      'a member outside data/',
+      async (a) => ({ body: await pack({ ...a, 'etc/passwd': Buffer.from('x') }) }),
+      /refusing archive member 'etc\/passwd'/,
+    ],
+    [
+      'a stream shorter than announced',
+      async (a) => {
+        const body = await pack(a);
+        return { body: body.subarray(0, 1024), size: body.length };
+      },
+      /the archive stream ended after 1024 of \d+ bytes/,
+    ],
   ];
   it.each(refusals)('refuses %s and leaves the live data as it was', async (_what, make, says) => {
     const dir = dataDir(`refuse-${Math.random().toString(36).slice(2, 8)}`, 'live');
     const { body, size } = await make(archive);
-    const r = run('restore.py', { files: manifestOf(archive), stamp: 's2', size: size ?? body.length, steps: ['stage', 'swap'], names: ['webui.db', 'uploads'] }, dir, body);
+    const r = run(
+      'restore.py',
+      { files: manifestOf(archive), stamp: 's2', size: size ?? body.length, steps: ['stage', 'swap'], names: ['webui.db', 'uploads'] },
+      dir,
+      body,
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(says);
     expect(note(dir)).toBe('live');

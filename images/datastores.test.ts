@@ -88,7 +88,9 @@ class KubeContainer extends GenericContainer {
     // volume, which a PersistentVolume never gets.
     // (dockerode's type wants every VolumeOptions field; the Engine needs only NoCopy.)
     type Mount = NonNullable<typeof this.hostConfig.Mounts>[number];
-    this.hostConfig.Mounts = Object.entries(volumes).map(([name, target]) => ({ Type: 'volume', Source: name, Target: target, VolumeOptions: { NoCopy: true } }) as Mount);
+    this.hostConfig.Mounts = Object.entries(volumes).map(
+      ([name, target]) => ({ Type: 'volume', Source: name, Target: target, VolumeOptions: { NoCopy: true } }) as Mount,
+    );
     // Docker gives a tmpfs the mode of the image directory it covers (an emptyDir starts empty
     // and world-writable), so the pod's UID owns each one: as writable as the emptyDir.
     const tmpfs = Object.fromEntries(emptyDirs.map((p) => [p, `rw,nosuid,nodev,mode=1777,uid=${UID},gid=${GID}`]));
@@ -116,7 +118,7 @@ async function pid1Ids(c: StartedTestContainer): Promise<{ uid: string; gid: str
   return { uid, gid, cmd: r.stdout.split('\n').at(-1)!.trim() };
 }
 
-describe('datastore images under the manifests\' securityContext', { timeout: 180_000 }, () => {
+describe("datastore images under the manifests' securityContext", { timeout: 180_000 }, () => {
   const refs: Record<string, string> = {};
   const builds: EnsureResult[] = [];
   const started: StartedTestContainer[] = [];
@@ -131,7 +133,15 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
   }, 30 * 60_000);
 
   afterAll(async () => {
-    console.log(['datastore images (not asserted):', ...builds.map((b) => `  ${b.ref.padEnd(50)} ${mb(b.sizeBytes).padStart(7)}  ${b.status === 'built' ? `built now in ${b.seconds}s` : 'up to date'}`)].join('\n'));
+    console.log(
+      [
+        'datastore images (not asserted):',
+        ...builds.map(
+          (b) =>
+            `  ${b.ref.padEnd(50)} ${mb(b.sizeBytes).padStart(7)}  ${b.status === 'built' ? `built now in ${b.seconds}s` : 'up to date'}`,
+        ),
+      ].join('\n'),
+    );
     for (const c of started.reverse()) await c.stop().catch(() => {});
     for (const f of cleanups.reverse()) await f().catch(() => {});
   }, 120_000);
@@ -141,7 +151,19 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
     const name = `chatstack-datastores-${randomUUID().slice(0, 8)}`;
     await docker('volume', 'create', '--label', `${SESSION_LABEL}=${sessionId}`, name);
     cleanups.push(() => dockerTry('volume', 'rm', '-f', name));
-    await docker('run', '--rm', '--network', 'none', '-v', `${name}:/volume`, '--entrypoint', 'sh', refs['postgres']!, '-c', `chown 0:${GID} /volume && chmod 2775 /volume`);
+    await docker(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '-v',
+      `${name}:/volume`,
+      '--entrypoint',
+      'sh',
+      refs['postgres']!,
+      '-c',
+      `chown 0:${GID} /volume && chmod 2775 /volume`,
+    );
     return name;
   }
 
@@ -162,7 +184,14 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
       return c;
     };
     const connect = async (c: StartedTestContainer, password = env.POSTGRES_PASSWORD) => {
-      const client = new pg.Client({ host: c.getHost(), port: c.getMappedPort(5432), user: env.POSTGRES_USER, password, database: env.POSTGRES_DB, connectionTimeoutMillis: 10_000 });
+      const client = new pg.Client({
+        host: c.getHost(),
+        port: c.getMappedPort(5432),
+        user: env.POSTGRES_USER,
+        password,
+        database: env.POSTGRES_DB,
+        connectionTimeoutMillis: 10_000,
+      });
       await client.connect();
       return client;
     };
@@ -179,7 +208,11 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
       // The ConfigMap the StatefulSet mounts: pgvector's extension, created once by the superuser.
       initdbDir = mkdtempSync(path.join(tmpdir(), 'datastores-initdb-'));
       chmodSync(initdbDir, 0o755);
-      writeFileSync(path.join(initdbDir, '10-pgvector.sql'), 'CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE initdb_runs (at timestamptz DEFAULT now());\nINSERT INTO initdb_runs DEFAULT VALUES;\n', { mode: 0o644 });
+      writeFileSync(
+        path.join(initdbDir, '10-pgvector.sql'),
+        'CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE initdb_runs (at timestamptz DEFAULT now());\nINSERT INTO initdb_runs DEFAULT VALUES;\n',
+        { mode: 0o644 },
+      );
       cleanups.push(async () => rmSync(initdbDir, { recursive: true, force: true }));
       volume = await persistentVolume();
       first = await startPostgres();
@@ -190,7 +223,10 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
     });
 
     it('has the postgres account 999:999, its socket directory 3777 and the en_US.utf8 locale', async () => {
-      const out = await inImage(refs['postgres']!, 'getent passwd postgres; stat -c "%u:%g %a" /var/run/postgresql; locale -a; command -v postgres initdb pg_ctl psql pg_isready');
+      const out = await inImage(
+        refs['postgres']!,
+        'getent passwd postgres; stat -c "%u:%g %a" /var/run/postgresql; locale -a; command -v postgres initdb pg_ctl psql pg_isready',
+      );
       expect(out).toMatch(/^postgres:x:999:999:/m);
       expect(out).toMatch(/^999:999 3777$/m);
       expect(out).toMatch(/^en_US\.utf8$/m);
@@ -232,12 +268,14 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
       expect(row!.encoding).toBe('UTF8');
       expect(row!.collate).toBe('en_US.utf8');
       expect(row!.hba).toBe('scram-sha-256');
-      expect(await query<{ distance: number }>(first, "SELECT '[1,2,3]'::vector <-> '[1,2,4]'::vector AS distance")).toEqual([{ distance: 1 }]);
+      expect(await query<{ distance: number }>(first, "SELECT '[1,2,3]'::vector <-> '[1,2,4]'::vector AS distance")).toEqual([
+        { distance: 1 },
+      ]);
       const [ext] = await query<{ extversion: string }>(first, "SELECT extversion FROM pg_extension WHERE extname = 'vector'");
       expect(ext?.extversion).toMatch(/^0\.8\./);
     });
 
-    it('answers the manifests\' probe (pg_isready on the socket)', async () => {
+    it("answers the manifests' probe (pg_isready on the socket)", async () => {
       const r = await first.exec(['pg_isready', '--host', '/var/run/postgresql', '--port', '5432']);
       expect(r.exitCode, r.output).toBe(0);
       expect(r.stdout).toContain('accepting connections');
@@ -245,7 +283,7 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
 
     it('restarted on the same volume: shuts down fast on its stop signal, skips initialisation, keeps the data', async () => {
       const client = await connect(first);
-      await client.query('CREATE TABLE kept (v vector(3)); INSERT INTO kept VALUES (\'[1,1,1]\')');
+      await client.query("CREATE TABLE kept (v vector(3)); INSERT INTO kept VALUES ('[1,1,1]')");
       await client.end();
       // Docker sends the image's STOPSIGNAL, as the kubelet sends the runtime's: SIGINT, a fast shutdown.
       const id = first.getId();
@@ -265,10 +303,29 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
 
     it('refuses to initialise without POSTGRES_PASSWORD, saying what to set', async () => {
       const r = await dockerTry(
-        'run', '--rm', '--network', 'none', '--label', `${SESSION_LABEL}=${sessionId}`,
-        '--user', `${UID}:${GID}`, '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
-        '--tmpfs', `/var/run/postgresql:mode=1777,uid=${UID},gid=${GID}`, '--tmpfs', `/tmp:mode=1777,uid=${UID},gid=${GID}`, '--tmpfs', `${PGDATA_MOUNT}:mode=2770,uid=${UID},gid=${GID}`,
-        '-e', `PGDATA=${PGDATA}`, '-e', 'POSTGRES_USER=openwebui',
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--label',
+        `${SESSION_LABEL}=${sessionId}`,
+        '--user',
+        `${UID}:${GID}`,
+        '--read-only',
+        '--cap-drop',
+        'ALL',
+        '--security-opt',
+        'no-new-privileges',
+        '--tmpfs',
+        `/var/run/postgresql:mode=1777,uid=${UID},gid=${GID}`,
+        '--tmpfs',
+        `/tmp:mode=1777,uid=${UID},gid=${GID}`,
+        '--tmpfs',
+        `${PGDATA_MOUNT}:mode=2770,uid=${UID},gid=${GID}`,
+        '-e',
+        `PGDATA=${PGDATA}`,
+        '-e',
+        'POSTGRES_USER=openwebui',
         refs['postgres']!,
       );
       expect(r.code).toBe(1);
@@ -300,7 +357,10 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
 
     it('keeps the upstream image config: user, working directory, entrypoint, command, port, volume', async () => {
       expectContract(await imageConfig(refs['redis']!), REDIS_CONTRACT);
-      const out = await inImage(refs['redis']!, 'getent passwd redis; getent group redis; stat -c "%u:%g" /data; command -v redis-server redis-cli');
+      const out = await inImage(
+        refs['redis']!,
+        'getent passwd redis; getent group redis; stat -c "%u:%g" /data; command -v redis-server redis-cli',
+      );
       expect(out).toMatch(/^redis:x:999:999:/m);
       expect(out).toMatch(/^redis:x:999:$/m);
       expect(out).toMatch(/^999:999$/m);
@@ -332,14 +392,18 @@ describe('datastore images under the manifests\' securityContext', { timeout: 18
       expect(r.stdout).toMatch(/Read-only file system/);
     });
 
-    it('takes bare options as redis-server\'s (as the manifests pass them) and then requires the password', async () => {
+    it("takes bare options as redis-server's (as the manifests pass them) and then requires the password", async () => {
       const password = `pw-${randomUUID()}`;
       const c = await startRedis(['--requirepass', password, '--save', '', '--appendonly', 'no'], { REDISCLI_AUTH: password });
       expect((await pid1Ids(c)).cmd).toMatch(/^redis-server \*:6379/);
       const anonymous = createClient({ url: redisUrl(c), socket: { reconnectStrategy: false } });
       anonymous.on('error', () => {});
       const refused = await anonymous.connect().then(
-        async () => anonymous.get('x').then(() => undefined, (e: unknown) => e as Error),
+        async () =>
+          anonymous.get('x').then(
+            () => undefined,
+            (e: unknown) => e as Error,
+          ),
         (e: unknown) => e as Error,
       );
       anonymous.destroy();

@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../lib/paths.ts';
 const NOBODY = 65534;
 
 describe('ensureEngine', () => {
-  it('returns the running engine\'s version and starts nothing when one answers', async () => {
+  it("returns the running engine's version and starts nothing when one answers", async () => {
     const lines: string[] = [];
     expect(await ensureEngine((l) => lines.push(l))).toMatch(/^\d+\.\d+/);
     expect(lines).toEqual([]);
@@ -36,10 +36,16 @@ describe('ensureEngine', () => {
 
   it('starts an engine only as root on Linux, on the local socket', () => {
     const root = process.getuid?.() === 0 && process.platform === 'linux';
-    expect(canBootstrapEngine({})).toEqual(root ? { ok: true, why: 'root on Linux' } : { ok: false, why: expect.stringMatching(/not root|not Linux/) });
+    expect(canBootstrapEngine({})).toEqual(
+      root ? { ok: true, why: 'root on Linux' } : { ok: false, why: expect.stringMatching(/not root|not Linux/) },
+    );
     expect(canBootstrapEngine({ DOCKER_HOST: 'unix:///var/run/docker.sock' }).ok).toBe(root);
     // Another engine is never started in its place, even as root.
-    if (root) expect(canBootstrapEngine({ DOCKER_HOST: 'tcp://10.0.0.1:2376' })).toEqual({ ok: false, why: 'DOCKER_HOST=tcp://10.0.0.1:2376 names another engine' });
+    if (root)
+      expect(canBootstrapEngine({ DOCKER_HOST: 'tcp://10.0.0.1:2376' })).toEqual({
+        ok: false,
+        why: 'DOCKER_HOST=tcp://10.0.0.1:2376 names another engine',
+      });
     else expect(canBootstrapEngine({ DOCKER_HOST: 'tcp://10.0.0.1:2376' }).ok).toBe(false);
   });
 });

@@ -36,10 +36,7 @@ describe('docker engine', { timeout: 120_000 }, () => {
   }, 900_000);
 
   it('starts a privileged container and docker exec into it works', async () => {
-    await using container = await new GenericContainer(baseImage)
-      .withPrivilegedMode()
-      .withCommand(['sleep', 'infinity'])
-      .start();
+    await using container = await new GenericContainer(baseImage).withPrivilegedMode().withCommand(['sleep', 'infinity']).start();
 
     expect(await docker('inspect', '--format', '{{.HostConfig.Privileged}}', container.getId())).toBe('true');
     // Mounting needs CAP_SYS_ADMIN, which only a privileged container has.
@@ -54,7 +51,9 @@ describe('docker engine', { timeout: 120_000 }, () => {
     await using container = await new GenericContainer(baseImage).withCommand(['sleep', 'infinity']).start();
 
     const session = await docker('inspect', '--format', `{{index .Config.Labels "${SESSION_LABEL}"}}`, container.getId());
-    const reapers = lines(await docker('ps', '--filter', `label=${RYUK_LABEL}=true`, '--filter', `label=${SESSION_LABEL}=${session}`, '--format', '{{.Image}}'));
+    const reapers = lines(
+      await docker('ps', '--filter', `label=${RYUK_LABEL}=true`, '--filter', `label=${SESSION_LABEL}=${session}`, '--format', '{{.Image}}'),
+    );
     expect(reapers).toEqual([ryukImage]);
   });
 

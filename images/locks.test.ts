@@ -74,11 +74,25 @@ const pinnedTag = (upstream: string) => {
 describe('parseLock', () => {
   it('joins continuation lines and separates hashes, markers and options', () => {
     const { entries, options } = parseLock(
-      ['# c', '--index-url https://x', 'Foo_Bar[x]==1.0 ; python_version >= "3.8" \\', '    --hash=sha256:aa \\', '    --hash=sha256:bb', '    # via y', 'baz>=2'].join('\n'),
+      [
+        '# c',
+        '--index-url https://x',
+        'Foo_Bar[x]==1.0 ; python_version >= "3.8" \\',
+        '    --hash=sha256:aa \\',
+        '    --hash=sha256:bb',
+        '    # via y',
+        'baz>=2',
+      ].join('\n'),
     );
     expect(options).toEqual(['--index-url https://x']);
     expect(entries).toEqual([
-      { name: 'foo-bar', requirement: 'Foo_Bar[x]==1.0 ; python_version >= "3.8"', version: '1.0', hashes: ['sha256:aa', 'sha256:bb'], line: 3 },
+      {
+        name: 'foo-bar',
+        requirement: 'Foo_Bar[x]==1.0 ; python_version >= "3.8"',
+        version: '1.0',
+        hashes: ['sha256:aa', 'sha256:bb'],
+        line: 3,
+      },
       { name: 'baz', requirement: 'baz>=2', version: undefined, hashes: [], line: 7 },
     ]);
   });
@@ -96,7 +110,10 @@ describe.each(APPS)('images/$recipe/requirements.txt', ({ recipe, upstream, dist
       expect(e.requirement, `line ${e.line}: a direct reference`).not.toMatch(/@|:\/\//);
     }
     const names = entries.map((e) => e.name);
-    expect(names.filter((n, i) => names.indexOf(n) !== i), 'packages listed twice').toEqual([]);
+    expect(
+      names.filter((n, i) => names.indexOf(n) !== i),
+      'packages listed twice',
+    ).toEqual([]);
   });
 
   it(`pins ${distribution} to the release of the image tag the manifests pin`, () => {
@@ -115,16 +132,22 @@ describe.each(APPS)('images/$recipe/requirements.txt', ({ recipe, upstream, dist
   });
 
   it('builds the image under the tag the manifests pin', () => {
-    const json = JSON.parse(readFileSync(path.join(IMAGES_DIR, recipe, 'image.json'), 'utf8')) as { tag: string; inputs?: { upstream?: string } };
+    const json = JSON.parse(readFileSync(path.join(IMAGES_DIR, recipe, 'image.json'), 'utf8')) as {
+      tag: string;
+      inputs?: { upstream?: string };
+    };
     expect(json.tag).toBe(pinnedTag(upstream));
     expect(json.inputs?.upstream).toBe(`${upstream}:${pinnedTag(upstream)}`);
   });
 });
 
 // The earlier releases an upgrade test starts from: locked the same way, built by the same files.
-describe.each(APPS)('images/$recipe-previous (the upgrade tests\' starting point)', ({ recipe, upstream, distribution }) => {
+describe.each(APPS)("images/$recipe-previous (the upgrade tests' starting point)", ({ recipe, upstream, distribution }) => {
   const previous = `${recipe}-previous`;
-  const json = JSON.parse(readFileSync(path.join(IMAGES_DIR, previous, 'image.json'), 'utf8')) as { tag: string; inputs: { upstream: string } };
+  const json = JSON.parse(readFileSync(path.join(IMAGES_DIR, previous, 'image.json'), 'utf8')) as {
+    tag: string;
+    inputs: { upstream: string };
+  };
 
   it('is hash-pinned like the current lock, at an older release of the same app than the pin', () => {
     const { entries, options } = readLock(previous);
@@ -134,10 +157,13 @@ describe.each(APPS)('images/$recipe-previous (the upgrade tests\' starting point
     expect(`v${version}`).toBe(json.tag);
     expect(json.inputs.upstream).toBe(`${upstream}:${json.tag}`);
     const [a, b] = [version, pinnedTag(upstream).slice(1)].map((v) => v.split('.').map(Number));
-    expect(a!.map((n, i) => n - b![i]!).find((d) => d !== 0), `${version} is older than the pin ${pinnedTag(upstream)}`).toBeLessThan(0);
+    expect(
+      a!.map((n, i) => n - b![i]!).find((d) => d !== 0),
+      `${version} is older than the pin ${pinnedTag(upstream)}`,
+    ).toBeLessThan(0);
   });
 
-  it('is built by the current recipe\'s own Dockerfile and lock script (linked, not copied)', () => {
+  it("is built by the current recipe's own Dockerfile and lock script (linked, not copied)", () => {
     for (const file of ['Dockerfile', 'lock.sh']) {
       expect(realpathSync(path.join(IMAGES_DIR, previous, file))).toBe(realpathSync(path.join(IMAGES_DIR, recipe, file)));
     }

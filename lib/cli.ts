@@ -32,12 +32,18 @@ export interface CommandSpec<O extends Record<string, OptionSpec>> {
 }
 
 type Values<O extends Record<string, OptionSpec>> = {
-  [K in keyof O]: O[K] extends BooleanOption ? boolean : O[K] extends { default: string } | { required: true } ? string : string | undefined;
+  [K in keyof O]: O[K] extends BooleanOption
+    ? boolean
+    : O[K] extends { default: string } | { required: true }
+      ? string
+      : string | undefined;
 };
 
 /** The usage text: synopsis, summary, one line per option. */
 export function usage<O extends Record<string, OptionSpec>>(spec: CommandSpec<O>): string {
-  const synopsis = [spec.command, ...(spec.positionals ?? []), Object.keys(spec.options).length ? '[options]' : ''].filter(Boolean).join(' ');
+  const synopsis = [spec.command, ...(spec.positionals ?? []), Object.keys(spec.options).length ? '[options]' : '']
+    .filter(Boolean)
+    .join(' ');
   const rows = Object.entries(spec.options).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
     const extra = o.type === 'string' ? (o.required ? ' (required)' : o.default !== undefined ? ` (default: ${o.default})` : '') : '';
@@ -72,7 +78,14 @@ export function parseCommand<O extends Record<string, OptionSpec>>(
     process.exit(0);
   }
   const options = Object.fromEntries(
-    Object.entries(spec.options).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.type === 'string' && o.default !== undefined ? { default: o.default } : {}) }]),
+    Object.entries(spec.options).map(([name, o]) => [
+      name,
+      {
+        type: o.type,
+        ...(o.short ? { short: o.short } : {}),
+        ...(o.type === 'string' && o.default !== undefined ? { default: o.default } : {}),
+      },
+    ]),
   );
   try {
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -87,7 +100,8 @@ export function parseCommand<O extends Record<string, OptionSpec>>(
     return { values: typed, positionals };
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS_')) exitWithUsage(spec, e.message.split('\n')[0]!.replace(/\. To specify a positional.*$/, ''));
+    if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS_'))
+      exitWithUsage(spec, e.message.split('\n')[0]!.replace(/\. To specify a positional.*$/, ''));
     throw err;
   }
 }
@@ -95,11 +109,15 @@ export function parseCommand<O extends Record<string, OptionSpec>>(
 /** An integer option within [min, max], or a UsageError naming the option. */
 export function intOption(name: string, value: string, min: number, max: number, what = 'a whole number'): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} ${JSON.stringify(value)}: expected ${what} from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} ${JSON.stringify(value)}: expected ${what} from ${min} to ${max}`);
   return n;
 }
 
 /** A comma-separated list option. */
 export function listOption(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

@@ -74,7 +74,11 @@ export async function imageInfo(ref: string): Promise<ImageInfo | undefined> {
 /** `docker pull --quiet ref`, given up after `timeout` (a registry that does not answer must not hang a start); never throws. */
 export async function tryPull(ref: string, timeoutMs = 60_000): Promise<DockerResult> {
   const r = await quiet`docker pull --quiet ${ref}`.timeout(timeoutMs);
-  return { code: r.exitCode ?? 1, stdout: r.stdout.trim(), stderr: r.stderr.trim() || (r.exitCode === null ? `no answer within ${timeoutMs / 1000} s` : '') };
+  return {
+    code: r.exitCode ?? 1,
+    stdout: r.stdout.trim(),
+    stderr: r.stderr.trim() || (r.exitCode === null ? `no answer within ${timeoutMs / 1000} s` : ''),
+  };
 }
 
 export async function imageExists(ref: string): Promise<boolean> {
@@ -88,7 +92,9 @@ export async function saveInto(ref: string, container: string, cmd: string[]): P
     await Promise.all([save, save.pipe($({ quiet: true })`docker exec -i ${container} ${cmd}`)]);
   } catch (err) {
     const e = err as { exitCode?: number; stderr?: string; message?: string };
-    throw new Error(`docker save ${ref} | docker exec -i ${container.slice(0, 12)} ${cmd.join(' ')} failed (exit ${e.exitCode}): ${(e.stderr ?? e.message ?? '').trim()}`);
+    throw new Error(
+      `docker save ${ref} | docker exec -i ${container.slice(0, 12)} ${cmd.join(' ')} failed (exit ${e.exitCode}): ${(e.stderr ?? e.message ?? '').trim()}`,
+    );
   }
 }
 

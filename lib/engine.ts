@@ -16,7 +16,8 @@ export function canBootstrapEngine(env: NodeJS.ProcessEnv = process.env): { ok: 
   if (process.platform !== 'linux') return { ok: false, why: `not Linux (${process.platform})` };
   if (process.getuid?.() !== 0) return { ok: false, why: 'not root' };
   const host = env['DOCKER_HOST'];
-  if (host && !['unix:///var/run/docker.sock', 'unix:///run/docker.sock'].includes(host)) return { ok: false, why: `DOCKER_HOST=${host} names another engine` };
+  if (host && !['unix:///var/run/docker.sock', 'unix:///run/docker.sock'].includes(host))
+    return { ok: false, why: `DOCKER_HOST=${host} names another engine` };
   return { ok: true, why: 'root on Linux' };
 }
 

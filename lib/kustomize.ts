@@ -48,7 +48,10 @@ export function overlayDir(name: string, overlaysDir = OVERLAYS_DIR): string {
 export function localDir(name: string, manifestsDir = MANIFESTS_DIR): string {
   overlayDir(name, join(manifestsDir, 'overlays'));
   const dir = join(manifestsDir, 'local', name);
-  if (!existsSync(join(dir, 'kustomization.yaml'))) throw new Error(`Overlay "${name}" has no local instance (no ${join(dir, 'kustomization.yaml')}): it names its Secrets, which the cluster must already hold`);
+  if (!existsSync(join(dir, 'kustomization.yaml')))
+    throw new Error(
+      `Overlay "${name}" has no local instance (no ${join(dir, 'kustomization.yaml')}): it names its Secrets, which the cluster must already hold`,
+    );
   return dir;
 }
 
@@ -72,7 +75,8 @@ export async function render(dir: string): Promise<string> {
   const detail = r.stderr.replace(/^E\d{4} [\d:.]+\s+\d+ run\.go:\d+\] /gm, '').trim();
   // A local instance whose env files were never written: say which command writes them.
   const local = /manifests\/local\/([^/]+)\/?$/.exec(dir)?.[1];
-  const hint = local && /env source files|no such file/.test(detail) ? `\n(its env files are made by: npm run secrets -- --overlay ${local})` : '';
+  const hint =
+    local && /env source files|no such file/.test(detail) ? `\n(its env files are made by: npm run secrets -- --overlay ${local})` : '';
   throw new Error(`kustomize could not render ${dir}:\n${detail}${hint}`);
 }
 

@@ -20,5 +20,7 @@ export async function runToLog(cmd: string, args: string[], logFile: string): Pr
   });
   if (code === 0) return;
   const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-15).join('\n');
-  throw new Error(`${cmd} ${args.join(' ')} failed (${typeof code === 'number' ? `exit ${code}` : code}); last lines of ${logFile}:\n${tail}`);
+  throw new Error(
+    `${cmd} ${args.join(' ')} failed (${typeof code === 'number' ? `exit ${code}` : code}); last lines of ${logFile}:\n${tail}`,
+  );
 }

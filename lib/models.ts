@@ -11,6 +11,8 @@ export interface ConfiguredModel {
 }
 
 export function configuredModels(): ConfiguredModel[] {
-  const config = parse(readFileSync(join(MANIFESTS_DIR, 'base/litellm-config.yaml'), 'utf8')) as { model_list: { model_name: string; litellm_params: { model: string } }[] };
+  const config = parse(readFileSync(join(MANIFESTS_DIR, 'base/litellm-config.yaml'), 'utf8')) as {
+    model_list: { model_name: string; litellm_params: { model: string } }[];
+  };
   return config.model_list.map((m) => ({ name: m.model_name, anthropicId: m.litellm_params.model.replace(/^anthropic\//, '') }));
 }

@@ -24,7 +24,12 @@ export function imagePins(kustomization: string): Record<string, string> {
  */
 export function pinnedImages(manifests = MANIFESTS_DIR): Record<string, string> {
   const components = join(manifests, 'components');
-  const files = [join(manifests, 'base/kustomization.yaml'), ...readdirSync(components).sort().map((c) => join(components, c, 'kustomization.yaml'))];
+  const files = [
+    join(manifests, 'base/kustomization.yaml'),
+    ...readdirSync(components)
+      .sort()
+      .map((c) => join(components, c, 'kustomization.yaml')),
+  ];
   return Object.assign({}, ...files.filter((f) => existsSync(f)).map(imagePins)) as Record<string, string>;
 }
 

@@ -48,7 +48,8 @@ function valuesFor(entries: [string, string][], known: Map<string, string>, exam
   return entries.map(([k]) => {
     const resolved = values.get(k)!.replace(REFERENCE, (_, ref: string) => {
       const v = values.get(ref);
-      if (v === undefined || v.includes('${')) throw new Error(`${examplePath}: ${k} refers to \${${ref}}, which the file does not define (or which refers further)`);
+      if (v === undefined || v.includes('${'))
+        throw new Error(`${examplePath}: ${k} refers to \${${ref}}, which the file does not define (or which refers further)`);
       return v;
     });
     return [k, resolved];
@@ -70,7 +71,14 @@ export function ensureEnvFile(examplePath: string): EnvFileReport {
     if (extra.length > 0) {
       const text = readFileSync(file, 'utf8');
       const sep = text === '' || text.endsWith('\n') ? '' : '\n';
-      appendFileSync(file, sep + valuesFor(extra, current, examplePath).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+      appendFileSync(
+        file,
+        sep +
+          valuesFor(extra, current, examplePath)
+            .map(([k, v]) => `${k}=${v}`)
+            .join('\n') +
+          '\n',
+      );
       report.added = extra.map(([k]) => k);
     }
   }
@@ -103,9 +111,7 @@ export function describeReports(reports: EnvFileReport[], base: string): string[
 /** Thrown when an overlay is about to be used while one of its secrets has no value. */
 export class MissingSecretsError extends Error {
   constructor(reports: EnvFileReport[], base: string) {
-    const lines = reports
-      .filter((r) => r.missing.length > 0)
-      .map((r) => `  ${relative(base, r.file)}: ${r.missing.join(', ')}`);
+    const lines = reports.filter((r) => r.missing.length > 0).map((r) => `  ${relative(base, r.file)}: ${r.missing.join(', ')}`);
     super(`These secrets have no value yet; edit the files and set them:\n${lines.join('\n')}`);
     this.name = 'MissingSecretsError';
   }
@@ -117,16 +123,17 @@ export class MissingSecretsError extends Error {
  */
 export function fillEmptyValues(file: string, values: Record<string, string>): string[] {
   const set: string[] = [];
-  const lines = readFileSync(file, 'utf8').split('\n').map((raw) => {
-    const m = LINE.exec(raw.trim());
-    if (!m || m[2] !== '' || values[m[1]!] === undefined) return raw;
-    set.push(m[1]!);
-    return `${m[1]}=${values[m[1]!]}`;
-  });
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((raw) => {
+      const m = LINE.exec(raw.trim());
+      if (!m || m[2] !== '' || values[m[1]!] === undefined) return raw;
+      set.push(m[1]!);
+      return `${m[1]}=${values[m[1]!]}`;
+    });
   writeFileSync(file, lines.join('\n'), { mode: 0o600 });
   return set;
 }
-
 
 export interface TlsReport {
   /** The files written this time (the CA's only when it was missing). */
@@ -145,7 +152,10 @@ export interface TlsReport {
 export async function ensureOverlayTls(dir: string): Promise<TlsReport | undefined> {
   const hostsFile = join(dir, 'tls-hosts');
   if (!existsSync(hostsFile)) return undefined;
-  const hosts = readFileSync(hostsFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const hosts = readFileSync(hostsFile, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   if (hosts.length === 0) throw new Error(`${hostsFile}: no host name in it (one per line)`);
   const { makeCa, makeServerCert, certHosts } = await import('./tls.ts');
   const file = (name: string) => join(dir, name);

@@ -16,13 +16,20 @@ export interface StackTarget {
 export async function stackTarget(opts: { overlay: string; kubeconfig?: string; context?: string }): Promise<StackTarget> {
   const objects = await renderObjects(overlayDir(opts.overlay)); // a wrong or malformed overlay fails here
   const namespaces = objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name);
-  if (namespaces.length !== 1) throw new Error(`overlay ${opts.overlay} renders ${namespaces.length} Namespaces (${namespaces.join(', ')}); expected exactly one`);
+  if (namespaces.length !== 1)
+    throw new Error(`overlay ${opts.overlay} renders ${namespaces.length} Namespaces (${namespaces.join(', ')}); expected exactly one`);
   if (opts.kubeconfig) {
     if (!existsSync(opts.kubeconfig)) throw new Error(`--kubeconfig ${opts.kubeconfig}: no such file`);
     return { kc: kubeConfigFromFile(opts.kubeconfig, opts.context), namespace: namespaces[0]!, from: opts.kubeconfig };
   }
   const state = readStackRecord();
-  if (!state) throw new Error(`no running dev stack (${STATE_FILE} is missing): start one with \`npm run dev:up -- --overlay ${opts.overlay}\`, or pass --kubeconfig for another cluster`);
-  if (state.overlay !== opts.overlay) throw new Error(`the running dev stack is overlay ${state.overlay}, not ${opts.overlay}: pass --overlay ${state.overlay}, or --kubeconfig for another cluster`);
+  if (!state)
+    throw new Error(
+      `no running dev stack (${STATE_FILE} is missing): start one with \`npm run dev:up -- --overlay ${opts.overlay}\`, or pass --kubeconfig for another cluster`,
+    );
+  if (state.overlay !== opts.overlay)
+    throw new Error(
+      `the running dev stack is overlay ${state.overlay}, not ${opts.overlay}: pass --overlay ${state.overlay}, or --kubeconfig for another cluster`,
+    );
   return { kc: kubeConfigFromFile(state.kubeconfig), namespace: namespaces[0]!, from: `dev:up's node (${state.kubeconfig})` };
 }

@@ -25,7 +25,10 @@ async function pemKey(key: Key): Promise<string> {
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
-const serial = () => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
+const serial = () =>
+  Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+    .toString('hex')
+    .replace(/^[89a-f]/, '1');
 
 /** A CA valid for `days` (default 365) that may sign server certificates only. */
 export async function makeCa(name: string, days = 365): Promise<Pem> {

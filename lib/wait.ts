@@ -10,7 +10,11 @@ export interface WaitOptions {
  * exception from `check` counts as "not yet" (the API may be restarting); after the deadline it
  * throws `${what} not reached after N s (M tries): <describe()>`.
  */
-export async function waitUntil<T>(what: string, check: () => Promise<T | undefined>, opts: WaitOptions & { describe?: () => Promise<string> }): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  opts: WaitOptions & { describe?: () => Promise<string> },
+): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let tries = 0;
   let lastError = '';
@@ -25,7 +29,9 @@ export async function waitUntil<T>(what: string, check: () => Promise<T | undefi
     }
     if (Date.now() >= deadline) {
       const state = opts.describe ? await opts.describe().catch((e: unknown) => `(state unavailable: ${String(e)})`) : '';
-      throw new Error(`${what} not reached after ${Math.round(opts.timeoutMs / 1000)} s (${tries} tries)${state ? `: ${state}` : ''}${lastError ? ` (last error: ${lastError})` : ''}`);
+      throw new Error(
+        `${what} not reached after ${Math.round(opts.timeoutMs / 1000)} s (${tries} tries)${state ? `: ${state}` : ''}${lastError ? ` (last error: ${lastError})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
   }

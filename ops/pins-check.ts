@@ -8,7 +8,8 @@ import { APP_DISTRIBUTIONS, FORBIDDEN_LITELLM, pinnedImages, pinReport } from '.
 
 const { values } = parseCommand({
   command: 'npm run pins:check --',
-  summary: 'Asks PyPI whether newer patch releases exist for the app images the manifests pin (LiteLLM, Open\nWebUI). Yanked and known-compromised releases are never suggested.',
+  summary:
+    'Asks PyPI whether newer patch releases exist for the app images the manifests pin (LiteLLM, Open\nWebUI). Yanked and known-compromised releases are never suggested.',
   options: { strict: { type: 'boolean', help: 'exit 1 when a newer patch exists' } },
 });
 const pins = pinnedImages();
@@ -35,5 +36,8 @@ for (const [image, dist] of Object.entries(APP_DISTRIBUTIONS)) {
       (r.skipped.length ? `; never suggested (yanked or compromised): ${r.skipped.join(', ')}` : ''),
   );
 }
-if (behind) console.log('To move a pin: the image tag in manifests/base/kustomization.yaml, images/<app>/image.json and requirements.in, then images/<app>/lock.sh.');
+if (behind)
+  console.log(
+    'To move a pin: the image tag in manifests/base/kustomization.yaml, images/<app>/image.json and requirements.in, then images/<app>/lock.sh.',
+  );
 process.exit(values.strict && behind ? 1 : 0);

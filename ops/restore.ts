@@ -9,7 +9,8 @@ import { stackTarget } from '../lib/stack-target.ts';
 
 const { values, positionals } = parseCommand({
   command: 'npm run restore --',
-  summary: 'Puts a backup back: the archive is checked whole first, then Open WebUI is stopped, the data swapped\nin and the app started again; the data it replaced stays on the volume beside it.',
+  summary:
+    'Puts a backup back: the archive is checked whole first, then Open WebUI is stopped, the data swapped\nin and the app started again; the data it replaced stays on the volume beside it.',
   positionals: ['ARCHIVE'],
   options: {
     overlay: { type: 'string', value: 'NAME', required: true, help: 'the overlay the stack was applied from (it names the namespace)' },

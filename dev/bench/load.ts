@@ -93,8 +93,7 @@ export async function samplePodCgroups(cluster: Cluster): Promise<Map<string, Cg
     else if (key === 'cpuacct_usage' && value) {
       s.usageNs = value;
       v1Usage.add(uid);
-    }
-    else if (key === 'nr_periods') s.periods = value;
+    } else if (key === 'nr_periods') s.periods = value;
     else if (key === 'nr_throttled') s.throttled = value;
     else if (key === 'throttled_usec') s.throttledNs = value * 1000;
     else if (key === 'throttled_time') s.throttledNs = value;
@@ -127,7 +126,11 @@ function usageBetween(a: CgroupSample | undefined, b: CgroupSample | undefined, 
 }
 
 async function signIn(baseUrl: string, email: string, password: string): Promise<string> {
-  const res = await fetch(`${baseUrl}/api/v1/auths/signin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+  const res = await fetch(`${baseUrl}/api/v1/auths/signin`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
   if (!res.ok) throw new Error(`bench: signing in to Open WebUI failed: HTTP ${res.status} ${await res.text()}`);
   return ((await res.json()) as { token: string }).token;
 }
@@ -136,7 +139,11 @@ async function signIn(baseUrl: string, email: string, password: string): Promise
 async function plan(stack: Stack, opts: LoadOptions): Promise<string> {
   const secret = (file: string, key: string) => stackSecret(stack.info.secretsDir, file, key);
   const model = configuredModels()[0]!;
-  const token = await signIn(stack.info.urls.openWebui, secret('admin.env', 'WEBUI_ADMIN_EMAIL'), secret('admin.env', 'WEBUI_ADMIN_PASSWORD'));
+  const token = await signIn(
+    stack.info.urls.openWebui,
+    secret('admin.env', 'WEBUI_ADMIN_EMAIL'),
+    secret('admin.env', 'WEBUI_ADMIN_PASSWORD'),
+  );
   const targets = [
     {
       hop: 'fake',
@@ -146,18 +153,42 @@ async function plan(stack: Stack, opts: LoadOptions): Promise<string> {
       headers: { 'x-api-key': secret('litellm.env', 'ANTHROPIC_API_KEY'), 'anthropic-version': '2023-06-01' },
       model: model.anthropicId,
     },
-    { hop: 'litellm', name: 'LiteLLM', url: 'http://litellm:4000/v1/chat/completions', protocol: 'openai', headers: { authorization: `Bearer ${secret('litellm.env', 'LITELLM_MASTER_KEY')}` }, model: model.name },
-    { hop: 'openwebui', name: 'Open WebUI', url: 'http://open-webui:8080/api/chat/completions', protocol: 'openai', headers: { authorization: `Bearer ${token}` }, model: model.name },
+    {
+      hop: 'litellm',
+      name: 'LiteLLM',
+      url: 'http://litellm:4000/v1/chat/completions',
+      protocol: 'openai',
+      headers: { authorization: `Bearer ${secret('litellm.env', 'LITELLM_MASTER_KEY')}` },
+      model: model.name,
+    },
+    {
+      hop: 'openwebui',
+      name: 'Open WebUI',
+      url: 'http://open-webui:8080/api/chat/completions',
+      protocol: 'openai',
+      headers: { authorization: `Bearer ${token}` },
+      model: model.name,
+    },
   ];
-  for (const h of opts.hops) if (!targets.some((t) => t.hop === h)) throw new Error(`bench: unknown hop ${h}: expected fake, litellm, openwebui`);
-  return JSON.stringify({ targets: targets.filter((t) => opts.hops.includes(t.hop)), concurrency: opts.concurrency, seconds: opts.seconds, words: opts.words, pauseSeconds: 3 });
+  for (const h of opts.hops)
+    if (!targets.some((t) => t.hop === h)) throw new Error(`bench: unknown hop ${h}: expected fake, litellm, openwebui`);
+  return JSON.stringify({
+    targets: targets.filter((t) => opts.hops.includes(t.hop)),
+    concurrency: opts.concurrency,
+    seconds: opts.seconds,
+    words: opts.words,
+    pauseSeconds: 3,
+  });
 }
 
 /** The Job, its script and plan, and the NetworkPolicies that let it (and only it) reach the three targets. */
 function objects(namespace: string, image: string, planJson: string): k8s.KubernetesObject[] {
   const meta = (kind: string) => ({ name: kind === 'NetworkPolicy' ? `${NAME}-egress` : NAME, namespace, labels: LABELS });
   const locustfile = readFileSync(join(REPO_ROOT, 'dev/bench/locustfile.py'), 'utf8');
-  const ports = [{ protocol: 'TCP', port: 8080 }, { protocol: 'TCP', port: 4000 }];
+  const ports = [
+    { protocol: 'TCP', port: 8080 },
+    { protocol: 'TCP', port: 4000 },
+  ];
   return [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('ConfigMap'), data: { 'locustfile.py': locustfile } } as k8s.V1ConfigMap,
     { apiVersion: 'v1', kind: 'Secret', metadata: meta('Secret'), stringData: { BENCH_PLAN: planJson } } as k8s.V1Secret,
@@ -168,7 +199,9 @@ function objects(namespace: string, image: string, planJson: string): k8s.Kubern
       spec: {
         podSelector: { matchLabels: { 'app.kubernetes.io/name': NAME } },
         policyTypes: ['Egress'],
-        egress: [{ to: [{ podSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: TARGET_APPS }] } }], ports }],
+        egress: [
+          { to: [{ podSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: TARGET_APPS }] } }], ports },
+        ],
       },
     } as k8s.V1NetworkPolicy,
     {
@@ -225,18 +258,30 @@ async function removeBench(kc: k8s.KubeConfig, namespace: string, objs: k8s.Kube
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
   for (const o of objs) {
     await api
-      .delete({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata!.name!, namespace } }, undefined, undefined, 0, undefined, 'Background')
+      .delete(
+        { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata!.name!, namespace } },
+        undefined,
+        undefined,
+        0,
+        undefined,
+        'Background',
+      )
       .catch((err: { code?: number }) => {
         if (err.code !== 404) throw err;
       });
   }
   // The next run's pod must not be confused with this one's.
-  await waitUntil('the previous benchmark pod gone', async () => ((await listPods(kc, namespace, `app.kubernetes.io/name=${NAME}`)).length === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
+  await waitUntil(
+    'the previous benchmark pod gone',
+    async () => ((await listPods(kc, namespace, `app.kubernetes.io/name=${NAME}`)).length === 0 ? true : undefined),
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
 }
 
 /** Runs the load Job against a running dev stack and returns one result per target and concurrency. */
 export async function benchLoad(stack: Stack, opts: LoadOptions): Promise<CellResult[]> {
-  if (!stack.cluster) throw new Error('bench: the load benchmark reads the node\'s cgroups, so it needs a node the harness started (not --kubeconfig)');
+  if (!stack.cluster)
+    throw new Error("bench: the load benchmark reads the node's cgroups, so it needs a node the harness started (not --kubeconfig)");
   const { kc, cluster } = stack;
   const namespace = stack.info.namespace;
   const image = (await ensureImage('locust', { log: (l) => opts.log(`images: ${l}`) })).ref;
@@ -248,10 +293,16 @@ export async function benchLoad(stack: Stack, opts: LoadOptions): Promise<CellRe
 
   const uidOf = new Map<string, string>();
   for (const app of [...TARGET_APPS, NAME]) {
-    const pods = await waitUntil(`a running pod of ${app}`, async () => {
-      const ps = (await listPods(kc, namespace, `app.kubernetes.io/name=${app}`)).filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
-      return ps.length ? ps : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 500 });
+    const pods = await waitUntil(
+      `a running pod of ${app}`,
+      async () => {
+        const ps = (await listPods(kc, namespace, `app.kubernetes.io/name=${app}`)).filter(
+          (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp,
+        );
+        return ps.length ? ps : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
     if (pods.length > 1) opts.log(`bench: ${app} runs ${pods.length} pods; the figures are the first one's`);
     uidOf.set(app, pods[0]!.metadata!.uid!);
   }
@@ -288,7 +339,9 @@ export async function benchLoad(stack: Stack, opts: LoadOptions): Promise<CellRe
     if (results.length === cells) break;
     const phase = (await kc.makeApiClient(k8s.CoreV1Api).readNamespacedPod({ name: pod, namespace })).status?.phase;
     if (phase === 'Failed' || phase === 'Succeeded') {
-      throw new Error(`bench: the load generator ended (${phase}) after ${results.length} of ${cells} cells:\n${lines.slice(-30).join('\n')}`);
+      throw new Error(
+        `bench: the load generator ended (${phase}) after ${results.length} of ${cells} cells:\n${lines.slice(-30).join('\n')}`,
+      );
     }
     if (Date.now() > deadline) throw new Error(`bench: the load generator did not finish in time (${results.length} of ${cells} cells)`);
     await new Promise((r) => setTimeout(r, 1000));
@@ -302,26 +355,46 @@ const fmt = (v: number | null | undefined, digits = 0) => (v === null || v === u
 /** Two tables: latency per hop with its overhead over the floor, and each pod's CPU and memory. */
 export function formatLoad(results: CellResult[]): string {
   const floor = (c: number) => results.find((r) => r.concurrency === c && r.target === 'fake upstream');
-  const rows = ['hop | c | TTFT p50 / p95 / p99 (ms) | TTFT p50 over floor | total p50 / p95 / p99 (ms) | req/s | errors', '---|---|---|---|---|---|---'];
+  const rows = [
+    'hop | c | TTFT p50 / p95 / p99 (ms) | TTFT p50 over floor | total p50 / p95 / p99 (ms) | req/s | errors',
+    '---|---|---|---|---|---|---',
+  ];
   for (const r of results) {
     const f = floor(r.concurrency);
-    const over = r === f || !f?.ttft.p50 || r.ttft.p50 === null ? 'floor' : `+${fmt(r.ttft.p50 - f.ttft.p50)} ms (×${(r.ttft.p50 / f.ttft.p50).toFixed(2)})`;
+    const over =
+      r === f || !f?.ttft.p50 || r.ttft.p50 === null
+        ? 'floor'
+        : `+${fmt(r.ttft.p50 - f.ttft.p50)} ms (×${(r.ttft.p50 / f.ttft.p50).toFixed(2)})`;
     const errs = r.errors ? `${r.errors} (${r.errorSamples.map(([m, n]) => `${n}× ${m.slice(0, 80)}`).join('; ')})` : '0';
-    rows.push(`${r.target} | ${r.concurrency} | ${fmt(r.ttft.p50)} / ${fmt(r.ttft.p95)} / ${fmt(r.ttft.p99)} | ${over} | ${fmt(r.total.p50)} / ${fmt(r.total.p95)} / ${fmt(r.total.p99)} | ${r.rps} | ${errs}`);
+    rows.push(
+      `${r.target} | ${r.concurrency} | ${fmt(r.ttft.p50)} / ${fmt(r.ttft.p95)} / ${fmt(r.ttft.p99)} | ${over} | ${fmt(r.total.p50)} / ${fmt(r.total.p95)} / ${fmt(r.total.p99)} | ${r.rps} | ${errs}`,
+    );
   }
   const own = results.filter((r) => r.litellmOverhead);
   if (own.length > 0) {
-    rows.push('', "LiteLLM's own overhead header (x-litellm-overhead-duration-ms, from its handler's start: upstream's published measure)", 'hop | c | p50 / p95 / p99 (ms) | TTFT p50 over floor, for comparison', '---|---|---|---');
+    rows.push(
+      '',
+      "LiteLLM's own overhead header (x-litellm-overhead-duration-ms, from its handler's start: upstream's published measure)",
+      'hop | c | p50 / p95 / p99 (ms) | TTFT p50 over floor, for comparison',
+      '---|---|---|---',
+    );
     for (const r of own) {
       const f = floor(r.concurrency);
       const o = r.litellmOverhead!;
-      rows.push(`${r.target} | ${r.concurrency} | ${fmt(o.p50, 1)} / ${fmt(o.p95, 1)} / ${fmt(o.p99, 1)} | ${f?.ttft.p50 && r.ttft.p50 !== null ? `+${fmt(r.ttft.p50 - f.ttft.p50)} ms` : '–'}`);
+      rows.push(
+        `${r.target} | ${r.concurrency} | ${fmt(o.p50, 1)} / ${fmt(o.p95, 1)} / ${fmt(o.p99, 1)} | ${f?.ttft.p50 && r.ttft.p50 !== null ? `+${fmt(r.ttft.p50 - f.ttft.p50)} ms` : '–'}`,
+      );
     }
   }
   const apps = [...new Set(results.flatMap((r) => Object.keys(r.pods)))];
-  const usage = [`hop | c | ${apps.map((a) => `${a} CPU cores, throttled %, peak MiB`).join(' | ')}`, `---|---|${apps.map(() => '---').join('|')}`];
+  const usage = [
+    `hop | c | ${apps.map((a) => `${a} CPU cores, throttled %, peak MiB`).join(' | ')}`,
+    `---|---|${apps.map(() => '---').join('|')}`,
+  ];
   for (const r of results) {
-    usage.push(`${r.target} | ${r.concurrency} | ${apps.map((a) => (r.pods[a] ? `${r.pods[a]!.cpuCores}, ${r.pods[a]!.throttledPct} %, ${r.pods[a]!.memoryPeakMiB}` : '–')).join(' | ')}`);
+    usage.push(
+      `${r.target} | ${r.concurrency} | ${apps.map((a) => (r.pods[a] ? `${r.pods[a]!.cpuCores}, ${r.pods[a]!.throttledPct} %, ${r.pods[a]!.memoryPeakMiB}` : '–')).join(' | ')}`,
+    );
   }
   return `${rows.join('\n')}\n\nCPU and memory of each pod during each run (node cgroups)\n${usage.join('\n')}`;
 }

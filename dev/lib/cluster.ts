@@ -29,7 +29,10 @@ export const STORE_MOUNT = '/chatstack-store';
  * cache and 26-40 s without, the import it replaces 55-80 s. Then k3s, as the image's entrypoint.
  */
 const STORE_ENTRYPOINT = [
-  '/usr/bin/tini', '--', '/bin/sh', '-ec',
+  '/usr/bin/tini',
+  '--',
+  '/bin/sh',
+  '-ec',
   [
     `A=${AGENT_DIR}; S=${STORE_MOUNT}; O=io.containerd.snapshotter.v1.overlayfs`,
     `if [ ! -e "$A/containerd" ] && [ -f "$S/${STORE_COMPLETE}" ]; then`,
@@ -120,7 +123,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const bootSeconds = secondsSince(t0);
   const kubeConfigYaml = started.getKubeConfig();
   const linked = opts.store ? /linked the image store in (\d+) ms/.exec((await dockerTry('logs', started.getId())).stdout) : null;
-  log(`node ${started.getId().slice(0, 12)} ready after ${bootSeconds.toFixed(1)} s${linked ? ` (${(Number(linked[1]) / 1000).toFixed(1)} s of it linking the image store ${opts.store})` : ''}`);
+  log(
+    `node ${started.getId().slice(0, 12)} ready after ${bootSeconds.toFixed(1)} s${linked ? ` (${(Number(linked[1]) / 1000).toFixed(1)} s of it linking the image store ${opts.store})` : ''}`,
+  );
   return { container: started, id: started.getId(), kubeConfigYaml, kc: kubeConfigFrom(kubeConfigYaml), bootSeconds };
 }
 
@@ -145,7 +150,11 @@ export function containerdName(ref: string): string {
  * at that moment (kind disables that collection for the same reason). `node` is the node
  * container (a test holding only the stack's info passes `{ id: info.clusterId }`).
  */
-export async function loadImages(node: Pick<Cluster, 'id'>, refs: string[], log: (line: string) => void = () => {}): Promise<{ imported: string[]; skipped: string[] }> {
+export async function loadImages(
+  node: Pick<Cluster, 'id'>,
+  refs: string[],
+  log: (line: string) => void = () => {},
+): Promise<{ imported: string[]; skipped: string[] }> {
   const imported: string[] = [];
   const skipped: string[] = [];
   const ctr = ['ctr', '-n', 'k8s.io', 'images'];

@@ -48,7 +48,8 @@ export async function previousReleases(mode: ImageMode): Promise<Record<string, 
       const r = recipes.get(recipe);
       if (!r) throw new Error(`no image recipe images/${recipe} (the release before ${name}'s pin)`);
       const upstream = String(r.inputs['upstream'] ?? '');
-      if (mode === 'upstream' && imageName(upstream) !== name) throw new Error(`images/${recipe}/image.json: inputs.upstream must be a tag of ${name}, not "${upstream}"`);
+      if (mode === 'upstream' && imageName(upstream) !== name)
+        throw new Error(`images/${recipe}/image.json: inputs.upstream must be a tag of ${name}, not "${upstream}"`);
       return [name, mode === 'hermetic' ? r.ref : upstream];
     }),
   );
@@ -110,7 +111,10 @@ export async function chooseImageMode(env: NodeJS.ProcessEnv = process.env, used
   const probe = refs[present.findIndex((p) => !p)]!;
   const pull = await tryPull(probe);
   if (pull.code === 0) return { mode: 'upstream', reason: `pulled ${probe}` };
-  return { mode: 'hermetic', reason: `cannot pull ${probe} (${pull.stderr.split('\n').pop()}); building equivalents from package registries` };
+  return {
+    mode: 'hermetic',
+    reason: `cannot pull ${probe} (${pull.stderr.split('\n').pop()}); building equivalents from package registries`,
+  };
 }
 
 export interface StackImages {
@@ -128,7 +132,12 @@ export interface StackImages {
  * and, with `used` (the image names an overlay runs), only those; without it, all of them.
  * `alsoBuild` recipes are built in the same pass (hermetic mode), not returned.
  */
-export async function prepareImages(mode: ImageMode, opts: EnsureOptions = {}, used?: Set<string>, alsoBuild: string[] = []): Promise<StackImages> {
+export async function prepareImages(
+  mode: ImageMode,
+  opts: EnsureOptions = {},
+  used?: Set<string>,
+  alsoBuild: string[] = [],
+): Promise<StackImages> {
   const ownRefs = await Promise.all(OWN_RECIPES.map(async (r) => ({ recipe: r, ref: await recipeImageRef(r) })));
   const ownUsed = ownRefs.filter((o) => !used || used.has(imageName(o.ref)));
   const own = ownUsed.map((o) => o.ref);
@@ -139,7 +148,11 @@ export async function prepareImages(mode: ImageMode, opts: EnsureOptions = {}, u
     const swaps = Object.fromEntries(apps.map(([name, recipe]) => [name, ref(recipe)]));
     return { mode, node: ref('k3s'), swaps, workload: [...Object.values(swaps), ...own] };
   }
-  if (ownUsed.length > 0) await ensureImages(ownUsed.map((o) => o.recipe), opts); // [] would mean every recipe
+  if (ownUsed.length > 0)
+    await ensureImages(
+      ownUsed.map((o) => o.recipe),
+      opts,
+    ); // [] would mean every recipe
   const refs = upstreamRefs(used);
   for (const ref of refs) {
     if (!(await imageExists(ref))) {

@@ -56,7 +56,19 @@ export const storeVolume = (key: string) => `chatstack-node-store-${key}`;
 
 async function isComplete(volume: string, nodeImage: string): Promise<boolean> {
   if ((await dockerTry('volume', 'inspect', volume)).code !== 0) return false;
-  const r = await dockerTry('run', '--rm', '--network', 'none', '-v', `${volume}:${STORE_MOUNT}:ro`, '--entrypoint', 'test', nodeImage, '-f', `${STORE_MOUNT}/${STORE_COMPLETE}`);
+  const r = await dockerTry(
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '-v',
+    `${volume}:${STORE_MOUNT}:ro`,
+    '--entrypoint',
+    'test',
+    nodeImage,
+    '-f',
+    `${STORE_MOUNT}/${STORE_COMPLETE}`,
+  );
   return r.code === 0;
 }
 
@@ -89,14 +101,34 @@ export async function ensureNodeStore(nodeImage: string, refs: string[], log: (l
   await dockerTry('volume', 'rm', '-f', volume); // an interrupted build's leftovers
   await docker('volume', 'create', '--label', `${STORE_LABEL}=${key}`, '--label', `${SET_LABEL}=${set}`, volume);
   const id = await docker(
-    'run', '-d', '--name', builder, '--privileged', '--network', 'none', '--label', `${STORE_LABEL}-builder=${key}`, '--label', `${BUILDER_PID_LABEL}=${process.pid}`,
-    '-v', `${volume}:${AGENT_DIR}`, '--entrypoint', 'containerd', nodeImage,
-    '--address', `${SOCKET_DIR}/containerd.sock`, '--state', SOCKET_DIR, '--root', `${AGENT_DIR}/containerd`,
+    'run',
+    '-d',
+    '--name',
+    builder,
+    '--privileged',
+    '--network',
+    'none',
+    '--label',
+    `${STORE_LABEL}-builder=${key}`,
+    '--label',
+    `${BUILDER_PID_LABEL}=${process.pid}`,
+    '-v',
+    `${volume}:${AGENT_DIR}`,
+    '--entrypoint',
+    'containerd',
+    nodeImage,
+    '--address',
+    `${SOCKET_DIR}/containerd.sock`,
+    '--state',
+    SOCKET_DIR,
+    '--root',
+    `${AGENT_DIR}/containerd`,
   );
   try {
     for (let i = 0; ; i++) {
       if ((await dockerTry('exec', id, 'ctr', 'version')).code === 0) break;
-      if (i >= 60) throw new Error(`the store's containerd did not answer within 30 s: ${(await dockerTry('logs', '--tail', '20', id)).stderr}`);
+      if (i >= 60)
+        throw new Error(`the store's containerd did not answer within 30 s: ${(await dockerTry('logs', '--tail', '20', id)).stderr}`);
       await new Promise((r) => setTimeout(r, 500));
     }
     await loadImages({ id }, refs, log);
@@ -119,7 +151,18 @@ async function removeSuperseded(volume: string, set: string, log: (line: string)
 
 /** The layers of a node started from a store: its snapshot directories that link into the store. */
 export async function linkedLayers(nodeId: string): Promise<string[]> {
-  const out = await docker('exec', nodeId, 'find', `${AGENT_DIR}/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots`, '-maxdepth', '1', '-type', 'l', '-lname', `${STORE_MOUNT}/*`);
+  const out = await docker(
+    'exec',
+    nodeId,
+    'find',
+    `${AGENT_DIR}/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots`,
+    '-maxdepth',
+    '1',
+    '-type',
+    'l',
+    '-lname',
+    `${STORE_MOUNT}/*`,
+  );
   return out.split('\n').filter(Boolean);
 }
 

@@ -100,7 +100,8 @@ export interface Stack {
 export async function stopStack(info: StackInfo, opts: StopOptions = {}): Promise<string[]> {
   const removed: string[] = [];
   if (opts.keepCluster || !info.clusterName) {
-    if (existsSync(info.kubeconfig) && (await deleteNamespace(kubeConfigFromFile(info.kubeconfig), info.namespace))) removed.push(`namespace ${info.namespace}`);
+    if (existsSync(info.kubeconfig) && (await deleteNamespace(kubeConfigFromFile(info.kubeconfig), info.namespace)))
+      removed.push(`namespace ${info.namespace}`);
   } else {
     for (const id of await removeNodes(info.clusterName)) removed.push(`k3s node container ${id.slice(0, 12)} and its volumes`);
     if (info.kubeconfig.startsWith(STATE_DIR)) rmSync(info.kubeconfig, { force: true });
@@ -139,7 +140,10 @@ export async function up(opts: UpOptions): Promise<Stack> {
       ? { mode: 'hermetic', reason: 'existing cluster that already holds the hermetic images' }
       : { mode: 'upstream', reason: 'existing cluster: it pulls the images itself' };
   log(`images: ${choice.mode} (${choice.reason})`);
-  const images = opts.kubeconfig && !opts.hermeticImagesLoaded ? undefined : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) }, used, opts.alsoBuild);
+  const images =
+    opts.kubeconfig && !opts.hermeticImagesLoaded
+      ? undefined
+      : await prepareImages(choice.mode, { log: (l) => log(`images: ${l}`) }, used, opts.alsoBuild);
   timings['images'] = secondsSince(t);
 
   // ---- cluster
@@ -166,7 +170,14 @@ export async function up(opts: UpOptions): Promise<Stack> {
       }
     }
     t = Date.now();
-    cluster = await startCluster({ image: images.node, reuse: opts.reuse, keep: opts.keep, name: opts.clusterName, store, log: (l) => log(`cluster: ${l}`) });
+    cluster = await startCluster({
+      image: images.node,
+      reuse: opts.reuse,
+      keep: opts.keep,
+      name: opts.clusterName,
+      store,
+      log: (l) => log(`cluster: ${l}`),
+    });
     timings['cluster'] = secondsSince(t);
     kc = cluster.kc;
     mkdirSync(STATE_DIR, { recursive: true });
@@ -182,16 +193,29 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const swaps = images?.swaps ?? {};
   const objects = Object.keys(swaps).length === 0 ? rendered : await renderWithImages(dir, swaps);
   const namespaces = objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name);
-  if (opts.namespace && !namespaces.includes(opts.namespace)) throw new Error(`overlay ${opts.overlay} renders no Namespace ${opts.namespace} (it has ${namespaces.join(', ') || 'none'})`);
-  if (!opts.namespace && namespaces.length !== 1) throw new Error(`overlay ${opts.overlay} renders ${namespaces.length ? `several Namespaces (${namespaces.join(', ')}): say which is the stack's` : 'no Namespace'}`);
+  if (opts.namespace && !namespaces.includes(opts.namespace))
+    throw new Error(`overlay ${opts.overlay} renders no Namespace ${opts.namespace} (it has ${namespaces.join(', ') || 'none'})`);
+  if (!opts.namespace && namespaces.length !== 1)
+    throw new Error(
+      `overlay ${opts.overlay} renders ${namespaces.length ? `several Namespaces (${namespaces.join(', ')}): say which is the stack's` : 'no Namespace'}`,
+    );
   const namespace = opts.namespace ?? namespaces[0]!;
   await prepareClusterFor(kc, objects, { ownNode: cluster !== undefined, log });
   await applyObjects(kc, objects, { overlay: opts.overlay, namespace }, (l) => log(`apply: ${l}`));
   timings['apply'] = secondsSince(t);
   t = Date.now();
   // Only namespaces that run something: one holding a Gateway or Secrets alone has nothing to wait for.
-  const running = namespaces.filter((ns) => objects.some((o) => (o.kind === 'Deployment' || o.kind === 'StatefulSet') && o.metadata.namespace === ns));
-  await Promise.all(running.map((ns) => waitUntilRolledOut(kc, ns, { timeoutMs: opts.rolloutTimeoutMs ?? 600_000, log: (l) => log(`rollout: ${ns === namespace ? '' : `${ns}/`}${l}`) })));
+  const running = namespaces.filter((ns) =>
+    objects.some((o) => (o.kind === 'Deployment' || o.kind === 'StatefulSet') && o.metadata.namespace === ns),
+  );
+  await Promise.all(
+    running.map((ns) =>
+      waitUntilRolledOut(kc, ns, {
+        timeoutMs: opts.rolloutTimeoutMs ?? 600_000,
+        log: (l) => log(`rollout: ${ns === namespace ? '' : `${ns}/`}${l}`),
+      }),
+    ),
+  );
   timings['rollout'] = secondsSince(t);
 
   // ---- forwards

@@ -32,8 +32,14 @@ export interface FaultRule extends Fault {
 }
 
 /** The HTTP error a fault kind answers with, before any byte of a reply. */
-export const FAULT_ERRORS: Partial<Record<FaultKind, { status: number; type: 'rate_limit_error' | 'overloaded_error' | 'api_error'; message: string }>> = {
-  rate_limit: { status: 429, type: 'rate_limit_error', message: 'Number of request tokens has exceeded your per-minute rate limit (fake upstream fault)' },
+export const FAULT_ERRORS: Partial<
+  Record<FaultKind, { status: number; type: 'rate_limit_error' | 'overloaded_error' | 'api_error'; message: string }>
+> = {
+  rate_limit: {
+    status: 429,
+    type: 'rate_limit_error',
+    message: 'Number of request tokens has exceeded your per-minute rate limit (fake upstream fault)',
+  },
   overloaded: { status: 529, type: 'overloaded_error', message: 'Overloaded' },
   api_error: { status: 500, type: 'api_error', message: 'Internal server error' },
 };
@@ -44,10 +50,12 @@ const NUMERIC: readonly (keyof FaultRule)[] = ['retryAfterSeconds', 'delayMs', '
 export class FaultSpecError extends Error {}
 
 function checkFault<T extends Fault>(f: T, where: string): T {
-  if (!FAULT_KINDS.includes(f.kind)) throw new FaultSpecError(`${where}: kind must be one of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(f.kind)}`);
+  if (!FAULT_KINDS.includes(f.kind))
+    throw new FaultSpecError(`${where}: kind must be one of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(f.kind)}`);
   for (const k of NUMERIC) {
     const v = (f as FaultRule)[k];
-    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0)) throw new FaultSpecError(`${where}: ${k} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0))
+      throw new FaultSpecError(`${where}: ${k} must be a non-negative integer, got ${JSON.stringify(v)}`);
   }
   return f;
 }
@@ -74,7 +82,8 @@ function lastUserText(body: Record<string, unknown>): string {
     const m: unknown = messages[i];
     if (!isRecord(m) || m['role'] !== 'user') continue;
     if (typeof m['content'] === 'string') return m['content'];
-    if (Array.isArray(m['content'])) return m['content'].map((b: unknown) => (isRecord(b) && typeof b['text'] === 'string' ? b['text'] : '')).join(' ');
+    if (Array.isArray(m['content']))
+      return m['content'].map((b: unknown) => (isRecord(b) && typeof b['text'] === 'string' ? b['text'] : '')).join(' ');
     return '';
   }
   return '';

@@ -84,9 +84,7 @@ export async function main(env: Record<string, string | undefined> = process.env
   });
   await fake.listen(config.port);
   console.log(
-    `fake-anthropic: listening on port ${fake.port} (token delay ${config.tokenDelayMs} ms, models: ${
-      config.models?.join(',') ?? 'any'
-    })`,
+    `fake-anthropic: listening on port ${fake.port} (token delay ${config.tokenDelayMs} ms, models: ${config.models?.join(',') ?? 'any'})`,
   );
 
   let stopping = false;

@@ -70,7 +70,9 @@ export function lastUserText(messages: unknown): string {
 /** The full reply before any cut: `[<model>] Echo: <first MAX_ECHO_WORDS words of the last user text>`. */
 function fullReply(body: Record<string, unknown>): string {
   const model = typeof body['model'] === 'string' ? body['model'] : '';
-  const words = lastUserText(body['messages']).split(' ').filter((w) => w !== '');
+  const words = lastUserText(body['messages'])
+    .split(' ')
+    .filter((w) => w !== '');
   const echo = words.slice(0, MAX_ECHO_WORDS).join(' ') || NO_TEXT_PLACEHOLDER;
   return `[${model}] Echo: ${echo}`;
 }

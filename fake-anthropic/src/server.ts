@@ -29,11 +29,7 @@ import { SSE_CONTENT_TYPE, pause, writeMessageStream } from './sse.ts';
 import { FAULT_ERRORS, FaultRules, FaultSpecError, directiveFault, parseRules, type Fault, type FaultKind } from './faults.ts';
 
 /** Listed by GET /v1/models when no allow-list is configured (any model is then accepted). */
-export const DEFAULT_MODEL_IDS: readonly string[] = [
-  'claude-sonnet-4-5-20250929',
-  'claude-haiku-4-5-20251001',
-  'claude-opus-4-1-20250805',
-];
+export const DEFAULT_MODEL_IDS: readonly string[] = ['claude-sonnet-4-5-20250929', 'claude-haiku-4-5-20251001', 'claude-opus-4-1-20250805'];
 
 /** The `anthropic-version` header values the real API accepts. */
 export const ANTHROPIC_VERSIONS: readonly string[] = ['2023-06-01', '2023-01-01'];
@@ -239,13 +235,7 @@ interface Context {
 // Responses and request checks
 // ---------------------------------------------------------------------------------------------
 
-function sendJson(
-  ctx: Context,
-  res: http.ServerResponse,
-  status: number,
-  payload: unknown,
-  headers: Record<string, string> = {},
-): void {
+function sendJson(ctx: Context, res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(payload);
   res.writeHead(status, {
     'content-type': 'application/json',
@@ -491,7 +481,12 @@ async function faultBeforeReply(res: http.ServerResponse, fault: Fault | undefin
   if (!fault) return true;
   const error = FAULT_ERRORS[fault.kind];
   if (error) {
-    throw new HttpError(error.status, error.type, error.message, fault.kind === 'rate_limit' ? { 'retry-after': String(fault.retryAfterSeconds ?? 1) } : {});
+    throw new HttpError(
+      error.status,
+      error.type,
+      error.message,
+      fault.kind === 'rate_limit' ? { 'retry-after': String(fault.retryAfterSeconds ?? 1) } : {},
+    );
   }
   if (fault.kind === 'slow_first_token') return waitOrGone(res, fault.delayMs ?? 5000);
   return true;
@@ -679,8 +674,7 @@ function address(server: http.Server): AddressInfo {
 
 function urlOf(server: http.Server): string {
   const a = address(server);
-  const host =
-    a.address === '::' || a.address === '0.0.0.0' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  const host = a.address === '::' || a.address === '0.0.0.0' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
   return `http://${host}:${a.port}`;
 }
 

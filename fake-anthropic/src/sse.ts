@@ -97,7 +97,8 @@ export async function writeMessageStream(
   };
   for (const frame of openingFrames(message.id, message.model, message.plan)) send(frame);
   for (const [i, token] of message.plan.tokens.entries()) {
-    if (pacing.interrupt && i === Math.min(pacing.interrupt.afterTokens, message.plan.tokens.length - 1) && !(await pacing.interrupt.run())) return false;
+    if (pacing.interrupt && i === Math.min(pacing.interrupt.afterTokens, message.plan.tokens.length - 1) && !(await pacing.interrupt.run()))
+      return false;
     if (!(await pause(pacing.tokenDelayMs, signal)) || signal.aborted) break;
     send(textDeltaFrame(token));
     pacing.onToken();

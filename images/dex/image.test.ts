@@ -62,7 +62,15 @@ interface LoginForm {
   html: string;
 }
 
-const decodeHtml = (s: string) => s.replace(/&amp;/g, '&').replace(/&#43;/g, '+').replace(/&#61;/g, '=').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+const decodeHtml = (s: string) =>
+  s
+    .replace(/&amp;/g, '&')
+    .replace(/&#43;/g, '+')
+    .replace(/&#61;/g, '=')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
 const b64urlJson = (part: string) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
@@ -149,7 +157,14 @@ describe('images/dex: a real OpenID Connect provider', { timeout: 120_000 }, () 
   /** The authorization request a relying party sends, followed to the login form. */
   async function openLoginForm(state: string, nonce: string, hops: Hop[]): Promise<LoginForm> {
     const auth = new URL(discovery.authorization_endpoint);
-    auth.search = new URLSearchParams({ response_type: 'code', client_id: CLIENT.id, redirect_uri: REDIRECT_URI, scope: 'openid email profile', state, nonce }).toString();
+    auth.search = new URLSearchParams({
+      response_type: 'code',
+      client_id: CLIENT.id,
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid email profile',
+      state,
+      nonce,
+    }).toString();
     const { url, res } = await followRedirects(auth.toString(), hops);
     const html = await res.text();
     expect(res.status, html.slice(0, 500)).toBe(200);
@@ -212,13 +227,23 @@ describe('images/dex: a real OpenID Connect provider', { timeout: 120_000 }, () 
     if (configDir) rmSync(configDir, { recursive: true, force: true });
   }, 60_000);
 
-  it('keeps upstream\'s run-time contract: UID 1001 (dex), the dex command on /etc/dex/config.docker.yaml, v2.45.1', async () => {
+  it("keeps upstream's run-time contract: UID 1001 (dex), the dex command on /etc/dex/config.docker.yaml, v2.45.1", async () => {
     const cfg = JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', ref)) as ImageConfig;
     expect(cfg.User).toBe(`${UID}:${UID}`);
     expect(cfg.Cmd).toEqual(['dex', 'serve', '/etc/dex/config.docker.yaml']);
     expect(cfg.Entrypoint ?? []).toEqual([]);
     expect(Object.keys(cfg.ExposedPorts ?? {})).toEqual([`${PORT}/tcp`]);
-    const out = await docker('run', '--rm', '--network', 'none', '--read-only', ref, 'sh', '-c', 'id; command -v dex; dex version; ls /srv/dex/web/templates/password.html /etc/ssl/certs/ca-certificates.crt; stat -c "%u:%g %n" /var/dex /etc/dex');
+    const out = await docker(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--read-only',
+      ref,
+      'sh',
+      '-c',
+      'id; command -v dex; dex version; ls /srv/dex/web/templates/password.html /etc/ssl/certs/ca-certificates.crt; stat -c "%u:%g %n" /var/dex /etc/dex',
+    );
     expect(out).toMatch(/^uid=1001\(dex\) gid=1001\(dex\)/m);
     expect(out).toContain('/usr/local/bin/dex');
     expect(out).toMatch(/^Dex Version: v2\.45\.1$/m);
@@ -228,7 +253,7 @@ describe('images/dex: a real OpenID Connect provider', { timeout: 120_000 }, () 
     expect(pid1.stdout).toMatch(/Read-only file system/);
   });
 
-  it('its default command serves the image\'s own config (memory storage) with a read-only root', async () => {
+  it("its default command serves the image's own config (memory storage) with a read-only root", async () => {
     const c = await startDex({});
     const doc = await discoveryOf(c, `http://${c.getHost()}:${c.getMappedPort(PORT)}/dex/.well-known/openid-configuration`);
     expect(doc.issuer).toBe('http://127.0.0.1:5556/dex');
@@ -250,7 +275,7 @@ describe('images/dex: a real OpenID Connect provider', { timeout: 120_000 }, () 
     expect(jwks.keys[0]).toMatchObject({ use: 'sig', kty: 'RSA' });
   });
 
-  it('signs a user in through the authorization-code flow and issues a signed id_token with the user\'s email', async () => {
+  it("signs a user in through the authorization-code flow and issues a signed id_token with the user's email", async () => {
     const state = randomBytes(16).toString('hex');
     const nonce = randomBytes(16).toString('hex');
     const hops: Hop[] = [];
@@ -265,7 +290,13 @@ describe('images/dex: a real OpenID Connect provider', { timeout: 120_000 }, () 
     expect(back.searchParams.get('state')).toBe(state);
     const code = back.searchParams.get('code');
     expect(code).toBeTruthy();
-    console.log(['dex authorization-code flow (for driving it elsewhere):', ...hops.map((h) => `  ${h.method} ${h.url} -> ${h.status}${h.location ? ` Location: ${h.location}` : ''}`), `  login form: POST ${form.action} fields ${form.inputs.join(', ')}`].join('\n'));
+    console.log(
+      [
+        'dex authorization-code flow (for driving it elsewhere):',
+        ...hops.map((h) => `  ${h.method} ${h.url} -> ${h.status}${h.location ? ` Location: ${h.location}` : ''}`),
+        `  login form: POST ${form.action} fields ${form.inputs.join(', ')}`,
+      ].join('\n'),
+    );
 
     const tokenRes = await fetch(discovery.token_endpoint, {
       method: 'POST',
@@ -292,7 +323,12 @@ describe('images/dex: a real OpenID Connect provider', { timeout: 120_000 }, () 
     const jwks = (await (await fetch(discovery.jwks_uri)).json()) as { keys: (JsonWebKey & { kid: string })[] };
     const jwk = jwks.keys.find((k) => k.kid === header.kid);
     expect(jwk, `kid ${header.kid} in ${JSON.stringify(jwks.keys.map((k) => k.kid))}`).toBeDefined();
-    const ok = verify('sha256', Buffer.from(`${headerPart}.${payloadPart}`), createPublicKey({ key: jwk!, format: 'jwk' }), Buffer.from(signaturePart!, 'base64url'));
+    const ok = verify(
+      'sha256',
+      Buffer.from(`${headerPart}.${payloadPart}`),
+      createPublicKey({ key: jwk!, format: 'jwk' }),
+      Buffer.from(signaturePart!, 'base64url'),
+    );
     expect(ok).toBe(true);
 
     // The access token works at the userinfo endpoint, as Open WebUI may use it.
@@ -303,13 +339,16 @@ describe('images/dex: a real OpenID Connect provider', { timeout: 120_000 }, () 
     // A code is good once.
     const again = await fetch(discovery.token_endpoint, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'authorization_code', code: code!, redirect_uri: REDIRECT_URI }).toString(),
     });
     expect(again.status).toBe(400);
   });
 
-  it('answers a wrong password with the login form and Dex\'s error, and no code', async () => {
+  it("answers a wrong password with the login form and Dex's error, and no code", async () => {
     const state = randomBytes(16).toString('hex');
     const hops: Hop[] = [];
     const form = await openLoginForm(state, randomBytes(8).toString('hex'), hops);

@@ -4,7 +4,17 @@ import { spawn } from 'node:child_process';
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dockerTry, imageInfo } from '../../lib/docker.ts';
-import { BUILD_DIR, buildOrder, IMAGE_NAME_LABEL, IMAGES_DIR, loadRecipes, RECIPE_HASH_LABEL, recipeHashes, recipeVars, type Recipe } from './recipes.ts';
+import {
+  BUILD_DIR,
+  buildOrder,
+  IMAGE_NAME_LABEL,
+  IMAGES_DIR,
+  loadRecipes,
+  RECIPE_HASH_LABEL,
+  recipeHashes,
+  recipeVars,
+  type Recipe,
+} from './recipes.ts';
 import { secondsSince } from '../../lib/time.ts';
 
 const TAIL_LINES = 40;
@@ -82,17 +92,27 @@ export interface PlannedImage {
 }
 
 /** What ensureImages would do for `names` (default: every recipe), dependencies first; builds nothing. */
-export async function planImages(names: string[] = [], options: Pick<EnsureOptions, 'force' | 'imagesDir' | 'buildDir'> = {}): Promise<PlannedImage[]> {
+export async function planImages(
+  names: string[] = [],
+  options: Pick<EnsureOptions, 'force' | 'imagesDir' | 'buildDir'> = {},
+): Promise<PlannedImage[]> {
   const recipes = await loadRecipes(options.imagesDir ?? IMAGES_DIR, options.buildDir ?? BUILD_DIR);
   const order = buildOrder(recipes, names.length ? names : undefined);
   const requested = new Set(names.length ? names : order.map((r) => r.name));
-  const forced = (name: string) => (Array.isArray(options.force) ? options.force.includes(name) : options.force === true && requested.has(name));
+  const forced = (name: string) =>
+    Array.isArray(options.force) ? options.force.includes(name) : options.force === true && requested.has(name);
   const hashes = await recipeHashes(order);
   return Promise.all(
     order.map(async (recipe): Promise<PlannedImage> => {
       const hash = hashes.get(recipe.name)!;
       const local = await imageInfo(recipe.ref);
-      const why = !local ? 'missing' : forced(recipe.name) ? 'forced' : local.labels[RECIPE_HASH_LABEL] !== hash ? 'recipe changed' : undefined;
+      const why = !local
+        ? 'missing'
+        : forced(recipe.name)
+          ? 'forced'
+          : local.labels[RECIPE_HASH_LABEL] !== hash
+            ? 'recipe changed'
+            : undefined;
       return { recipe, hash, why };
     }),
   );
@@ -117,7 +137,11 @@ interface RunResult {
 }
 
 /** Runs a long build command, keeping the tail of its output and a heartbeat; never throws. */
-function runLogged(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; verbose: boolean; onHeartbeat: () => void }): Promise<RunResult> {
+function runLogged(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; verbose: boolean; onHeartbeat: () => void },
+): Promise<RunResult> {
   return new Promise((resolve) => {
     const lines: string[] = [];
     let partial = '';
@@ -128,7 +152,11 @@ function runLogged(cmd: string, args: string[], opts: { cwd: string; env: NodeJS
       lines.push(...parts);
       if (lines.length > 4 * TAIL_LINES) lines.splice(0, lines.length - TAIL_LINES);
     };
-    const tail = () => [...lines, partial].filter((l) => l !== '').slice(-TAIL_LINES).join('\n');
+    const tail = () =>
+      [...lines, partial]
+        .filter((l) => l !== '')
+        .slice(-TAIL_LINES)
+        .join('\n');
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const heartbeat = setInterval(opts.onHeartbeat, HEARTBEAT_MS);
     child.stdout.on('data', keep);
@@ -184,9 +212,18 @@ async function withImageLock<T>(buildDir: string, name: string, log: (l: string)
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
-async function buildOne(recipe: Recipe, recipes: Map<string, Recipe>, hash: string, opts: Required<Pick<EnsureOptions, 'verbose' | 'log'>>) {
+async function buildOne(
+  recipe: Recipe,
+  recipes: Map<string, Recipe>,
+  hash: string,
+  opts: Required<Pick<EnsureOptions, 'verbose' | 'log'>>,
+) {
   const { log, verbose } = opts;
   const vars = recipeVars(recipe, recipes);
   const env = { ...process.env, ...vars, DOCKER_BUILDKIT: '0' };
@@ -201,8 +238,14 @@ async function buildOne(recipe: Recipe, recipes: Map<string, Recipe>, hash: stri
   if (recipe.hasPrepare) {
     const t = Date.now();
     log(`${recipe.name}: prepare ...`);
-    const res = await runLogged(path.join(recipe.dir, 'prepare.sh'), [], { cwd: recipe.dir, env, verbose, onHeartbeat: heartbeat('prepare') });
-    if (res.code !== 0) throw new ImageBuildError(recipe.name, 'prepare', res.error ? res.error.message : `prepare.sh exited with ${res.code}`, res.tail);
+    const res = await runLogged(path.join(recipe.dir, 'prepare.sh'), [], {
+      cwd: recipe.dir,
+      env,
+      verbose,
+      onHeartbeat: heartbeat('prepare'),
+    });
+    if (res.code !== 0)
+      throw new ImageBuildError(recipe.name, 'prepare', res.error ? res.error.message : `prepare.sh exited with ${res.code}`, res.tail);
     log(`${recipe.name}: prepare done (${secondsSince(t)}s)`);
   }
 
@@ -214,18 +257,39 @@ async function buildOne(recipe: Recipe, recipes: Map<string, Recipe>, hash: stri
     step = 'docker build';
     const dockerfile = path.join(recipe.contextDir, 'Dockerfile');
     const declared = new Set([...(await readFile(dockerfile, 'utf8')).matchAll(/^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)/gim)].map((m) => m[1]));
-    const buildArgs = Object.entries(vars).filter(([k]) => declared.has(k)).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
-    args = ['build', '--force-rm', '-t', recipe.ref, ...labels.flatMap((l) => ['--label', l]), ...buildArgs, '-f', dockerfile, recipe.contextDir];
+    const buildArgs = Object.entries(vars)
+      .filter(([k]) => declared.has(k))
+      .flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
+    args = [
+      'build',
+      '--force-rm',
+      '-t',
+      recipe.ref,
+      ...labels.flatMap((l) => ['--label', l]),
+      ...buildArgs,
+      '-f',
+      dockerfile,
+      recipe.contextDir,
+    ];
   } else {
     step = 'docker import';
     const rootfs = path.join(recipe.contextDir, 'rootfs.tar');
-    if (!(await exists(rootfs))) throw new ImageBuildError(recipe.name, 'prepare', `no Dockerfile, and prepare.sh did not write ${rootfs}`, '');
+    if (!(await exists(rootfs)))
+      throw new ImageBuildError(recipe.name, 'prepare', `no Dockerfile, and prepare.sh did not write ${rootfs}`, '');
     const changes = [...recipe.importChanges, ...labels.map((l) => `LABEL ${l}`)];
-    args = ['import', ...changes.flatMap((c) => ['--change', c]), '--message', `chatstack recipe ${recipe.name} ${hash}`, rootfs, recipe.ref];
+    args = [
+      'import',
+      ...changes.flatMap((c) => ['--change', c]),
+      '--message',
+      `chatstack recipe ${recipe.name} ${hash}`,
+      rootfs,
+      recipe.ref,
+    ];
   }
   log(`${recipe.name}: ${step} ...`);
   const res = await runLogged('docker', args, { cwd: recipe.contextDir, env, verbose, onHeartbeat: heartbeat(step) });
-  if (res.code !== 0) throw new ImageBuildError(recipe.name, step, res.error ? res.error.message : `docker exited with ${res.code}`, res.tail);
+  if (res.code !== 0)
+    throw new ImageBuildError(recipe.name, step, res.error ? res.error.message : `docker exited with ${res.code}`, res.tail);
   log(`${recipe.name}: ${step} done (${secondsSince(t)}s)`);
 }
 
@@ -247,7 +311,8 @@ export async function ensureImages(names: string[] = [], options: EnsureOptions 
     withImageLock(buildDir, recipe.name, log, async (): Promise<EnsureResult> => {
       // Looked at again under the lock: another process may have built it meanwhile.
       const before = await imageInfo(recipe.ref);
-      const why = planned === 'forced' ? planned : !before ? 'missing' : before.labels[RECIPE_HASH_LABEL] !== hash ? 'recipe changed' : undefined;
+      const why =
+        planned === 'forced' ? planned : !before ? 'missing' : before.labels[RECIPE_HASH_LABEL] !== hash ? 'recipe changed' : undefined;
       if (before && !why) {
         log(`${recipe.name}: up to date (${recipe.ref}, ${mb(before.size)})`);
         return { name: recipe.name, ref: recipe.ref, hash, status: 'up-to-date', seconds: 0, sizeBytes: before.size };
@@ -277,7 +342,8 @@ export function buildJobs(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env['CHATSTACK_IMAGE_JOBS'];
   if (raw === undefined || raw === '') return 2;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`CHATSTACK_IMAGE_JOBS must be a whole number of builds at once (1 or more), not "${raw}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`CHATSTACK_IMAGE_JOBS must be a whole number of builds at once (1 or more), not "${raw}"`);
   return n;
 }
 
@@ -295,7 +361,11 @@ export interface Schedule<T> {
  * resolves to the results in the items' order. After a failure nothing new starts; the runs
  * already going finish, then the first error is thrown.
  */
-export async function runInDependencyOrder<T, R>(items: T[], { key, deps, weight, jobs }: Schedule<T>, run: (t: T) => Promise<R>): Promise<R[]> {
+export async function runInDependencyOrder<T, R>(
+  items: T[],
+  { key, deps, weight, jobs }: Schedule<T>,
+  run: (t: T) => Promise<R>,
+): Promise<R[]> {
   const index = new Map(items.map((t, i) => [key(t), i]));
   const results: R[] = new Array(items.length);
   const done = new Set<string>();
@@ -316,20 +386,30 @@ export async function runInDependencyOrder<T, R>(items: T[], { key, deps, weight
       for (const { item, i } of ready.slice(0, Math.max(0, jobs - running))) {
         started.add(i);
         running++;
-        run(item).then(
-          (r) => {
-            results[i] = r;
-            done.add(key(item));
-          },
-          (error: unknown) => {
-            failure ??= { error };
-          },
-        ).finally(() => {
-          running--;
-          pump();
-        });
+        run(item)
+          .then(
+            (r) => {
+              results[i] = r;
+              done.add(key(item));
+            },
+            (error: unknown) => {
+              failure ??= { error };
+            },
+          )
+          .finally(() => {
+            running--;
+            pump();
+          });
       }
-      if (running === 0 && !failure && done.size < items.length) reject(new Error(`image dependencies form a cycle or name no recipe among: ${items.filter((_, i) => !started.has(i)).map(key).join(', ')}`));
+      if (running === 0 && !failure && done.size < items.length)
+        reject(
+          new Error(
+            `image dependencies form a cycle or name no recipe among: ${items
+              .filter((_, i) => !started.has(i))
+              .map(key)
+              .join(', ')}`,
+          ),
+        );
     };
     pump();
   });

@@ -40,7 +40,11 @@ describe('recipe hashes', () => {
   beforeAll(() => {
     // A real copy with every symlink resolved: editing it cannot touch the repository.
     root = mkdtempSync(path.join(tmpdir(), 'chatstack-recipes-'));
-    cpSync(IMAGES_DIR, root, { recursive: true, dereference: true, filter: (src) => !src.includes(`${path.sep}factory`) && !src.endsWith('.test.ts') });
+    cpSync(IMAGES_DIR, root, {
+      recursive: true,
+      dereference: true,
+      filter: (src) => !src.includes(`${path.sep}factory`) && !src.endsWith('.test.ts'),
+    });
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -78,14 +82,17 @@ describe('recipe hashes', () => {
     const recipes = await loadRecipes(root, path.join(root, '.build'));
     let checked = 0;
     for (const r of recipes.values()) {
-      const dependents = [...recipes.values()].filter((o) => buildOrder(recipes, [o.name]).some((d) => d.name === r.name)).map((o) => o.name);
+      const dependents = [...recipes.values()]
+        .filter((o) => buildOrder(recipes, [o.name]).some((d) => d.name === r.name))
+        .map((o) => o.name);
       for (const file of walk(r.dir)) {
         const abs = path.join(r.dir, file);
         const original = readFileSync(abs);
         appendFileSync(abs, '\n');
         const edited = await hashesOf();
         writeFileSync(abs, original);
-        for (const name of dependents) expect(edited.get(name), `editing images/${r.name}/${file} must change the hash of ${name}`).not.toBe(before.get(name));
+        for (const name of dependents)
+          expect(edited.get(name), `editing images/${r.name}/${file} must change the hash of ${name}`).not.toBe(before.get(name));
         checked++;
       }
       const script = path.join(r.dir, walk(r.dir)[0]!);
@@ -102,16 +109,26 @@ describe('recipe hashes', () => {
   it('leaves out the documentation, which no Dockerfile or build script reads', async () => {
     const before = await hashesOf();
     const recipes = await loadRecipes(root, path.join(root, '.build'));
-    const docs = [...recipes.values()].flatMap((r) => walk(r.dir, '', true).filter((f) => f.endsWith('.md')).map((f) => path.join(r.dir, f)));
+    const docs = [...recipes.values()].flatMap((r) =>
+      walk(r.dir, '', true)
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => path.join(r.dir, f)),
+    );
     expect(docs.length).toBeGreaterThan(3);
     for (const doc of docs) appendFileSync(doc, '\nedited\n');
     expect(await hashesOf()).toEqual(before);
     // What would make that unsafe: a build step naming a *.md of its recipe (comments aside).
     for (const r of recipes.values()) {
       for (const file of walk(r.dir).filter((f) => /(^|\/)(Dockerfile|[^/]*\.sh)$/.test(f))) {
-        const code = readFileSync(path.join(r.dir, file), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).map((l) => l.replace(/\s#.*$/, ''));
+        const code = readFileSync(path.join(r.dir, file), 'utf8')
+          .split('\n')
+          .filter((l) => !/^\s*#/.test(l))
+          .map((l) => l.replace(/\s#.*$/, ''));
         // CHANGELOG.md is the installed package's own file, copied inside the image.
-        expect(code.filter((l) => /\.md\b/.test(l) && !/CHANGELOG\.md/.test(l)), `images/${r.name}/${file}`).toEqual([]);
+        expect(
+          code.filter((l) => /\.md\b/.test(l) && !/CHANGELOG\.md/.test(l)),
+          `images/${r.name}/${file}`,
+        ).toEqual([]);
       }
     }
   });
@@ -126,7 +143,12 @@ describe('build scheduling (two images at a time)', () => {
     { name: 'open-webui', deps: ['base'], ms: 40, weight: 150 },
     { name: 'pause', deps: [], ms: 10, weight: 2 },
   ];
-  const schedule = (jobs: number) => ({ key: (i: (typeof items)[number]) => i.name, deps: (i: (typeof items)[number]) => i.deps, weight: (i: (typeof items)[number]) => i.weight, jobs });
+  const schedule = (jobs: number) => ({
+    key: (i: (typeof items)[number]) => i.name,
+    deps: (i: (typeof items)[number]) => i.deps,
+    weight: (i: (typeof items)[number]) => i.weight,
+    jobs,
+  });
 
   it('starts an image only after its dependencies, never more than `jobs` at once, the heaviest ready one first', async () => {
     const spans = new Map<string, [number, number]>();

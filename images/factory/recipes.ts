@@ -55,7 +55,11 @@ export function imageRef(name: string, tag: string): string {
   return `${IMAGE_PREFIX}/${name}:${tag}`;
 }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** Reads every `images/<name>/image.json`. */
 export async function loadRecipes(imagesDir = IMAGES_DIR, buildDir = BUILD_DIR): Promise<Map<string, Recipe>> {
@@ -135,7 +139,9 @@ export async function recipeHashes(order: Recipe[]): Promise<Map<string, string>
     for (const file of await recipeFiles(r.dir)) {
       const abs = path.join(r.dir, file);
       const mode = (await stat(abs)).mode & 0o111 ? 'x' : '-';
-      const content = createHash('sha256').update(await readFile(abs)).digest('hex');
+      const content = createHash('sha256')
+        .update(await readFile(abs))
+        .digest('hex');
       h.update(`file ${file} ${mode} ${content}\n`);
     }
     h.update(`inputs ${JSON.stringify(Object.entries(r.inputs).sort(([a], [b]) => a.localeCompare(b)))}\n`);

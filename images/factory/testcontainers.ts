@@ -28,7 +28,8 @@ export async function useLocalRyuk(opts: { build?: boolean; log?: (line: string)
   if (preset) return { ryukImage: preset, source: 'RYUK_CONTAINER_IMAGE already set' };
   if (await imageExists(UPSTREAM_RYUK_IMAGE)) return { ryukImage: UPSTREAM_RYUK_IMAGE, source: 'upstream image present' };
 
-  const ref = opts.build === false ? await recipeImageRef(LOCAL_RYUK_RECIPE) : (await ensureImage(LOCAL_RYUK_RECIPE, { log: opts.log })).ref;
+  const ref =
+    opts.build === false ? await recipeImageRef(LOCAL_RYUK_RECIPE) : (await ensureImage(LOCAL_RYUK_RECIPE, { log: opts.log })).ref;
   if (opts.build === false && !(await imageExists(ref))) {
     throw new Error(`reaper image ${ref} is not built (npm run images:build -- --only ${LOCAL_RYUK_RECIPE})`);
   }

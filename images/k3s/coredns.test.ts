@@ -41,26 +41,39 @@ function pluginCfg(): { directive: string; pkg: string }[] {
   const env = { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '' };
   let dir: string;
   try {
-    dir = JSON.parse(execFileSync('go', ['mod', 'download', '-json', `github.com/coredns/coredns@${version}`], { cwd: join(HERE, 'coredns'), env, encoding: 'utf8' })).Dir;
+    dir = JSON.parse(
+      execFileSync('go', ['mod', 'download', '-json', `github.com/coredns/coredns@${version}`], {
+        cwd: join(HERE, 'coredns'),
+        env,
+        encoding: 'utf8',
+      }),
+    ).Dir;
   } catch (e) {
-    throw new Error(`reading CoreDNS ${version}'s plugin.cfg needs Go and the Go module proxy (images/k3s/prepare.sh installs Go): ${(e as Error).message}`);
+    throw new Error(
+      `reading CoreDNS ${version}'s plugin.cfg needs Go and the Go module proxy (images/k3s/prepare.sh installs Go): ${(e as Error).message}`,
+    );
   }
-  return readFileSync(join(dir, 'plugin.cfg'), 'utf8').split('\n')
-    .map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-    .map((l) => { const [directive, pkg] = l.split(':'); return { directive, pkg }; });
+  return readFileSync(join(dir, 'plugin.cfg'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const [directive, pkg] = l.split(':');
+      return { directive, pkg };
+    });
 }
 
 describe(`CoreDNS ${version}, built with the node's plugins only`, () => {
   const corefile = /Corefile: \|\n((?: {4}.*\n|\n)+)/.exec(readFileSync(join(HERE, 'src/manifests/coredns.yaml'), 'utf8'))?.[1] ?? '';
 
-  it('registers every directive of the node\'s Corefile', () => {
+  it("registers every directive of the node's Corefile", () => {
     const used = corefileDirectives(corefile);
     // Positive control on the parser: the Corefile's known first and last plugins are seen.
     expect(used).toEqual(expect.arrayContaining(['errors', 'kubernetes', 'forward', 'loadbalance']));
     expect(used.filter((d) => !registered().includes(d))).toEqual([]);
   });
 
-  it('registers what it imports and imports what it registers, in the order of CoreDNS\'s plugin.cfg', () => {
+  it("registers what it imports and imports what it registers, in the order of CoreDNS's plugin.cfg", () => {
     const cfg = pluginCfg();
     const reg = registered();
     const pkgOf = new Map(cfg.map((p) => [p.directive, p.pkg]));
@@ -70,6 +83,8 @@ describe(`CoreDNS ${version}, built with the node's plugins only`, () => {
   });
 
   it('pins the version image.json names', () => {
-    expect(readFileSync(join(HERE, 'coredns/go.mod'), 'utf8')).toMatch(new RegExp(`github\\.com/coredns/coredns ${version.replace(/\./g, '\\.')}\\b`));
+    expect(readFileSync(join(HERE, 'coredns/go.mod'), 'utf8')).toMatch(
+      new RegExp(`github\\.com/coredns/coredns ${version.replace(/\./g, '\\.')}\\b`),
+    );
   });
 });

@@ -75,7 +75,11 @@ let probeCount = 0;
 async function probeWeb(ip: string): Promise<boolean> {
   const name = `probe-${++probeCount}`;
   // busybox nc, not wget: Debian's static busybox 1.35 wget segfaults (seen here).
-  const r = await runPod(name, ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 8080 | grep hello-from-web && echo PROBE-OK`]);
+  const r = await runPod(name, [
+    'sh',
+    '-c',
+    `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 8080 | grep hello-from-web && echo PROBE-OK`,
+  ]);
   await deletePod(kc, NS, name);
   return r.phase === 'Succeeded' && r.logs.includes('hello-from-web') && r.logs.includes('PROBE-OK');
 }
@@ -96,10 +100,15 @@ beforeAll(async () => {
   net = kc.makeApiClient(k8s.NetworkingV1Api);
   await core.createNamespace({ body: { metadata: { name: NS } } });
   // The namespace's default ServiceAccount appears asynchronously; pods need it.
-  await waitUntil('the default ServiceAccount', async () => ((await core.listNamespacedServiceAccount({ namespace: NS })).items.some((s) => s.metadata?.name === 'default') ? true : undefined), {
-    timeoutMs: 30_000,
-    intervalMs: 500,
-  });
+  await waitUntil(
+    'the default ServiceAccount',
+    async () =>
+      (await core.listNamespacedServiceAccount({ namespace: NS })).items.some((s) => s.metadata?.name === 'default') ? true : undefined,
+    {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    },
+  );
 }, 60 * 60_000); // a cold image build compiles Kubernetes
 
 afterAll(async () => {
@@ -215,10 +224,16 @@ describe('k3s-compatible node', () => {
     const nodeName = (await core.listNode()).items[0]!.metadata!.name!;
     // The first sample needs two kubelet scrapes (--metric-resolution=15s) after the pod is up.
     await expect
-      .poll(async () => (await metrics.getNodeMetrics().catch(() => undefined))?.items.find((n) => n.metadata.name === nodeName)?.usage.cpu, { timeout: 120_000, interval: 2_000 })
+      .poll(
+        async () => (await metrics.getNodeMetrics().catch(() => undefined))?.items.find((n) => n.metadata.name === nodeName)?.usage.cpu,
+        { timeout: 120_000, interval: 2_000 },
+      )
       .toMatch(/^\d+(n|u|m)?$/);
     await expect
-      .poll(async () => (await metrics.getPodMetrics(NS).catch(() => undefined))?.items.some((p) => p.metadata.name === 'web'), { timeout: 120_000, interval: 2_000 })
+      .poll(async () => (await metrics.getPodMetrics(NS).catch(() => undefined))?.items.some((p) => p.metadata.name === 'web'), {
+        timeout: 120_000,
+        interval: 2_000,
+      })
       .toBe(true);
     const pod = (await metrics.getPodMetrics(NS)).items.find((p) => p.metadata.name === 'web')!;
     expect(pod.containers.map((c) => c.name)).toEqual(['main']);
@@ -228,15 +243,26 @@ describe('k3s-compatible node', () => {
   });
 
   it('routes a Gateway API HTTPRoute through Traefik (the add-on k3s ships), the CRDs at their pinned version', async () => {
-    const crds = (await kc.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition()).items.filter((c) => c.spec.group === 'gateway.networking.k8s.io');
-    expect(crds.map((c) => c.metadata!.annotations?.['gateway.networking.k8s.io/bundle-version'])).toEqual(crds.map(() => recipe.inputs.gatewayApi));
-    expect(crds.map((c) => c.spec.names.kind)).toEqual(expect.arrayContaining(['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant']));
+    const crds = (await kc.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition()).items.filter(
+      (c) => c.spec.group === 'gateway.networking.k8s.io',
+    );
+    expect(crds.map((c) => c.metadata!.annotations?.['gateway.networking.k8s.io/bundle-version'])).toEqual(
+      crds.map(() => recipe.inputs.gatewayApi),
+    );
+    expect(crds.map((c) => c.spec.names.kind)).toEqual(
+      expect.arrayContaining(['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant']),
+    );
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     const gw = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: NS };
     await custom.createNamespacedCustomObject({
       ...gw,
       plural: 'gateways',
-      body: { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'edge' }, spec: { gatewayClassName: 'traefik', listeners: [{ name: 'http', port: 8000, protocol: 'HTTP' }] } },
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'edge' },
+        spec: { gatewayClassName: 'traefik', listeners: [{ name: 'http', port: 8000, protocol: 'HTTP' }] },
+      },
     });
     await custom.createNamespacedCustomObject({
       ...gw,
@@ -250,8 +276,12 @@ describe('k3s-compatible node', () => {
     });
     // Traefik reports back on the objects: the Gateway programmed, the route accepted.
     const condition = async (plural: string, name: string, type: string) => {
-      const o = (await custom.getNamespacedCustomObject({ ...gw, plural, name })) as { status?: { conditions?: { type: string; status: string }[]; parents?: { conditions?: { type: string; status: string }[] }[] } };
-      return [...(o.status?.conditions ?? []), ...(o.status?.parents?.flatMap((p) => p.conditions ?? []) ?? [])].find((c) => c.type === type)?.status;
+      const o = (await custom.getNamespacedCustomObject({ ...gw, plural, name })) as {
+        status?: { conditions?: { type: string; status: string }[]; parents?: { conditions?: { type: string; status: string }[] }[] };
+      };
+      return [...(o.status?.conditions ?? []), ...(o.status?.parents?.flatMap((p) => p.conditions ?? []) ?? [])].find(
+        (c) => c.type === type,
+      )?.status;
     };
     await expect.poll(() => condition('gateways', 'edge', 'Programmed'), { timeout: 90_000, interval: 1_000 }).toBe('True');
     await expect.poll(() => condition('httproutes', 'web', 'Accepted'), { timeout: 30_000, interval: 1_000 }).toBe('True');
@@ -259,7 +289,11 @@ describe('k3s-compatible node', () => {
     const through = async (host: string) => {
       const name = `gw-${++probeCount}`;
       // stdin stays open a moment: a client that half-closes first gets Traefik's 499 (client gone)
-      const r = await runPod(name, ['sh', '-c', `(printf 'GET / HTTP/1.0\\r\\nHost: ${host}\\r\\n\\r\\n'; sleep 2) | nc -w 3 traefik.kube-system.svc.cluster.local 80`]);
+      const r = await runPod(name, [
+        'sh',
+        '-c',
+        `(printf 'GET / HTTP/1.0\\r\\nHost: ${host}\\r\\n\\r\\n'; sleep 2) | nc -w 3 traefik.kube-system.svc.cluster.local 80`,
+      ]);
       await deletePod(kc, NS, name);
       return r.logs;
     };
@@ -270,7 +304,10 @@ describe('k3s-compatible node', () => {
   });
 
   it('pulled nothing from a registry: every image came preloaded', async () => {
-    const refs = (await nodeExec(['sh', '-c', 'ctr -n k8s.io images ls -q 2>/dev/null'])).split('\n').map((s) => s.trim()).filter(Boolean);
+    const refs = (await nodeExec(['sh', '-c', 'ctr -n k8s.io images ls -q 2>/dev/null']))
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const named = refs.filter((r) => !r.startsWith('sha256:'));
     expect(named.length).toBeGreaterThan(0);
     expect(named.filter((r) => !r.startsWith('chatstack.local/'))).toEqual([]);

@@ -60,7 +60,11 @@ describe('image store', () => {
     expect(ls.split('\n').find((l) => l.startsWith(`${containerdName(REF)} `))).toContain('io.cri-containerd.pinned=pinned');
 
     const core = cluster.kc.makeApiClient(k8s.CoreV1Api);
-    await waitUntil('the default ServiceAccount', async () => ((await core.listNamespacedServiceAccount({ namespace: 'default' })).items.length > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 500 });
+    await waitUntil(
+      'the default ServiceAccount',
+      async () => ((await core.listNamespacedServiceAccount({ namespace: 'default' })).items.length > 0 ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
     await core.createNamespacedPod({
       namespace: 'default',
       body: {
@@ -68,7 +72,9 @@ describe('image store', () => {
         spec: {
           restartPolicy: 'Never',
           securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
-          containers: [{ name: 'main', image: REF, imagePullPolicy: 'Never', command: ['sh', '-c', 'echo "debian $(cat /etc/debian_version)"'] }],
+          containers: [
+            { name: 'main', image: REF, imagePullPolicy: 'Never', command: ['sh', '-c', 'echo "debian $(cat /etc/debian_version)"'] },
+          ],
         },
       },
     });
@@ -76,7 +82,7 @@ describe('image store', () => {
     expect(String(await core.readNamespacedPodLog({ name: 'from-store', namespace: 'default' }))).toMatch(/^debian \d+/);
   });
 
-  it('is keyed by each image\'s id: a changed image makes a new store and the superseded one goes', async () => {
+  it("is keyed by each image's id: a changed image makes a new store and the superseded one goes", async () => {
     const before = await storeKey(nodeImage, [REF]);
     await docker('tag', (await ensureImage('base', { log })).ref, REF); // same name, another image
     const after = await storeKey(nodeImage, [REF]);

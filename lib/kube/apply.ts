@@ -66,7 +66,10 @@ class ApplyApi extends k8s.KubernetesObjectApi {
   }
 
   async apply(spec: KubeObject, dryRun?: 'All'): Promise<k8s.KubernetesObject> {
-    const ctx = this.configuration.baseServer.makeRequestContext(await this.specUriPath(spec as k8s.KubernetesObject, 'patch'), k8s.HttpMethod.PATCH);
+    const ctx = this.configuration.baseServer.makeRequestContext(
+      await this.specUriPath(spec as k8s.KubernetesObject, 'patch'),
+      k8s.HttpMethod.PATCH,
+    );
     ctx.setHeaderParam('Accept', 'application/json');
     ctx.setHeaderParam('Content-Type', k8s.PatchStrategy.ServerSideApply);
     ctx.setQueryParam('fieldManager', FIELD_MANAGER);
@@ -84,7 +87,12 @@ class ApplyApi extends k8s.KubernetesObjectApi {
 }
 
 function labelled(o: KubeObject, stack: StackLabel): KubeObject {
-  const labels = { ...o.metadata.labels, [APPLIED_BY]: stack.overlay, [STACK]: stack.namespace, [PART_OF]: applySetId(APPLYSET_PARENT, stack.namespace) };
+  const labels = {
+    ...o.metadata.labels,
+    [APPLIED_BY]: stack.overlay,
+    [STACK]: stack.namespace,
+    [PART_OF]: applySetId(APPLYSET_PARENT, stack.namespace),
+  };
   return { ...o, metadata: { ...o.metadata, labels } };
 }
 
@@ -92,7 +100,10 @@ function labelled(o: KubeObject, stack: StackLabel): KubeObject {
 async function readParent(kc: k8s.KubeConfig, namespace: string): Promise<{ groupKinds: string[]; namespaces: string[] }> {
   try {
     const cm = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ name: APPLYSET_PARENT, namespace });
-    return { groupKinds: splitList(cm.metadata?.annotations?.[GROUP_KINDS]), namespaces: splitList(cm.metadata?.annotations?.[ADDITIONAL_NAMESPACES]) };
+    return {
+      groupKinds: splitList(cm.metadata?.annotations?.[GROUP_KINDS]),
+      namespaces: splitList(cm.metadata?.annotations?.[ADDITIONAL_NAMESPACES]),
+    };
   } catch (err) {
     if ((err as { code?: number }).code === 404) return { groupKinds: [], namespaces: [] };
     throw err;
@@ -111,7 +122,10 @@ function parent(stack: StackLabel, groupKinds: string[], namespaces: string[]): 
       annotations: {
         [TOOLING]: `${FIELD_MANAGER}/v1`,
         [GROUP_KINDS]: [...new Set(groupKinds)].sort().join(','),
-        [ADDITIONAL_NAMESPACES]: [...new Set(namespaces)].filter((n) => n !== stack.namespace).sort().join(','),
+        [ADDITIONAL_NAMESPACES]: [...new Set(namespaces)]
+          .filter((n) => n !== stack.namespace)
+          .sort()
+          .join(','),
       },
     },
   } as KubeObject;
@@ -135,7 +149,12 @@ function ordered(objects: KubeObject[]): KubeObject[] {
  * manifest fails before anything changes; then the real apply; then prune removes what an
  * earlier apply of this harness created and this render no longer contains.
  */
-export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], stack: StackLabel, log: (s: string) => void = () => {}): Promise<{ applied: number; pruned: string[] }> {
+export async function applyObjects(
+  kc: k8s.KubeConfig,
+  objects: KubeObject[],
+  stack: StackLabel,
+  log: (s: string) => void = () => {},
+): Promise<{ applied: number; pruned: string[] }> {
   const api = ApplyApi.forConfig(kc);
   const items = ordered(objects).map((o) => labelled(o, stack));
   const apply = (o: KubeObject, dryRun?: 'All') => api.apply(o, dryRun);
@@ -201,7 +220,18 @@ export async function prune(kc: k8s.KubeConfig, keep: KubeObject[], stack: Stack
       for (const item of list.items) {
         const key = `${gk}/${namespaced ? item.metadata?.namespace : ''}/${item.metadata?.name}`;
         if (wanted.has(key)) continue;
-        await api.delete({ apiVersion, kind: kind!, metadata: { name: item.metadata!.name!, namespace: namespaced ? item.metadata?.namespace : undefined } }, undefined, undefined, undefined, undefined, 'Background');
+        await api.delete(
+          {
+            apiVersion,
+            kind: kind!,
+            metadata: { name: item.metadata!.name!, namespace: namespaced ? item.metadata?.namespace : undefined },
+          },
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          'Background',
+        );
         removed.push(id({ kind, metadata: { name: item.metadata?.name, namespace: namespaced ? item.metadata?.namespace : undefined } }));
       }
     }

@@ -16,9 +16,11 @@ interface ClaimSpec {
 export function sharedClaims(objects: KubeObject[]): string[] {
   const out: string[] = [];
   for (const o of objects) {
-    if (o.kind === 'PersistentVolumeClaim' && ((o['spec'] as ClaimSpec).accessModes ?? []).includes('ReadWriteMany')) out.push(`PersistentVolumeClaim/${o.metadata.name}`);
+    if (o.kind === 'PersistentVolumeClaim' && ((o['spec'] as ClaimSpec).accessModes ?? []).includes('ReadWriteMany'))
+      out.push(`PersistentVolumeClaim/${o.metadata.name}`);
     if (o.kind === 'StatefulSet') {
-      for (const t of (o['spec'] as { volumeClaimTemplates?: { metadata?: { name?: string }; spec?: ClaimSpec }[] }).volumeClaimTemplates ?? []) {
+      for (const t of (o['spec'] as { volumeClaimTemplates?: { metadata?: { name?: string }; spec?: ClaimSpec }[] }).volumeClaimTemplates ??
+        []) {
         if ((t.spec?.accessModes ?? []).includes('ReadWriteMany')) out.push(`StatefulSet/${o.metadata.name} claim ${t.metadata?.name}`);
       }
     }
@@ -38,19 +40,29 @@ async function enableSharedLocalPath(kc: k8s.KubeConfig, log: (l: string) => voi
   const path = config.nodePathMap?.[0]?.paths?.[0];
   if (!path) throw new Error(`${LOCAL_PATH.namespace}/${LOCAL_PATH.configMap} has no nodePathMap path to share`);
   await core.patchNamespacedConfigMap(
-    { name: LOCAL_PATH.configMap, namespace: LOCAL_PATH.namespace, body: { data: { 'config.json': JSON.stringify({ sharedFileSystemPath: path }) } } },
+    {
+      name: LOCAL_PATH.configMap,
+      namespace: LOCAL_PATH.namespace,
+      body: { data: { 'config.json': JSON.stringify({ sharedFileSystemPath: path }) } },
+    },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
   );
   // The provisioner re-reads its mounted config only after the kubelet syncs the volume (up to
   // a minute): a new pod reads it at once.
   const selector = `app=${LOCAL_PATH.app}`;
-  const old = (await core.listNamespacedPod({ namespace: LOCAL_PATH.namespace, labelSelector: selector })).items.map((p) => p.metadata!.name!);
+  const old = (await core.listNamespacedPod({ namespace: LOCAL_PATH.namespace, labelSelector: selector })).items.map(
+    (p) => p.metadata!.name!,
+  );
   await core.deleteCollectionNamespacedPod({ namespace: LOCAL_PATH.namespace, labelSelector: selector, gracePeriodSeconds: 0 });
   await waitUntil(
     'the local-path provisioner restarted in shared-filesystem mode',
     async () => {
       const pods = (await core.listNamespacedPod({ namespace: LOCAL_PATH.namespace, labelSelector: selector })).items;
-      return pods.some((p) => !old.includes(p.metadata!.name!) && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) || undefined;
+      return (
+        pods.some(
+          (p) => !old.includes(p.metadata!.name!) && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        ) || undefined
+      );
     },
     { timeoutMs: 60_000 },
   );
@@ -65,7 +77,7 @@ export class GatewayApiMissingError extends Error {
     super(
       `The overlay routes users in through the Gateway API, but this cluster has no Gateway API CRD for ${kinds.join(', ')}. ` +
         'k3s installs them with Traefik (do not pass --disable=traefik); elsewhere install the standard channel of sigs.k8s.io/gateway-api ' +
-        '(its release\'s standard-install.yaml) and a controller, or swap components/gateway for components/ingress in the overlay.',
+        "(its release's standard-install.yaml) and a controller, or swap components/gateway for components/ingress in the overlay.",
     );
     this.name = 'GatewayApiMissingError';
   }
@@ -75,30 +87,43 @@ export class GatewayApiMissingError extends Error {
 export async function checkGatewayApi(kc: k8s.KubeConfig, objects: KubeObject[], log: (l: string) => void): Promise<void> {
   const used = objects.filter((o) => o.apiVersion.startsWith(`${GATEWAY_API.group}/`));
   if (used.length === 0) return;
-  const crds = (await kc.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition()).items.filter((c) => c.spec.group === GATEWAY_API.group).map((c) => c.spec.names.kind);
+  const crds = (await kc.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition()).items
+    .filter((c) => c.spec.group === GATEWAY_API.group)
+    .map((c) => c.spec.names.kind);
   const missing = [...new Set(used.map((o) => o.kind))].filter((k) => !crds.includes(k));
   if (missing.length > 0) throw new GatewayApiMissingError(missing);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   for (const route of used.filter((o) => o.kind === 'HTTPRoute')) {
     for (const ref of (route['spec'] as { parentRefs?: { name: string; namespace?: string }[] }).parentRefs ?? []) {
       const namespace = ref.namespace ?? route.metadata.namespace ?? 'default';
-      if (objects.some((o) => o.kind === 'Gateway' && o.metadata.name === ref.name && (o.metadata.namespace ?? namespace) === namespace)) continue;
+      if (objects.some((o) => o.kind === 'Gateway' && o.metadata.name === ref.name && (o.metadata.namespace ?? namespace) === namespace))
+        continue;
       const found = await custom.getNamespacedCustomObject({ ...GATEWAY_API, namespace, plural: 'gateways', name: ref.name }).then(
         () => true,
         () => false,
       );
-      if (!found) log(`gateway: HTTPRoute/${route.metadata.name} attaches to Gateway ${namespace}/${ref.name}, which this cluster lacks: applied, but it serves nothing until that Gateway exists (public-endpoint.yaml names it); use the port-forwards`);
+      if (!found)
+        log(
+          `gateway: HTTPRoute/${route.metadata.name} attaches to Gateway ${namespace}/${ref.name}, which this cluster lacks: applied, but it serves nothing until that Gateway exists (public-endpoint.yaml names it); use the port-forwards`,
+        );
     }
   }
 }
 
 /** Provides or reports what the overlay needs; `ownNode` when the harness started the node. */
-export async function prepareClusterFor(kc: k8s.KubeConfig, objects: KubeObject[], opts: { ownNode: boolean; log: (l: string) => void }): Promise<void> {
+export async function prepareClusterFor(
+  kc: k8s.KubeConfig,
+  objects: KubeObject[],
+  opts: { ownNode: boolean; log: (l: string) => void },
+): Promise<void> {
   const { log } = opts;
   const shared = sharedClaims(objects);
   if (shared.length > 0) {
     if (opts.ownNode) await enableSharedLocalPath(kc, log);
-    else log(`storage: ${shared.join(', ')} ask(s) for ReadWriteMany: the cluster's default StorageClass must provide it (NFS, CephFS, EFS...), or the claim stays Pending`);
+    else
+      log(
+        `storage: ${shared.join(', ')} ask(s) for ReadWriteMany: the cluster's default StorageClass must provide it (NFS, CephFS, EFS...), or the claim stays Pending`,
+      );
   }
 
   await checkGatewayApi(kc, objects, log);
@@ -109,7 +134,9 @@ export async function prepareClusterFor(kc: k8s.KubeConfig, objects: KubeObject[
     for (const ing of ingresses) {
       const wanted = (ing['spec'] as { ingressClassName?: string }).ingressClassName;
       if (!wanted || !classes.includes(wanted)) {
-        log(`ingress: Ingress/${ing.metadata.name} wants IngressClass "${wanted ?? '(default)'}", which this cluster lacks (it has ${classes.length ? classes.join(', ') : 'none'}): applied, but it serves nothing; use the port-forwards`);
+        log(
+          `ingress: Ingress/${ing.metadata.name} wants IngressClass "${wanted ?? '(default)'}", which this cluster lacks (it has ${classes.length ? classes.join(', ') : 'none'}): applied, but it serves nothing; use the port-forwards`,
+        );
       }
     }
   }
@@ -121,6 +148,9 @@ export async function prepareClusterFor(kc: k8s.KubeConfig, objects: KubeObject[
       .readAPIService({ name: 'v1beta1.metrics.k8s.io' })
       .then(() => true)
       .catch(() => false);
-    if (!metrics) log(`autoscaling: no metrics API (metrics-server) on this cluster: ${hpas.map((h) => `HorizontalPodAutoscaler/${h.metadata.name}`).join(', ')} hold their minReplicas and do not scale on CPU`);
+    if (!metrics)
+      log(
+        `autoscaling: no metrics API (metrics-server) on this cluster: ${hpas.map((h) => `HorizontalPodAutoscaler/${h.metadata.name}`).join(', ')} hold their minReplicas and do not scale on CPU`,
+      );
   }
 }

@@ -12,7 +12,12 @@ export function kubeConfigFromFile(path: string, context?: string): k8s.KubeConf
   kc.loadFromFile(path);
   if (context) {
     if (!kc.getContexts().some((c) => c.name === context)) {
-      throw new Error(`No context "${context}" in ${path}. Contexts: ${kc.getContexts().map((c) => c.name).join(', ')}`);
+      throw new Error(
+        `No context "${context}" in ${path}. Contexts: ${kc
+          .getContexts()
+          .map((c) => c.name)
+          .join(', ')}`,
+      );
     }
     kc.setCurrentContext(context);
   }
@@ -34,4 +39,3 @@ export function apiMessage(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return `${e.message ?? String(err)}${cause ? ` (${cause.code ?? ''} ${cause.message ?? ''})`.replace('( ', '(') : ''}`;
 }
-

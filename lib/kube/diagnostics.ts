@@ -21,7 +21,8 @@ export async function describeNamespace(kc: k8s.KubeConfig, namespace: string, l
     }
   }
   const events = (await core.listNamespacedEvent({ namespace })).items.sort(
-    (a, b) => new Date(String(a.lastTimestamp ?? a.eventTime ?? 0)).getTime() - new Date(String(b.lastTimestamp ?? b.eventTime ?? 0)).getTime(),
+    (a, b) =>
+      new Date(String(a.lastTimestamp ?? a.eventTime ?? 0)).getTime() - new Date(String(b.lastTimestamp ?? b.eventTime ?? 0)).getTime(),
   );
   parts.push('--- events');
   for (const e of events.slice(-40)) {

@@ -47,7 +47,14 @@ class Channel extends Writable {
 }
 
 /** Runs `command` in a container; resolves with its exit code and output once the stream has ended. */
-export async function exec(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, command: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+export async function exec(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  pod: string,
+  container: string,
+  command: string[],
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const stdout = new Channel((c) => (opts.stdout ? opts.stdout.write(c) : out.push(c)));
@@ -55,9 +62,11 @@ export async function exec(kc: k8s.KubeConfig, namespace: string, pod: string, c
   let status: k8s.V1Status | undefined;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const what = `exec ${command[0]} in ${namespace}/${pod}/${container}`;
-  const socket = await new k8s.Exec(kc).exec(namespace, pod, container, command, stdout, stderr, opts.stdin ?? null, false, (s) => (status = s)).catch((e: unknown) => {
-    throw new Error(`${what} failed: ${apiMessage(e)}`);
-  });
+  const socket = await new k8s.Exec(kc)
+    .exec(namespace, pod, container, command, stdout, stderr, opts.stdin ?? null, false, (s) => (status = s))
+    .catch((e: unknown) => {
+      throw new Error(`${what} failed: ${apiMessage(e)}`);
+    });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.close();

@@ -3,13 +3,16 @@ import * as k8s from '@kubernetes/client-node';
 import { waitUntil } from '../wait.ts';
 
 export async function namespaceExists(kc: k8s.KubeConfig, name: string): Promise<boolean> {
-  return kc.makeApiClient(k8s.CoreV1Api).readNamespace({ name }).then(
-    () => true,
-    (err: { code?: number }) => {
-      if (err.code === 404) return false;
-      throw err;
-    },
-  );
+  return kc
+    .makeApiClient(k8s.CoreV1Api)
+    .readNamespace({ name })
+    .then(
+      () => true,
+      (err: { code?: number }) => {
+        if (err.code === 404) return false;
+        throw err;
+      },
+    );
 }
 
 /** Creates the namespace with `labels` unless it exists. */

@@ -62,7 +62,10 @@ export async function readyPods(kc: k8s.KubeConfig, namespace: string, app: stri
 export async function podOf(kc: k8s.KubeConfig, namespace: string, app: string): Promise<k8s.V1Pod> {
   const pods = await listPods(kc, namespace, appSelector(app));
   const running = pods.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
-  if (running.length === 0) throw new Error(`no running pod of ${app} in ${namespace} (${pods.map((p) => `${p.metadata?.name}: ${p.status?.phase}`).join(', ') || 'none'})`);
+  if (running.length === 0)
+    throw new Error(
+      `no running pod of ${app} in ${namespace} (${pods.map((p) => `${p.metadata?.name}: ${p.status?.phase}`).join(', ') || 'none'})`,
+    );
   return running[0]!;
 }
 
@@ -70,29 +73,54 @@ export async function podOf(kc: k8s.KubeConfig, namespace: string, app: string):
 export async function waitUntilPodReady(kc: k8s.KubeConfig, namespace: string, name: string, opts: WaitOptions): Promise<k8s.V1Pod> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const read = () => core.readNamespacedPod({ name, namespace });
-  return waitUntil(`pod ${namespace}/${name} Ready`, async () => {
-    const pod = await read();
-    return isPodReady(pod) ? pod : undefined;
-  }, { ...opts, describe: async () => podState(await read()).waitingOn });
+  return waitUntil(
+    `pod ${namespace}/${name} Ready`,
+    async () => {
+      const pod = await read();
+      return isPodReady(pod) ? pod : undefined;
+    },
+    { ...opts, describe: async () => podState(await read()).waitingOn },
+  );
 }
 
 /** Waits until an app has a Ready pod that is not one of `exclude` (a replacement after a deletion). */
-export async function waitUntilAppPodReady(kc: k8s.KubeConfig, namespace: string, app: string, opts: WaitOptions & { exclude?: string[] }): Promise<k8s.V1Pod> {
-  const candidates = async () => (await listPods(kc, namespace, appSelector(app))).filter((p) => !opts.exclude?.includes(p.metadata!.name!) && !p.metadata?.deletionTimestamp);
-  return waitUntil(`a Ready pod of ${app} in ${namespace}${opts.exclude?.length ? ` other than ${opts.exclude.join(', ')}` : ''}`, async () => (await candidates()).find(isPodReady), {
-    ...opts,
-    describe: async () => (await candidates()).map((p) => `${p.metadata!.name}: ${podState(p).waitingOn}`).join('; ') || 'no pod',
-  });
+export async function waitUntilAppPodReady(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  app: string,
+  opts: WaitOptions & { exclude?: string[] },
+): Promise<k8s.V1Pod> {
+  const candidates = async () =>
+    (await listPods(kc, namespace, appSelector(app))).filter(
+      (p) => !opts.exclude?.includes(p.metadata!.name!) && !p.metadata?.deletionTimestamp,
+    );
+  return waitUntil(
+    `a Ready pod of ${app} in ${namespace}${opts.exclude?.length ? ` other than ${opts.exclude.join(', ')}` : ''}`,
+    async () => (await candidates()).find(isPodReady),
+    {
+      ...opts,
+      describe: async () => (await candidates()).map((p) => `${p.metadata!.name}: ${podState(p).waitingOn}`).join('; ') || 'no pod',
+    },
+  );
 }
 
 /** Waits until the pod has run to completion; returns its phase, 'Succeeded' or 'Failed'. */
-export async function waitUntilPodFinished(kc: k8s.KubeConfig, namespace: string, name: string, opts: WaitOptions): Promise<'Succeeded' | 'Failed'> {
+export async function waitUntilPodFinished(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  name: string,
+  opts: WaitOptions,
+): Promise<'Succeeded' | 'Failed'> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const read = () => core.readNamespacedPod({ name, namespace });
-  return waitUntil(`pod ${namespace}/${name} finished`, async () => {
-    const phase = (await read()).status?.phase;
-    return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined;
-  }, { ...opts, describe: async () => podState(await read()).waitingOn });
+  return waitUntil(
+    `pod ${namespace}/${name} finished`,
+    async () => {
+      const phase = (await read()).status?.phase;
+      return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined;
+    },
+    { ...opts, describe: async () => podState(await read()).waitingOn },
+  );
 }
 
 /** Deletes a pod at once; a pod that is already gone is fine. */
@@ -106,7 +134,14 @@ export async function deletePod(kc: k8s.KubeConfig, namespace: string, name: str
 }
 
 /** The last `lines` log lines of a container (the previous instance's when `previous`). */
-export async function containerLogs(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, lines: number, previous = false): Promise<string> {
+export async function containerLogs(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  pod: string,
+  container: string,
+  lines: number,
+  previous = false,
+): Promise<string> {
   try {
     return await kc.makeApiClient(k8s.CoreV1Api).readNamespacedPodLog({ name: pod, namespace, container, tailLines: lines, previous });
   } catch (err) {
@@ -115,7 +150,14 @@ export async function containerLogs(kc: k8s.KubeConfig, namespace: string, pod: 
 }
 
 /** Runs a command in a container and collects its exit code and output (never a TTY). */
-export async function execIn(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000): Promise<ExecResult> {
+export async function execIn(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  pod: string,
+  container: string,
+  command: string[],
+  timeoutMs = 30_000,
+): Promise<ExecResult> {
   const r = await exec(kc, namespace, pod, container, command, { timeoutMs });
   return { ...r, stderr: r.stderr || r.message };
 }

@@ -53,7 +53,9 @@ export interface ForwardOptions {
 
 export class PortInUseError extends Error {
   constructor(port: number) {
-    super(`Local port ${port} is already in use. Stop whatever listens there (\`ss -ltnp 'sport = :${port}'\` shows it) or choose another port.`);
+    super(
+      `Local port ${port} is already in use. Stop whatever listens there (\`ss -ltnp 'sport = :${port}'\` shows it) or choose another port.`,
+    );
     this.name = 'PortInUseError';
   }
 }
@@ -150,7 +152,9 @@ export async function forwardService(kc: k8s.KubeConfig, namespace: string, serv
       .map((p) => p.metadata!.name!)
       .sort();
     if (ready.length === 0) {
-      const states = pods.map((p) => `${p.metadata?.name} ${p.metadata?.deletionTimestamp ? 'terminating' : (p.status?.phase ?? '?')}`).join(', ');
+      const states = pods
+        .map((p) => `${p.metadata?.name} ${p.metadata?.deletionTimestamp ? 'terminating' : (p.status?.phase ?? '?')}`)
+        .join(', ');
       throw new Error(`no ready pod ${opts.pod ? `named ${opts.pod} ` : ''}behind the Service (${states || 'no pods'})`);
     }
     return ready[0]!;

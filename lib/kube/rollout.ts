@@ -49,7 +49,11 @@ export class RolloutTimeoutError extends Error {
  * Waits until every Deployment and StatefulSet of the namespace has rolled out, an autoscaled
  * one to at least its HPA's minReplicas (the HPA scales a fresh Deployment up from one).
  */
-export async function waitUntilRolledOut(kc: k8s.KubeConfig, namespace: string, opts: { timeoutMs: number; intervalMs?: number; log?: (line: string) => void }): Promise<void> {
+export async function waitUntilRolledOut(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  opts: { timeoutMs: number; intervalMs?: number; log?: (line: string) => void },
+): Promise<void> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const autoscaling = kc.makeApiClient(k8s.AutoscalingV2Api);
@@ -63,8 +67,12 @@ export async function waitUntilRolledOut(kc: k8s.KubeConfig, namespace: string, 
       autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace }),
       core.listNamespacedPod({ namespace }),
     ]);
-    const workloads = [...deployments.items.map((d) => asWorkload('Deployment', d)), ...statefulSets.items.map((s) => asWorkload('StatefulSet', s))];
-    const minimum = (w: Workload) => hpas.items.find((h) => h.spec?.scaleTargetRef.kind === w.kind && h.spec.scaleTargetRef.name === w.name)?.spec?.minReplicas ?? 0;
+    const workloads = [
+      ...deployments.items.map((d) => asWorkload('Deployment', d)),
+      ...statefulSets.items.map((s) => asWorkload('StatefulSet', s)),
+    ];
+    const minimum = (w: Workload) =>
+      hpas.items.find((h) => h.spec?.scaleTargetRef.kind === w.kind && h.spec.scaleTargetRef.name === w.name)?.spec?.minReplicas ?? 0;
     const pending = workloads.flatMap((w) => {
       const why = rolloutPending(w, minimum(w));
       return why ? [`${w.id} (${why})`] : [];

@@ -53,12 +53,23 @@ const RESTORE_PY = readFileSync(join(IN_POD, 'restore.py'), 'utf8');
 
 /** The last line of `text` that is a JSON object. */
 function lastJsonLine<T>(text: string): T | undefined {
-  const line = text.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  const line = text
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
   return line ? (JSON.parse(line) as T) : undefined;
 }
 
 /** Runs `command` in a container (lib/kube/exec.ts); a non-zero exit is a BackupError quoting its stderr. */
-async function execStreams(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, command: string[], io: { stdin?: Readable; stdout?: Writable; timeoutMs: number }): Promise<ExecResult> {
+async function execStreams(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  pod: string,
+  container: string,
+  command: string[],
+  io: { stdin?: Readable; stdout?: Writable; timeoutMs: number },
+): Promise<ExecResult> {
   const r = await exec(kc, namespace, pod, container, command, io).catch((e: unknown) => {
     throw new BackupError((e as Error).message);
   });
@@ -94,11 +105,14 @@ async function openWebuiOf(kc: k8s.KubeConfig, namespace: string): Promise<Targe
   if (container.env?.some((e) => e.name === 'DATABASE_URL')) {
     const [pod] = await readyPods(kc, namespace, 'postgres');
     if (!pod) {
-      throw new BackupError(`${namespace}/${APP} keeps its data in a database outside the namespace (DATABASE_URL, no Ready in-cluster postgres pod): back that database up with its provider's tools or pg_dump; this tool covers SQLite and the in-cluster Postgres`);
+      throw new BackupError(
+        `${namespace}/${APP} keeps its data in a database outside the namespace (DATABASE_URL, no Ready in-cluster postgres pod): back that database up with its provider's tools or pg_dump; this tool covers SQLite and the in-cluster Postgres`,
+      );
     }
     postgresPod = pod.metadata!.name!;
   }
-  const claim = spec.volumes?.find((v) => v.name === container.volumeMounts?.find((m) => m.mountPath === DATA_DIR)?.name)?.persistentVolumeClaim?.claimName;
+  const claim = spec.volumes?.find((v) => v.name === container.volumeMounts?.find((m) => m.mountPath === DATA_DIR)?.name)
+    ?.persistentVolumeClaim?.claimName;
   if (!claim) throw new BackupError(`${namespace}/${APP} mounts no PersistentVolumeClaim at ${DATA_DIR}: nothing to back up`);
   return { deployment, container, claim, database: postgresPod ? 'postgres' : 'sqlite', postgresPod };
 }
@@ -110,12 +124,14 @@ async function pgDump(kc: k8s.KubeConfig, namespace: string, pod: string): Promi
   const chunks: Buffer[] = [];
   const stdout = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) });
   // No room on the pod for a copy (its /tmp is small): stream it, and let tee feed sha256sum.
-  const script = '{ pg_dump --format=custom --no-owner --no-privileges; echo "pg_dump exit $?" >&2; } | { tee /dev/fd/3 | sha256sum >&2; } 3>&1';
+  const script =
+    '{ pg_dump --format=custom --no-owner --no-privileges; echo "pg_dump exit $?" >&2; } | { tee /dev/fd/3 | sha256sum >&2; } 3>&1';
   const said = (await execStreams(kc, namespace, pod, 'postgres', ['sh', '-c', script], { stdout, timeoutMs: 1_800_000 })).stderr;
   if (!/pg_dump exit 0/.test(said)) throw new BackupError(`pg_dump in ${pod} failed: ${said}`);
   const want = /([0-9a-f]{64})\s+-/.exec(said)?.[1];
   const body = Buffer.concat(chunks);
-  if (sha256().update(body).digest('hex') !== want) throw new BackupError(`the dump from ${pod} arrived incomplete (${body.length} bytes, sha256 differs from the pod's ${want})`);
+  if (sha256().update(body).digest('hex') !== want)
+    throw new BackupError(`the dump from ${pod} arrived incomplete (${body.length} bytes, sha256 differs from the pod's ${want})`);
   return body;
 }
 
@@ -149,12 +165,17 @@ export interface BackupResult {
 }
 
 /** Backs up the running stack in `namespace` into `outDir`; the stack keeps serving meanwhile. */
-export async function backup(kc: k8s.KubeConfig, opts: { namespace: string; overlay: string; outDir: string; log: (l: string) => void }): Promise<BackupResult> {
+export async function backup(
+  kc: k8s.KubeConfig,
+  opts: { namespace: string; overlay: string; outDir: string; log: (l: string) => void },
+): Promise<BackupResult> {
   const t0 = Date.now();
   const target = await openWebuiOf(kc, opts.namespace);
   const { container } = target;
   const pod = await readyPodOf(kc, opts.namespace);
-  opts.log(`backup: copying ${target.database === 'sqlite' ? 'the database (SQLite backup API) and ' : ''}the uploads from ${opts.namespace}/${pod}`);
+  opts.log(
+    `backup: copying ${target.database === 'sqlite' ? 'the database (SQLite backup API) and ' : ''}the uploads from ${opts.namespace}/${pod}`,
+  );
   const files = new Map<string, Buffer>();
   const entries: BackupFile[] = [];
   const extract = tar.extract();
@@ -176,7 +197,14 @@ export async function backup(kc: k8s.KubeConfig, opts: { namespace: string; over
   });
   const stdout = new PassThrough();
   stdout.pipe(extract as unknown as Writable); // tar-stream's streams are streamx, pipe-compatible
-  const { stderr } = await execStreams(kc, opts.namespace, pod, container.name, ['python3', '-c', BACKUP_PY, JSON.stringify({ data: DATA_DIR, database: target.database })], { stdout, timeoutMs: 600_000 });
+  const { stderr } = await execStreams(
+    kc,
+    opts.namespace,
+    pod,
+    container.name,
+    ['python3', '-c', BACKUP_PY, JSON.stringify({ data: DATA_DIR, database: target.database })],
+    { stdout, timeoutMs: 600_000 },
+  );
   await extracted;
   let schemaRevision = lastJsonLine<{ schema: string | null }>(stderr)?.schema ?? 'unknown';
   if (target.postgresPod) {
@@ -187,7 +215,10 @@ export async function backup(kc: k8s.KubeConfig, opts: { namespace: string; over
     schemaRevision = (await psql(kc, opts.namespace, target.postgresPod, 'select version_num from alembic_version')) || 'unknown';
   }
   if (!files.has(target.database === 'sqlite' ? 'data/webui.db' : PG_DUMP)) throw new BackupError('the copy holds no database');
-  const litellm = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: 'litellm', namespace: opts.namespace }).catch(() => undefined);
+  const litellm = await kc
+    .makeApiClient(k8s.AppsV1Api)
+    .readNamespacedDeployment({ name: 'litellm', namespace: opts.namespace })
+    .catch(() => undefined);
   const manifest: BackupManifest = {
     format: BACKUP_FORMAT,
     createdAt: new Date().toISOString(),
@@ -256,13 +287,17 @@ export async function readArchive(file: string): Promise<{ manifest: BackupManif
     throw new BackupError(`${name}: truncated or not a tar inside the gzip (${(e as Error).message})`);
   }
   if (!manifest) throw new BackupError(`${name}: not a chat-stack backup (no manifest.json)`);
-  if (manifest.format !== BACKUP_FORMAT) throw new BackupError(`${name}: format ${JSON.stringify(manifest.format)}, this tool reads ${BACKUP_FORMAT}`);
-  if (!['sqlite', 'postgres'].includes(manifest.database) || !Array.isArray(manifest.files)) throw new BackupError(`${name}: its manifest lacks the database or the file list`);
+  if (manifest.format !== BACKUP_FORMAT)
+    throw new BackupError(`${name}: format ${JSON.stringify(manifest.format)}, this tool reads ${BACKUP_FORMAT}`);
+  if (!['sqlite', 'postgres'].includes(manifest.database) || !Array.isArray(manifest.files))
+    throw new BackupError(`${name}: its manifest lacks the database or the file list`);
   for (const f of manifest.files) {
-    if (!/^data\/(webui\.db|openwebui\.dump|uploads\/.+)$/.test(f.path) || f.path.split('/').includes('..')) throw new BackupError(`${name}: the manifest names a file outside data/: ${f.path}`);
+    if (!/^data\/(webui\.db|openwebui\.dump|uploads\/.+)$/.test(f.path) || f.path.split('/').includes('..'))
+      throw new BackupError(`${name}: the manifest names a file outside data/: ${f.path}`);
     const body = files.get(f.path);
     if (!body) throw new BackupError(`${name}: ${f.path} is in the manifest but not in the archive (truncated?)`);
-    if (body.length !== f.bytes || sha256().update(body).digest('hex') !== f.sha256) throw new BackupError(`${name}: ${f.path} does not match its checksum in the manifest (tampered or damaged)`);
+    if (body.length !== f.bytes || sha256().update(body).digest('hex') !== f.sha256)
+      throw new BackupError(`${name}: ${f.path} does not match its checksum in the manifest (tampered or damaged)`);
   }
   const extra = [...files.keys()].filter((p) => !manifest!.files.some((f) => f.path === p));
   if (extra.length) throw new BackupError(`${name}: files not in the manifest: ${extra.join(', ')} (tampered?)`);
@@ -272,10 +307,12 @@ export async function readArchive(file: string): Promise<{ manifest: BackupManif
 }
 
 async function scaleTo(kc: k8s.KubeConfig, namespace: string, replicas: number): Promise<void> {
-  await kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDeploymentScale(
-    { name: APP, namespace, body: { spec: { replicas } } },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-  );
+  await kc
+    .makeApiClient(k8s.AppsV1Api)
+    .patchNamespacedDeploymentScale(
+      { name: APP, namespace, body: { spec: { replicas } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
 }
 
 export interface RestoreResult {
@@ -288,18 +325,27 @@ export interface RestoreResult {
  * and a newer Open WebUI than the stack runs before touching anything; then stops Open WebUI,
  * swaps the data on its volume through a short-lived pod, and starts it again.
  */
-export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; archive: string; log: (l: string) => void }): Promise<RestoreResult> {
+export async function restore(
+  kc: k8s.KubeConfig,
+  opts: { namespace: string; archive: string; log: (l: string) => void },
+): Promise<RestoreResult> {
   const t0 = Date.now();
   const { manifest, files } = await readArchive(opts.archive);
   const { deployment, container, claim, database, postgresPod } = await openWebuiOf(kc, opts.namespace);
   if (manifest.database !== database) {
-    throw new BackupError(`${basename(opts.archive)} holds a ${manifest.database} database and ${opts.namespace} runs on ${database}: restore it into a stack of the same kind (moving between them is a migration, not a restore)`);
+    throw new BackupError(
+      `${basename(opts.archive)} holds a ${manifest.database} database and ${opts.namespace} runs on ${database}: restore it into a stack of the same kind (moving between them is a migration, not a restore)`,
+    );
   }
   const running = versionOf(container.image!);
   if (manifest.openWebui.version === 'unknown' || running === 'unknown' || compareVersions(manifest.openWebui.version, running) > 0) {
-    throw new BackupError(`cannot restore a backup of Open WebUI ${manifest.openWebui.version} into ${running} (${container.image}): its database may carry migrations this release does not know; restore into ${manifest.openWebui.version} or newer`);
+    throw new BackupError(
+      `cannot restore a backup of Open WebUI ${manifest.openWebui.version} into ${running} (${container.image}): its database may carry migrations this release does not know; restore into ${manifest.openWebui.version} or newer`,
+    );
   }
-  opts.log(`restore: ${basename(opts.archive)} (Open WebUI ${manifest.openWebui.version}, ${manifest.files.length} files) into ${opts.namespace}, running ${running}`);
+  opts.log(
+    `restore: ${basename(opts.archive)} (Open WebUI ${manifest.openWebui.version}, ${manifest.files.length} files) into ${opts.namespace}, running ${running}`,
+  );
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const replicas = deployment.spec?.replicas ?? 1;
   const podName = `${APP}-restore`;
@@ -309,7 +355,11 @@ export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; arc
   await scaleTo(kc, opts.namespace, 0);
   let keptDir = '';
   try {
-    await waitUntil(`${APP} pods gone`, async () => ((await listPods(kc, opts.namespace, `app.kubernetes.io/name=${APP}`)).length === 0 ? true : undefined), { timeoutMs: 180_000, intervalMs: 1000 });
+    await waitUntil(
+      `${APP} pods gone`,
+      async () => ((await listPods(kc, opts.namespace, `app.kubernetes.io/name=${APP}`)).length === 0 ? true : undefined),
+      { timeoutMs: 180_000, intervalMs: 1000 },
+    );
     await core.createNamespacedPod({
       namespace: opts.namespace,
       body: {
@@ -340,7 +390,12 @@ export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; arc
         },
       },
     });
-    await waitUntil(`pod ${podName} running`, async () => ((await core.readNamespacedPod({ name: podName, namespace: opts.namespace })).status?.phase === 'Running' ? true : undefined), { timeoutMs: 120_000, intervalMs: 1000 });
+    await waitUntil(
+      `pod ${podName} running`,
+      async () =>
+        (await core.readNamespacedPod({ name: podName, namespace: opts.namespace })).status?.phase === 'Running' ? true : undefined,
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
     // The files that live on the volume (the SQLite database and the uploads; never the dump).
     const onVolume = manifest.files.filter((f) => f.path !== PG_DUMP);
     const pack = tar.pack();
@@ -354,7 +409,10 @@ export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; arc
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const volume = async (steps: string[], names: string[], stdin?: Buffer) => {
       const args = { data: DATA_DIR, files: onVolume, stamp, size: stdin?.length ?? 0, steps, names };
-      const r = await execStreams(kc, opts.namespace, podName, 'restore', ['python3', '-c', RESTORE_PY, JSON.stringify(args)], { stdin: stdin ? new PassThrough().end(stdin) : undefined, timeoutMs: 600_000 });
+      const r = await execStreams(kc, opts.namespace, podName, 'restore', ['python3', '-c', RESTORE_PY, JSON.stringify(args)], {
+        stdin: stdin ? new PassThrough().end(stdin) : undefined,
+        timeoutMs: 600_000,
+      });
       keptDir = lastJsonLine<{ kept: string | null }>(r.stdout)?.kept ?? keptDir;
     };
     if (database === 'sqlite') {
@@ -368,7 +426,10 @@ export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; arc
       // Exactly the dump's bytes (the exec's stdin is never closed), replacing every object.
       const restoreSh = `head -c ${dump.length} | pg_restore --clean --if-exists --single-transaction --exit-on-error --no-owner --no-privileges -d "$PGDATABASE"`;
       try {
-        await execStreams(kc, opts.namespace, postgresPod!, 'postgres', ['sh', '-c', restoreSh], { stdin: new PassThrough().end(dump), timeoutMs: 1_800_000 });
+        await execStreams(kc, opts.namespace, postgresPod!, 'postgres', ['sh', '-c', restoreSh], {
+          stdin: new PassThrough().end(dump),
+          timeoutMs: 1_800_000,
+        });
       } catch (e) {
         await volume(['discard'], ['uploads']).catch(() => undefined);
         throw new BackupError(`pg_restore failed and was rolled back, the database and uploads are as they were: ${(e as Error).message}`);
@@ -378,10 +439,22 @@ export async function restore(kc: k8s.KubeConfig, opts: { namespace: string; arc
     }
   } finally {
     await core.deleteNamespacedPod({ name: podName, namespace: opts.namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
-    await waitUntil(`pod ${podName} gone`, async () => (await core.readNamespacedPod({ name: podName, namespace: opts.namespace }).then(() => undefined, () => true)), { timeoutMs: 120_000, intervalMs: 1000 }).catch(() => undefined);
+    await waitUntil(
+      `pod ${podName} gone`,
+      async () =>
+        await core.readNamespacedPod({ name: podName, namespace: opts.namespace }).then(
+          () => undefined,
+          () => true,
+        ),
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    ).catch(() => undefined);
     opts.log(`restore: starting ${APP} again (scale 0 -> ${replicas})`);
     await scaleTo(kc, opts.namespace, replicas);
   }
-  await waitUntil(`${APP} Ready after the restore`, async () => ((await listPods(kc, opts.namespace, `app.kubernetes.io/name=${APP}`)).some(isPodReady) ? true : undefined), { timeoutMs: 300_000, intervalMs: 1000 });
+  await waitUntil(
+    `${APP} Ready after the restore`,
+    async () => ((await listPods(kc, opts.namespace, `app.kubernetes.io/name=${APP}`)).some(isPodReady) ? true : undefined),
+    { timeoutMs: 300_000, intervalMs: 1000 },
+  );
   return { seconds: (Date.now() - t0) / 1000, kept: keptDir };
 }

@@ -45,12 +45,21 @@ beforeAll(async () => {
   // The data a user would lose, made through Open WebUI's API on the dev stack.
   const admin = await adminToken();
   // An admin: a plain user sees no model until one is shared with them (Open WebUI's access control).
-  const added = await api<{ id?: string }>(webui, '/api/v1/auths/add', admin, { method: 'POST', body: JSON.stringify({ ...user, role: 'admin' }) });
+  const added = await api<{ id?: string }>(webui, '/api/v1/auths/add', admin, {
+    method: 'POST',
+    body: JSON.stringify({ ...user, role: 'admin' }),
+  });
   expect(added.status, JSON.stringify(added.body)).toBe(200);
   const { token } = await signIn(webui, user);
   made.chatTitle = `kept by the backup ${Date.now()}`;
-  Object.assign(made, await saveChatAndFile(webui, token, { title: made.chatTitle, model: model.name, fileName: 'numbers.txt', fileText: FILE_TEXT }));
-  const settings = await api(webui, '/api/v1/users/user/settings/update', token, { method: 'POST', body: JSON.stringify({ ui: { chatBubble: false, backupMarker: 'set before the backup' } }) });
+  Object.assign(
+    made,
+    await saveChatAndFile(webui, token, { title: made.chatTitle, model: model.name, fileName: 'numbers.txt', fileText: FILE_TEXT }),
+  );
+  const settings = await api(webui, '/api/v1/users/user/settings/update', token, {
+    method: 'POST',
+    body: JSON.stringify({ ui: { chatBubble: false, backupMarker: 'set before the backup' } }),
+  });
   expect(settings.status).toBe(200);
 
   // The backup, taken while the dev stack runs.
@@ -64,7 +73,15 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace: NAMESPACE, resources: ['../manifests/local/dev'] }));
   const secretsDir = join(ws.localDir, 'dev');
   fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: randomSecret('sk-ant-fake-') });
-  fresh = await up({ overlay: 'dev', dir, secretsDir, namespace: NAMESPACE, kubeconfig: devStack.kubeconfig, hermeticImagesLoaded: true, log: (l) => console.log(`[restore-target] ${l}`) });
+  fresh = await up({
+    overlay: 'dev',
+    dir,
+    secretsDir,
+    namespace: NAMESPACE,
+    kubeconfig: devStack.kubeconfig,
+    hermeticImagesLoaded: true,
+    log: (l) => console.log(`[restore-target] ${l}`),
+  });
 }, 420_000);
 
 afterAll(async () => {
@@ -78,7 +95,13 @@ describe('backup', { timeout: 60_000 }, () => {
     expect(taken.file).toMatch(/chat-stack-dev-\d{4}-\d\d-\d\dT.*\.tar\.gz$/);
     expect(statSync(taken.file).mode & 0o777).toBe(0o600);
     const { manifest, files } = await readArchive(taken.file);
-    expect(manifest).toMatchObject({ format: 'chat-stack-backup/1', overlay: 'dev', namespace: devStack.namespace, database: 'sqlite', openWebui: { version: '0.12.4' } });
+    expect(manifest).toMatchObject({
+      format: 'chat-stack-backup/1',
+      overlay: 'dev',
+      namespace: devStack.namespace,
+      database: 'sqlite',
+      openWebui: { version: '0.12.4' },
+    });
     expect(manifest.openWebui.schemaRevision).toMatch(/^[0-9a-f]{12}$/);
     const paths = manifest.files.map((f) => f.path);
     expect(paths).toContain('data/webui.db');
@@ -91,9 +114,10 @@ describe('backup', { timeout: 60_000 }, () => {
 });
 
 describe('the commands', { timeout: 120_000 }, () => {
-  const run = (script: string, args: string[]) => $({ nothrow: true, quiet: true, cwd: REPO_ROOT })`${process.execPath} ${join(REPO_ROOT, 'ops', script)} ${args}`;
+  const run = (script: string, args: string[]) =>
+    $({ nothrow: true, quiet: true, cwd: REPO_ROOT })`${process.execPath} ${join(REPO_ROOT, 'ops', script)} ${args}`;
 
-  it('npm run backup -- --overlay dev --kubeconfig FILE writes an archive of that cluster\'s stack and says where and how big', async () => {
+  it("npm run backup -- --overlay dev --kubeconfig FILE writes an archive of that cluster's stack and says where and how big", async () => {
     const out = join(outDir, 'cli');
     const r = await run('backup.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig, '--out', out]);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -109,8 +133,18 @@ describe('the commands', { timeout: 120_000 }, () => {
       ['backup.ts', [], 2, /^npm run backup: missing --overlay NAME\n\nUsage: npm run backup/],
       ['backup.ts', ['--overlay', 'nope', '--kubeconfig', devStack.kubeconfig], 1, /nope/],
       ['backup.ts', ['--overlay', 'dev', '--kubeconfig', join(outDir, 'missing.yaml')], 1, /--kubeconfig .*missing\.yaml: no such file/],
-      ['restore.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig], 2, /^npm run restore: missing ARCHIVE\n\nUsage: npm run restore/],
-      ['restore.ts', ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig, join(outDir, 'missing.tar.gz')], 1, /missing\.tar\.gz: no such file/],
+      [
+        'restore.ts',
+        ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig],
+        2,
+        /^npm run restore: missing ARCHIVE\n\nUsage: npm run restore/,
+      ],
+      [
+        'restore.ts',
+        ['--overlay', 'dev', '--kubeconfig', devStack.kubeconfig, join(outDir, 'missing.tar.gz')],
+        1,
+        /missing\.tar\.gz: no such file/,
+      ],
     ];
     for (const [script, args, exit, says] of cases) {
       const r = await run(script, args);
@@ -122,7 +156,8 @@ describe('the commands', { timeout: 120_000 }, () => {
 
 describe('restore', { timeout: 240_000 }, () => {
   it('has a fresh stack of the same overlay beside the dev stack, which it left alone (apply prunes per stack)', async () => {
-    const deployments = async (ns: string) => (await kc.makeApiClient(k8s.AppsV1Api).listNamespacedDeployment({ namespace: ns })).items.map((d) => d.metadata!.name).sort();
+    const deployments = async (ns: string) =>
+      (await kc.makeApiClient(k8s.AppsV1Api).listNamespacedDeployment({ namespace: ns })).items.map((d) => d.metadata!.name).sort();
     expect(await deployments(NAMESPACE)).toEqual(['fake-anthropic', 'litellm', 'open-webui']);
     expect(await deployments(devStack.namespace)).toEqual(['fake-anthropic', 'litellm', 'open-webui']);
     expect((await fetch(`${webui}/health`)).status).toBe(200);
@@ -135,9 +170,13 @@ describe('restore', { timeout: 240_000 }, () => {
     copyFileSync(taken.file, truncated);
     truncateSync(truncated, Math.floor(statSync(truncated).size / 2));
     const tampered = join(outDir, 'tampered.tar.gz');
-    await rewriteArchive(taken.file, tampered, (name, body) => (name === 'data/webui.db' ? Buffer.concat([body.subarray(0, 200), Buffer.from('X'), body.subarray(201)]) : body));
+    await rewriteArchive(taken.file, tampered, (name, body) =>
+      name === 'data/webui.db' ? Buffer.concat([body.subarray(0, 200), Buffer.from('X'), body.subarray(201)]) : body,
+    );
     const foreign = join(outDir, 'foreign.tar.gz');
-    await rewriteArchive(taken.file, foreign, (name, body) => (name === 'manifest.json' ? Buffer.from(JSON.stringify({ ...JSON.parse(body.toString('utf8')), format: 'someone-else/1' })) : body));
+    await rewriteArchive(taken.file, foreign, (name, body) =>
+      name === 'manifest.json' ? Buffer.from(JSON.stringify({ ...JSON.parse(body.toString('utf8')), format: 'someone-else/1' })) : body,
+    );
     const newer = join(outDir, 'newer.tar.gz');
     await rewriteArchive(taken.file, newer, (name, body) => {
       if (name !== 'manifest.json') return body;
@@ -182,7 +221,10 @@ describe('restore', { timeout: 240_000 }, () => {
     const reply = await streamChat(client, model.name, 'second question');
     expect(reply).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'second question' }] }) });
     const messages = [...found.messages, { role: 'user', content: 'second question' }, { role: 'assistant', content: reply.text }];
-    const saved = await api(url, `/api/v1/chats/${made.chatId}`, token, { method: 'POST', body: JSON.stringify({ chat: { title: made.chatTitle, messages } }) });
+    const saved = await api(url, `/api/v1/chats/${made.chatId}`, token, {
+      method: 'POST',
+      body: JSON.stringify({ chat: { title: made.chatTitle, messages } }),
+    });
     expect(saved.status).toBe(200);
     const again = await api<{ chat: { messages: unknown[] } }>(url, `/api/v1/chats/${made.chatId}`, token);
     expect(again.body.chat.messages).toHaveLength(4);

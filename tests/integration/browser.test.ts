@@ -55,4 +55,3 @@ describe('Open WebUI in a browser through the port-forward', () => {
     await session.assertNoProblems();
   });
 });
-

@@ -30,8 +30,10 @@ async function attempts(): Promise<[string, number, string | null][]> {
     .map((r) => [String((r.body as { model?: string }).model), r.status, r.fault ?? null]);
 }
 
-const streamChat = (client: OpenAI, m: ConfiguredModel, prompt: string, extra?: Record<string, unknown>) => streamChatOf(client, m.name, prompt, extra);
-const reply = (m: ConfiguredModel, prompt: string) => expectedReply({ model: m.anthropicId, messages: [{ role: 'user', content: prompt }] });
+const streamChat = (client: OpenAI, m: ConfiguredModel, prompt: string, extra?: Record<string, unknown>) =>
+  streamChatOf(client, m.name, prompt, extra);
+const reply = (m: ConfiguredModel, prompt: string) =>
+  expectedReply({ model: m.anthropicId, messages: [{ role: 'user', content: prompt }] });
 
 beforeEach(async () => {
   await setFaults([]);
@@ -71,7 +73,9 @@ describe('LiteLLM under upstream faults', { timeout: 120_000 }, () => {
       [SONNET.anthropicId, 200, null],
     ]);
     const [first, second] = (await upstreamRequests()).filter((r) => r.path.startsWith('/v1/messages'));
-    console.log(`[faults] 429 with retry-after 3: answered after ${(waited / 1000).toFixed(1)} s, retried after ${((second!.receivedAt - first!.receivedAt) / 1000).toFixed(1)} s`);
+    console.log(
+      `[faults] 429 with retry-after 3: answered after ${(waited / 1000).toFixed(1)} s, retried after ${((second!.receivedAt - first!.receivedAt) / 1000).toFixed(1)} s`,
+    );
     expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(2_900);
   });
 
@@ -97,7 +101,9 @@ describe('LiteLLM under upstream faults', { timeout: 120_000 }, () => {
     });
     const seconds = (Date.now() - t0) / 1000;
     const body = await res.text();
-    console.log(`[faults] always overloaded: HTTP ${res.status} after ${seconds.toFixed(1)} s; attempts ${JSON.stringify(await attempts())}`);
+    console.log(
+      `[faults] always overloaded: HTTP ${res.status} after ${seconds.toFixed(1)} s; attempts ${JSON.stringify(await attempts())}`,
+    );
     expect(res.status).toBeGreaterThanOrEqual(500);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(JSON.parse(body)).toMatchObject({ error: { message: expect.stringMatching(/overloaded/i) } });
@@ -113,7 +119,9 @@ describe('LiteLLM under upstream faults', { timeout: 120_000 }, () => {
     const t0 = Date.now();
     const got = await streamChat(litellm(), SONNET, prompt, { stream_timeout: 2 });
     const seconds = (Date.now() - t0) / 1000;
-    console.log(`[faults] slow first token, timeout 2 s: ${JSON.stringify(got).slice(0, 300)} after ${seconds.toFixed(1)} s; attempts ${JSON.stringify(await attempts())}`);
+    console.log(
+      `[faults] slow first token, timeout 2 s: ${JSON.stringify(got).slice(0, 300)} after ${seconds.toFixed(1)} s; attempts ${JSON.stringify(await attempts())}`,
+    );
     expect(got.text).toBe('');
     expect(got.error).toMatchObject({ status: 408, message: expect.stringMatching(/timeout|timed out/i) });
     expect(seconds).toBeLessThan(30);
@@ -144,7 +152,8 @@ describe('LiteLLM under upstream faults', { timeout: 120_000 }, () => {
 });
 
 describe('Open WebUI under upstream faults', { timeout: 120_000 }, () => {
-  const webui = async () => new OpenAI({ baseURL: `${stack.urls.openWebui}/api`, apiKey: await adminToken(), maxRetries: 0, timeout: 90_000 });
+  const webui = async () =>
+    new OpenAI({ baseURL: `${stack.urls.openWebui}/api`, apiKey: await adminToken(), maxRetries: 0, timeout: 90_000 });
 
   it('streams the answer after LiteLLM retried a passing 529', async () => {
     await setFaults([{ kind: 'overloaded', model: SONNET.anthropicId, times: 1 }]);
@@ -161,7 +170,9 @@ describe('Open WebUI under upstream faults', { timeout: 120_000 }, () => {
       body: JSON.stringify({ model: SONNET.name, messages: [{ role: 'user', content: '[[fault overloaded]] always' }] }),
     });
     const body = await res.text();
-    console.log(`[faults] Open WebUI, always overloaded: HTTP ${res.status} after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${body.slice(0, 300)}`);
+    console.log(
+      `[faults] Open WebUI, always overloaded: HTTP ${res.status} after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${body.slice(0, 300)}`,
+    );
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(body).toMatch(/overloaded/i);

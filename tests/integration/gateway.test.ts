@@ -19,7 +19,13 @@ import { fillEmptyValues, randomSecret } from '../../lib/secrets.ts';
 import { stackSecret, up, type Stack } from '../../dev/lib/stack.ts';
 import { deletePod, listPods, podOf } from '../../lib/kube/pod.ts';
 import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
-import { channelsDisabled, reportChatErrors, sendAndAwaitReply, signInThroughForm, useBrowserSessions } from '../support/open-webui-page.ts';
+import {
+  channelsDisabled,
+  reportChatErrors,
+  sendAndAwaitReply,
+  signInThroughForm,
+  useBrowserSessions,
+} from '../support/open-webui-page.ts';
 import { ensureNamespace } from '../../lib/kube/namespace.ts';
 import { stack as devStack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
@@ -55,13 +61,30 @@ function writeWrapper(root: string): string {
       resources: ['../manifests/local/local-cluster'],
       components: ['../manifests/components/fake-anthropic'],
       patches: [
-        { target: { kind: 'HTTPRoute', name: 'open-webui' }, patch: stringify([{ op: 'replace', path: '/spec/parentRefs/0/namespace', value: NAMESPACE }]) },
+        {
+          target: { kind: 'HTTPRoute', name: 'open-webui' },
+          patch: stringify([{ op: 'replace', path: '/spec/parentRefs/0/namespace', value: NAMESPACE }]),
+        },
         {
           patch: stringify({
             apiVersion: 'apps/v1',
             kind: 'Deployment',
             metadata: { name: 'open-webui' },
-            spec: { template: { spec: { containers: [{ name: 'open-webui', env: [{ name: 'WEBUI_URL', value: origin }, { name: 'CORS_ALLOW_ORIGIN', value: origin }] }] } } },
+            spec: {
+              template: {
+                spec: {
+                  containers: [
+                    {
+                      name: 'open-webui',
+                      env: [
+                        { name: 'WEBUI_URL', value: origin },
+                        { name: 'CORS_ALLOW_ORIGIN', value: origin },
+                      ],
+                    },
+                  ],
+                },
+              },
+            },
           }),
         },
       ],
@@ -72,7 +95,9 @@ function writeWrapper(root: string): string {
 
 type Conditions = { type: string; status: string; reason?: string; message?: string }[];
 async function conditions(plural: 'gateways' | 'httproutes', name: string): Promise<Record<string, string>> {
-  const o = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: NAMESPACE, plural, name })) as {
+  const o = (await kc
+    .makeApiClient(k8s.CustomObjectsApi)
+    .getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: NAMESPACE, plural, name })) as {
     status?: { conditions?: Conditions; parents?: { conditions?: Conditions }[] };
   };
   const all = [...(o.status?.conditions ?? []), ...(o.status?.parents?.flatMap((p) => p.conditions ?? []) ?? [])];
@@ -80,7 +105,15 @@ async function conditions(plural: 'gateways' | 'httproutes', name: string): Prom
 }
 
 async function connectSocket(token: string, origin: string): Promise<Socket> {
-  const socket = io(gw.httpsOrigin, { path: '/ws/socket.io', transports: ['websocket'], auth: { token }, extraHeaders: { origin }, agent: gw.httpsAgent as never, reconnection: false, timeout: 10_000 });
+  const socket = io(gw.httpsOrigin, {
+    path: '/ws/socket.io',
+    transports: ['websocket'],
+    auth: { token },
+    extraHeaders: { origin },
+    agent: gw.httpsAgent as never,
+    reconnection: false,
+    timeout: 10_000,
+  });
   sockets.push(socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
@@ -89,7 +122,10 @@ async function connectSocket(token: string, origin: string): Promise<Socket> {
   return socket;
 }
 
-const admin = () => ({ email: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_EMAIL'), password: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_PASSWORD') });
+const admin = () => ({
+  email: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_EMAIL'),
+  password: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_PASSWORD'),
+});
 
 beforeAll(async () => {
   ws = await createWorkspace();
@@ -120,15 +156,19 @@ afterAll(async () => {
   ws?.[Symbol.dispose]();
 }, 120_000);
 
-describe('the local-cluster overlay through the Gateway (k3s\'s Traefik)', { timeout: 120_000 }, () => {
+describe("the local-cluster overlay through the Gateway (k3s's Traefik)", { timeout: 120_000 }, () => {
   it('has its Gateway programmed and both routes accepted by Traefik', async () => {
-    await expect.poll(() => conditions('gateways', 'chat'), { timeout: 60_000, interval: 1_000 }).toMatchObject({ Accepted: 'True', Programmed: 'True' });
+    await expect
+      .poll(() => conditions('gateways', 'chat'), { timeout: 60_000, interval: 1_000 })
+      .toMatchObject({ Accepted: 'True', Programmed: 'True' });
     for (const route of ['open-webui', 'http-to-https']) {
-      await expect.poll(() => conditions('httproutes', route), { timeout: 30_000, interval: 1_000 }).toMatchObject({ Accepted: 'True', ResolvedRefs: 'True' });
+      await expect
+        .poll(() => conditions('httproutes', route), { timeout: 30_000, interval: 1_000 })
+        .toMatchObject({ Accepted: 'True', ResolvedRefs: 'True' });
     }
   });
 
-  it('serves the UI over HTTPS with the local CA\'s certificate: the page, its assets and /api/config', async () => {
+  it("serves the UI over HTTPS with the local CA's certificate: the page, its assets and /api/config", async () => {
     const t0 = Date.now();
     const page = await gw.fetch(`${gw.httpsOrigin}/`);
     expect(page.status).toBe(200);
@@ -149,7 +189,7 @@ describe('the local-cluster overlay through the Gateway (k3s\'s Traefik)', { tim
     expect(((await config.json()) as { name?: string }).name).toMatch(/Open WebUI/);
   });
 
-  it('presents a certificate for the host, issued by the overlay\'s CA (verified, not skipped)', async () => {
+  it("presents a certificate for the host, issued by the overlay's CA (verified, not skipped)", async () => {
     const { connect } = await import('node:tls');
     const url = new URL(gw.httpsOrigin);
     const peer = await new Promise<PeerCertificate>((resolve, reject) => {
@@ -207,11 +247,15 @@ describe('the local-cluster NetworkPolicy', { timeout: 180_000 }, () => {
   }, 180_000);
   afterAll(async () => {
     await Promise.all(['gw-probe-proxy', 'gw-probe-plain'].map((p) => deletePod(kc, TRAEFIK.namespace, p)));
-    await kc.makeApiClient(k8s.CoreV1Api).deleteNamespace({ name: ELSEWHERE }).catch(() => undefined);
+    await kc
+      .makeApiClient(k8s.CoreV1Api)
+      .deleteNamespace({ name: ELSEWHERE })
+      .catch(() => undefined);
   }, 120_000);
 
-  it('admits the gateway proxy\'s pods, and no other pod of their namespace or with their label elsewhere', async () => {
-    const ip = async (ns: string, name: string) => (await kc.makeApiClient(k8s.CoreV1Api).readNamespacedPod({ name, namespace: ns })).status!.podIP!;
+  it("admits the gateway proxy's pods, and no other pod of their namespace or with their label elsewhere", async () => {
+    const ip = async (ns: string, name: string) =>
+      (await kc.makeApiClient(k8s.CoreV1Api).readNamespacedPod({ name, namespace: ns })).status!.podIP!;
     // The proxy's pods get in (the requests above came that way; a probe with its labels too).
     expect(await canConnect(kc, TRAEFIK.namespace, 'gw-probe-proxy', 'probe', 'node', target, 8080)).toBe(true);
     // Positive controls: the other two probes reach a pod no policy restricts.
@@ -232,66 +276,86 @@ describe('Open WebUI in a browser through the Gateway (TLS from the local CA, tr
     return session;
   };
 
-  it('signs in through the form, picks a model, streams a chat, finds it in the sidebar after a reload, signs out', { timeout: 240_000 }, async () => {
-    const t0 = Date.now();
-    const session = await open('gateway-chat-flow');
-    const { page } = session;
-    // socket.io frames carrying the reply: it streams in over the websocket, through the Gateway
-    let completionFrames = 0;
-    page.on('websocket', (socket) => socket.on('framereceived', (f) => (completionFrames += /chat:completion/.test(String(f.payload)) ? 1 : 0)));
-
-    await signInThroughForm(page, admin());
-    console.log(`[local-cluster] browser: signed in ${Date.now() - t0} ms after launch (HTTPS through the Gateway)`);
-
-    // pick a model other than the default, as upstream's test does: the fake's reply names it
-    const model = configuredModels().at(-1)!;
-    await page.locator(MODEL_SELECTOR).click();
-    await page.getByRole('option', { name: model.name }).or(page.locator(`[data-value="${model.name}"]`)).first().click();
-    await expect.poll(() => page.locator(MODEL_SELECTOR).getAttribute('aria-label')).toContain(model.name);
-
-    const prompt = `gateway-${randomBytes(4).toString('hex')} hello through Traefik`;
-    await sendAndAwaitReply(session, prompt, `[${model.anthropicId}] Echo: ${prompt}`);
-    expect(completionFrames, 'socket.io chat:completion frames (the reply streamed in)').toBeGreaterThan(1);
-    await page.waitForURL(/\/c\/[\w-]+/);
-    const chatPath = new URL(page.url()).pathname;
-
-    // reload: the chat is in the sidebar
-    await page.reload();
-    await page.locator(`a[href="${chatPath}"]`).first().waitFor({ state: 'visible' });
-
-    // sign out: back to the sign-in page
-    await page.getByRole('button', { name: 'User menu' }).click();
-    await page.getByText('Sign Out', { exact: true }).click();
-    await page.waitForURL(/\/auth/);
-    await page.locator('input[type="email"]').waitFor({ state: 'visible' });
-
-    await session.assertNoProblems();
-    console.log(`[local-cluster] browser: the whole flow took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  });
-
-  it('catches a broken stack: with LiteLLM scaled to zero the same chat step fails with the error the app shows', { timeout: 300_000 }, async () => {
-    const apps = kc.makeApiClient(k8s.AppsV1Api);
-    const scale = (replicas: number) => apps.patchNamespacedDeploymentScale({ name: 'litellm', namespace: NAMESPACE, body: { spec: { replicas } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    await scale(0);
-    try {
-      await expect.poll(async () => (await listPods(kc, NAMESPACE, 'app.kubernetes.io/name=litellm')).length, { timeout: 120_000, interval: 1_000 }).toBe(0);
-      const session = await open('gateway-broken-stack');
-      await signInThroughForm(session.page, admin());
-      const prompt = `gateway-${randomBytes(4).toString('hex')} with LiteLLM gone`;
-      const model = configuredModels()[0]!;
-      const failure = await sendAndAwaitReply(session, prompt, `[${model.anthropicId}] Echo: ${prompt}`).then(
-        () => undefined,
-        (e: Error) => e.message,
+  it(
+    'signs in through the form, picks a model, streams a chat, finds it in the sidebar after a reload, signs out',
+    { timeout: 240_000 },
+    async () => {
+      const t0 = Date.now();
+      const session = await open('gateway-chat-flow');
+      const { page } = session;
+      // socket.io frames carrying the reply: it streams in over the websocket, through the Gateway
+      let completionFrames = 0;
+      page.on('websocket', (socket) =>
+        socket.on('framereceived', (f) => (completionFrames += /chat:completion/.test(String(f.payload)) ? 1 : 0)),
       );
-      console.log(`[local-cluster] browser with LiteLLM at zero replicas: ${failure}`);
-      expect(failure).toMatch(/the app showed an error in the chat: /);
-      await expect(session.assertNoProblems()).rejects.toThrow(/problem\(s\)/);
-      await browser.closeNow();
-    } finally {
-      await scale(1);
-      await waitUntilRolledOut(kc, NAMESPACE, { timeoutMs: 180_000 });
-    }
-  });
+
+      await signInThroughForm(page, admin());
+      console.log(`[local-cluster] browser: signed in ${Date.now() - t0} ms after launch (HTTPS through the Gateway)`);
+
+      // pick a model other than the default, as upstream's test does: the fake's reply names it
+      const model = configuredModels().at(-1)!;
+      await page.locator(MODEL_SELECTOR).click();
+      await page
+        .getByRole('option', { name: model.name })
+        .or(page.locator(`[data-value="${model.name}"]`))
+        .first()
+        .click();
+      await expect.poll(() => page.locator(MODEL_SELECTOR).getAttribute('aria-label')).toContain(model.name);
+
+      const prompt = `gateway-${randomBytes(4).toString('hex')} hello through Traefik`;
+      await sendAndAwaitReply(session, prompt, `[${model.anthropicId}] Echo: ${prompt}`);
+      expect(completionFrames, 'socket.io chat:completion frames (the reply streamed in)').toBeGreaterThan(1);
+      await page.waitForURL(/\/c\/[\w-]+/);
+      const chatPath = new URL(page.url()).pathname;
+
+      // reload: the chat is in the sidebar
+      await page.reload();
+      await page.locator(`a[href="${chatPath}"]`).first().waitFor({ state: 'visible' });
+
+      // sign out: back to the sign-in page
+      await page.getByRole('button', { name: 'User menu' }).click();
+      await page.getByText('Sign Out', { exact: true }).click();
+      await page.waitForURL(/\/auth/);
+      await page.locator('input[type="email"]').waitFor({ state: 'visible' });
+
+      await session.assertNoProblems();
+      console.log(`[local-cluster] browser: the whole flow took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    },
+  );
+
+  it(
+    'catches a broken stack: with LiteLLM scaled to zero the same chat step fails with the error the app shows',
+    { timeout: 300_000 },
+    async () => {
+      const apps = kc.makeApiClient(k8s.AppsV1Api);
+      const scale = (replicas: number) =>
+        apps.patchNamespacedDeploymentScale(
+          { name: 'litellm', namespace: NAMESPACE, body: { spec: { replicas } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+      await scale(0);
+      try {
+        await expect
+          .poll(async () => (await listPods(kc, NAMESPACE, 'app.kubernetes.io/name=litellm')).length, { timeout: 120_000, interval: 1_000 })
+          .toBe(0);
+        const session = await open('gateway-broken-stack');
+        await signInThroughForm(session.page, admin());
+        const prompt = `gateway-${randomBytes(4).toString('hex')} with LiteLLM gone`;
+        const model = configuredModels()[0]!;
+        const failure = await sendAndAwaitReply(session, prompt, `[${model.anthropicId}] Echo: ${prompt}`).then(
+          () => undefined,
+          (e: Error) => e.message,
+        );
+        console.log(`[local-cluster] browser with LiteLLM at zero replicas: ${failure}`);
+        expect(failure).toMatch(/the app showed an error in the chat: /);
+        await expect(session.assertNoProblems()).rejects.toThrow(/problem\(s\)/);
+        await browser.closeNow();
+      } finally {
+        await scale(1);
+        await waitUntilRolledOut(kc, NAMESPACE, { timeoutMs: 180_000 });
+      }
+    },
+  );
 });
 
 /** The model picker above the chat input (its aria-label names the selected model). */

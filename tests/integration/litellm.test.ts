@@ -12,7 +12,11 @@ describe('LiteLLM model list', { timeout: 30_000 }, () => {
   it('lists exactly the configured models to the master key', async () => {
     const ids: string[] = [];
     for await (const m of client(masterKey()).models.list()) ids.push(m.id);
-    expect(ids.sort()).toEqual(configuredModels().map((m) => m.name).sort());
+    expect(ids.sort()).toEqual(
+      configuredModels()
+        .map((m) => m.name)
+        .sort(),
+    );
   });
 
   it('refuses a request without a key with an authentication error', async () => {
@@ -25,7 +29,12 @@ describe('LiteLLM model list', { timeout: 30_000 }, () => {
     // LiteLLM checks a non-master key against its key database; with none configured (this
     // stack has none) it refuses with 400 "No connected db." instead of 401. Still refused.
     for (const key of ['sk-wrong-key', 'not-even-sk']) {
-      const err = await client(key).models.list().then(() => undefined, (e: unknown) => e);
+      const err = await client(key)
+        .models.list()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(err).toBeInstanceOf(OpenAI.APIError);
       expect(err).toMatchObject({ status: 400 });
       expect((err as Error).message).toMatch(/No connected db/);
@@ -77,7 +86,7 @@ describe('streamed chat through LiteLLM', { timeout: 60_000 }, () => {
 describe('bad input', { timeout: 60_000 }, () => {
   beforeEach(resetUpstream);
 
-  it('gets the API\'s error for a wrong key, a malformed body and an unknown model, and the stack stays healthy', async () => {
+  it("gets the API's error for a wrong key, a malformed body and an unknown model, and the stack stays healthy", async () => {
     const wrong = await fetch(`${stack.urls.litellm}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: 'Bearer sk-wrong', 'content-type': 'application/json' },
@@ -101,7 +110,10 @@ describe('bad input', { timeout: 60_000 }, () => {
     // None of the bad requests reached the upstream.
     expect(await upstreamRequests()).toEqual([]);
     expect((await fetch(`${stack.urls.litellm}/health/readiness`)).status).toBe(200);
-    const ok = await client(masterKey()).chat.completions.create({ model: configuredModels()[0]!.name, messages: [{ role: 'user', content: 'still there?' }] });
+    const ok = await client(masterKey()).chat.completions.create({
+      model: configuredModels()[0]!.name,
+      messages: [{ role: 'user', content: 'still there?' }],
+    });
     expect(ok.choices[0]!.message.content).toContain('Echo: still there?');
   });
 });

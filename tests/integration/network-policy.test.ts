@@ -70,7 +70,7 @@ describe('NetworkPolicy enforcement', { timeout: 120_000 }, () => {
     }
   });
 
-  it('keeps the namespace\'s pods away from other namespaces\' pods', async () => {
+  it("keeps the namespace's pods away from other namespaces' pods", async () => {
     const target = await podIp(OTHER_NS, 'probe-elsewhere');
     // Positive control: the same target answers a pod that no policy restricts.
     expect(await canConnect(kc, PROXY_NS, 'probe-proxy', 'probe', 'node', target, 8080)).toBe(true);

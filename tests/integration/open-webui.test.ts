@@ -32,8 +32,12 @@ describe('Open WebUI', { timeout: 60_000 }, () => {
     expect(signup.status).toBe(403);
   });
 
-  it('lists LiteLLM\'s models', async () => {
-    expect(await modelIds(webui, '/api/models', await adminToken())).toEqual(configuredModels().map((m) => m.name).sort());
+  it("lists LiteLLM's models", async () => {
+    expect(await modelIds(webui, '/api/models', await adminToken())).toEqual(
+      configuredModels()
+        .map((m) => m.name)
+        .sort(),
+    );
   });
 
   it('streams a chat completion through its OpenAI-compatible API', async () => {
@@ -51,14 +55,20 @@ describe('Open WebUI', { timeout: 60_000 }, () => {
     expect(parts.join('')).toBe(expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }));
     // Without a token the same call is refused.
     const anonymous = new OpenAI({ baseURL: `${webui}/api`, apiKey: 'not-a-token', maxRetries: 0 });
-    await expect(anonymous.chat.completions.create({ model: model.name, messages: [{ role: 'user', content: prompt }] })).rejects.toMatchObject({ status: 401 });
+    await expect(
+      anonymous.chat.completions.create({ model: model.name, messages: [{ role: 'user', content: prompt }] }),
+    ).rejects.toMatchObject({ status: 401 });
   });
 });
 
-describe('bad input at Open WebUI\'s API', { timeout: 60_000 }, () => {
+describe("bad input at Open WebUI's API", { timeout: 60_000 }, () => {
   const model = configuredModels()[0]!;
   const post = async (token: string, body: string) => {
-    const res = await fetch(`${webui}/api/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+    const res = await fetch(`${webui}/api/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+    });
     return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
   };
   const chatCount = async (token: string) => (await api<unknown[]>(webui, '/api/v1/chats/', token)).body.length;
@@ -69,8 +79,20 @@ describe('bad input at Open WebUI\'s API', { timeout: 60_000 }, () => {
     const chatsBefore = await chatCount(token);
     const cases = [
       { what: 'malformed JSON', token, body: `{"model": "${model.name}", "messages": [`, status: 422, says: /JSON decode error/ },
-      { what: 'an unknown model', token, body: JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] }), status: 400, says: /Model not found/ },
-      { what: 'a wrong token', token: 'eyJhbGciOiJIUzI1NiJ9.e30.wrong', body: JSON.stringify({ model: model.name, messages: [{ role: 'user', content: 'hi' }] }), status: 401, says: /Unauthorized/ },
+      {
+        what: 'an unknown model',
+        token,
+        body: JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+        status: 400,
+        says: /Model not found/,
+      },
+      {
+        what: 'a wrong token',
+        token: 'eyJhbGciOiJIUzI1NiJ9.e30.wrong',
+        body: JSON.stringify({ model: model.name, messages: [{ role: 'user', content: 'hi' }] }),
+        status: 401,
+        says: /Unauthorized/,
+      },
     ];
     for (const c of cases) {
       const r = await post(c.token, c.body);
@@ -95,7 +117,9 @@ describe('bad input at Open WebUI\'s API', { timeout: 60_000 }, () => {
     // Nothing was saved half-way: no chat appeared.
     expect(await chatCount(token)).toBe(chatsBefore);
     const client = new OpenAI({ baseURL: `${webui}/api`, apiKey: token, maxRetries: 0 });
-    expect(await streamChat(client, model.name, 'still fine?')).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'still fine?' }] }) });
+    expect(await streamChat(client, model.name, 'still fine?')).toEqual({
+      text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'still fine?' }] }),
+    });
   });
 });
 
@@ -105,7 +129,9 @@ describe('persistence', { timeout: 300_000 }, () => {
     const title = `persisted ${Date.now()}`;
     const created = await api<{ id: string }>(webui, '/api/v1/chats/new', token, {
       method: 'POST',
-      body: JSON.stringify({ chat: { title, models: [configuredModels()[0]!.name], messages: [{ role: 'user', content: 'remember me' }] } }),
+      body: JSON.stringify({
+        chat: { title, models: [configuredModels()[0]!.name], messages: [{ role: 'user', content: 'remember me' }] },
+      }),
     });
     expect(created.status).toBe(200);
     const id = created.body.id;
@@ -124,7 +150,10 @@ describe('persistence', { timeout: 300_000 }, () => {
     const ended = await inFlight;
     const endedAfter = (Date.now() - t0) / 1000;
     // It ended, completed (uvicorn finishes what it started on SIGTERM) or with an error, never hanging.
-    const want = expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: '[[fault stall delay_ms=5000 after_tokens=2]] still streaming?' }] });
+    const want = expectedReply({
+      model: model.anthropicId,
+      messages: [{ role: 'user', content: '[[fault stall delay_ms=5000 after_tokens=2]] still streaming?' }],
+    });
     expect(ended.text === want || ended.error !== undefined, JSON.stringify(ended)).toBe(true);
     expect(endedAfter).toBeLessThan(60);
     await waitUntilAppPodReady(kc, stack.namespace, 'open-webui', { exclude: [old], timeoutMs: 240_000, intervalMs: 1000 });

@@ -29,7 +29,12 @@ let kc: k8s.KubeConfig;
 let devDeployments: Record<string, string> = {};
 
 const deploymentUids = async (client: k8s.KubeConfig, namespace: string) =>
-  Object.fromEntries((await client.makeApiClient(k8s.AppsV1Api).listNamespacedDeployment({ namespace })).items.map((d) => [d.metadata!.name!, d.metadata!.uid!]));
+  Object.fromEntries(
+    (await client.makeApiClient(k8s.AppsV1Api).listNamespacedDeployment({ namespace })).items.map((d) => [
+      d.metadata!.name!,
+      d.metadata!.uid!,
+    ]),
+  );
 
 /** The overlay as an SCC-admitted namespace on this node sees it (see the header). */
 function writeWrapper(root: string): string {
@@ -46,7 +51,12 @@ function writeWrapper(root: string): string {
       path: '/spec/egress',
       value: [
         {
-          to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+          to: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+              podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+            },
+          ],
           ports: [
             { protocol: 'UDP', port: 53 },
             { protocol: 'TCP', port: 53 },
@@ -108,28 +118,47 @@ describe('the openshift overlay under an arbitrary UID', { timeout: 120_000 }, (
       const pod = await podOfApp(app);
       const status = (await kc.makeApiClient(k8s.CoreV1Api).readNamespacedPod({ name: pod, namespace: NAMESPACE })).status!;
       expect(status.conditions?.find((c) => c.type === 'Ready')?.status, app).toBe('True');
-      expect(status.containerStatuses?.map((c) => c.restartCount), app).toEqual([0]);
-      const ids = await execIn(kc, NAMESPACE, pod, app, [runtime, '-c', 'import os; print(os.getuid(), os.getgid(), sorted(os.getgroups()))']);
+      expect(
+        status.containerStatuses?.map((c) => c.restartCount),
+        app,
+      ).toEqual([0]);
+      const ids = await execIn(kc, NAMESPACE, pod, app, [
+        runtime,
+        '-c',
+        'import os; print(os.getuid(), os.getgid(), sorted(os.getgroups()))',
+      ]);
       expect(ids.code, ids.stderr).toBe(0);
       expect(ids.stdout.trim(), app).toBe(`${SCC_UID} 0 [0, ${SCC_UID}]`);
     }
   });
 
   it('completes a streamed chat through Open WebUI and LiteLLM', async () => {
-    const admin = { email: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_EMAIL'), password: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_PASSWORD') };
+    const admin = {
+      email: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_EMAIL'),
+      password: stackSecret(stack!.info.secretsDir, 'admin.env', 'WEBUI_ADMIN_PASSWORD'),
+    };
     const { got, want } = await chatThroughOpenWebui(stack!.info.urls.openWebui, admin, 'Hello from an arbitrary UID');
     expect(got).toEqual(want);
   });
 
-  it('left the dev stack beside it untouched (the apply prunes only its own overlay\'s objects)', async () => {
+  it("left the dev stack beside it untouched (the apply prunes only its own overlay's objects)", async () => {
     expect(Object.keys(devDeployments).sort()).toEqual(['fake-anthropic', 'litellm', 'open-webui']);
     expect(await deploymentUids(devKc, devStack.namespace)).toEqual(devDeployments);
   });
 
   it('writes its database and vector store on the data volume as that UID', async () => {
     const pod = await podOfApp('open-webui');
-    const r = await execIn(kc, NAMESPACE, pod, 'open-webui', ['stat', '-c', '%n %u', '/app/backend/data/webui.db', '/app/backend/data/vector_db/chroma.sqlite3']);
+    const r = await execIn(kc, NAMESPACE, pod, 'open-webui', [
+      'stat',
+      '-c',
+      '%n %u',
+      '/app/backend/data/webui.db',
+      '/app/backend/data/vector_db/chroma.sqlite3',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n')).toEqual([`/app/backend/data/webui.db ${SCC_UID}`, `/app/backend/data/vector_db/chroma.sqlite3 ${SCC_UID}`]);
+    expect(r.stdout.trim().split('\n')).toEqual([
+      `/app/backend/data/webui.db ${SCC_UID}`,
+      `/app/backend/data/vector_db/chroma.sqlite3 ${SCC_UID}`,
+    ]);
   });
 });

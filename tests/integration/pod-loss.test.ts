@@ -31,7 +31,11 @@ describe('the LiteLLM pod lost under traffic', { timeout: 300_000 }, () => {
     const ended = await inFlight;
     const endedAfter = (Date.now() - t0) / 1000;
     // Completed (uvicorn finishes what it started on SIGTERM) or failed: either way it ended.
-    expect(ended.text === expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) || ended.error !== undefined, JSON.stringify(ended)).toBe(true);
+    expect(
+      ended.text === expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) ||
+        ended.error !== undefined,
+      JSON.stringify(ended),
+    ).toBe(true);
     expect(endedAfter).toBeLessThan(60);
 
     await waitUntilAppPodReady(kc, stack.namespace, 'litellm', { exclude: [old], timeoutMs: 180_000, intervalMs: 1000 });

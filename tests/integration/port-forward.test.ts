@@ -186,9 +186,7 @@ async function exec(pod: k8s.V1Pod, command: string[]): Promise<string> {
  * port-forward tunnels (kubelet probes and other pods come from the pod network instead).
  */
 async function tunnelEndsInPod(pod: k8s.V1Pod, port: number): Promise<number> {
-  const script =
-    'for f in ("/proc/net/tcp","/proc/net/tcp6"):\n' +
-    '    print(open(f).read())';
+  const script = 'for f in ("/proc/net/tcp","/proc/net/tcp6"):\n' + '    print(open(f).read())';
   const js = 'for (const f of ["/proc/net/tcp","/proc/net/tcp6"]) console.log(require("fs").readFileSync(f,"utf8"))';
   const app = pod.metadata?.labels?.['app.kubernetes.io/name'];
   const text = await exec(pod, app === 'fake-anthropic' ? ['node', '-e', js] : ['python3', '-c', script]);
@@ -222,15 +220,18 @@ function call(
 ): Promise<{ status: number; body: Buffer; bytes: number; sha256: string }> {
   return new Promise((resolve, reject) => {
     const headers = { ...opts.headers, ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}) };
-    const req = http.request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: false, headers, timeout: 60_000 }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => {
-        const body = Buffer.concat(parts);
-        resolve({ status: res.statusCode ?? 0, body, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: false, headers, timeout: 60_000 },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => {
+          const body = Buffer.concat(parts);
+          resolve({ status: res.statusCode ?? 0, body, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${opts.method ?? 'GET'} ${path}: no answer within 60 s`)));
     req.on('error', reject);
     req.end(opts.body);
@@ -239,7 +240,12 @@ function call(
 
 /** Headers for the fake upstream's Messages API (its key is LiteLLM's ANTHROPIC_API_KEY). */
 function fakeHeaders(extra: Record<string, string> = {}): Record<string, string> {
-  return { 'x-api-key': secret('litellm.env', 'ANTHROPIC_API_KEY'), 'anthropic-version': '2023-06-01', 'content-type': 'application/json', ...extra };
+  return {
+    'x-api-key': secret('litellm.env', 'ANTHROPIC_API_KEY'),
+    'anthropic-version': '2023-06-01',
+    'content-type': 'application/json',
+    ...extra,
+  };
 }
 
 /** A streamed Messages request whose reply is about `words` tokens (the fake echoes the prompt). */
@@ -263,7 +269,7 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
     if (logs.length) console.log(`port-forward log lines:\n  ${logs.join('\n  ')}`);
   });
 
-  it('a kept-alive connection idle past the server\'s keep-alive timeout is closed or answered, never left hanging', async () => {
+  it("a kept-alive connection idle past the server's keep-alive timeout is closed or answered, never left hanging", async () => {
     const { localPort } = forwards.webui;
     // Positive control: keep-alive works through the forward, a second request on the same
     // connection is answered.
@@ -280,7 +286,8 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
     // at most about a second later (containerd releases the pod's end after a 1 s grace). The old
     // forward never passed it on, and a request sent on the connection went unanswered.
     const closed = idle.closed || (await idle.waitClosed(5_000));
-    if (!closed) expect(status(await idle.request('GET', '/health')), 'the close never came; the connection must then still work').toBe(200);
+    if (!closed)
+      expect(status(await idle.request('GET', '/health')), 'the close never came; the connection must then still work').toBe(200);
     expect(idle.ended).toBe(true);
     expect(idle.resetCode).toBeUndefined();
     idle.socket.destroy();
@@ -338,13 +345,20 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
     const html = (await call(localPort, '/')).body.toString('utf8');
     const fromHtml = [...new Set([...html.matchAll(/\/_app\/immutable\/[^"'\s)]+/g)].map((m) => m[0]))].filter((p) => onDisk.has(p));
     expect(fromHtml.length).toBeGreaterThan(0);
-    const large = [...onDisk.entries()].filter(([, f]) => f.bytes > 1_000_000).sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 3).map(([p]) => p);
+    const large = [...onDisk.entries()]
+      .filter(([, f]) => f.bytes > 1_000_000)
+      .sort((a, b) => b[1].bytes - a[1].bytes)
+      .slice(0, 3)
+      .map(([p]) => p);
     expect(large.length).toBeGreaterThan(0);
 
     const plan: string[] = [];
-    for (let i = 0; i < 50; i++) plan.push(i % 4 === 0 ? large[(i / 4) % large.length]! : i % 4 === 1 ? fromHtml[i % fromHtml.length]! : '/health');
+    for (let i = 0; i < 50; i++)
+      plan.push(i % 4 === 0 ? large[(i / 4) % large.length]! : i % 4 === 1 ? fromHtml[i % fromHtml.length]! : '/health');
     // identity: the bytes must be the file's, not a compressed rendition
-    const results = await Promise.all(plan.map((p) => call(localPort, p, { headers: { 'accept-encoding': 'identity' } }).then((r) => ({ path: p, ...r }))));
+    const results = await Promise.all(
+      plan.map((p) => call(localPort, p, { headers: { 'accept-encoding': 'identity' } }).then((r) => ({ path: p, ...r }))),
+    );
     for (const r of results) {
       expect(r.status, r.path).toBe(200);
       const ref = onDisk.get(r.path);
@@ -354,7 +368,7 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
     expect(total).toBeGreaterThan(10_000_000);
   });
 
-  it('a websocket (Open WebUI\'s socket.io) stays open through the forward and carries messages both ways', async () => {
+  it("a websocket (Open WebUI's socket.io) stays open through the forward and carries messages both ways", async () => {
     const { localPort } = forwards.webui;
     const { token } = await signIn(`http://127.0.0.1:${localPort}`, admin());
     const ws = new WebSocket(`ws://127.0.0.1:${localPort}/ws/socket.io/?EIO=4&transport=websocket`);
@@ -362,7 +376,8 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
     let wake = () => undefined as void;
     ws.onmessage = (e) => {
       const text = String(e.data);
-      if (text === '2') ws.send('3'); // engine.io ping -> pong
+      if (text === '2')
+        ws.send('3'); // engine.io ping -> pong
       else inbox.push(text);
       wake();
     };
@@ -421,7 +436,13 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
     const body = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: prompt }] });
     const upstreamRecord = async () => {
       const res = await call(forwards.fake.localPort, '/_fake/requests');
-      const all = JSON.parse(res.body.toString('utf8')) as { path: string; body: unknown; finishedAt?: number; reply?: string; stream: boolean }[];
+      const all = JSON.parse(res.body.toString('utf8')) as {
+        path: string;
+        body: unknown;
+        finishedAt?: number;
+        reply?: string;
+        stream: boolean;
+      }[];
       return all.find((r) => r.path === '/v1/messages' && JSON.stringify(r.body).includes(marker));
     };
 
@@ -437,7 +458,11 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
           method: 'POST',
           agent: false,
           timeout: 60_000,
-          headers: { authorization: `Bearer ${masterKey()}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: {
+            authorization: `Bearer ${masterKey()}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
         },
         (res) => {
           if (res.statusCode !== 200) {
@@ -463,13 +488,10 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
                 // The first token is here: the upstream must still be producing the rest. A
                 // buffering forward would deliver it only after the upstream finished.
                 res.pause();
-                upstreamRecord().then(
-                  (r) => {
-                    firstTokenUpstream = r;
-                    res.resume();
-                  },
-                  reject,
-                );
+                upstreamRecord().then((r) => {
+                  firstTokenUpstream = r;
+                  res.resume();
+                }, reject);
               }
               text += delta;
             }

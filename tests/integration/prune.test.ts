@@ -25,7 +25,10 @@ async function render(overlay: string, extra: Record<string, unknown> = {}): Pro
   const dir = join(ws.root, `prune-${overlay}-${Object.keys(extra).length}`);
   mkdirSync(dir, { recursive: true });
   const zero = ['open-webui', 'litellm', 'postgres', 'redis'].map((name) => ({ name, count: 0 }));
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace: NAMESPACE, resources: [`../manifests/local/${overlay}`], replicas: zero, ...extra }));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    stringify({ namespace: NAMESPACE, resources: [`../manifests/local/${overlay}`], replicas: zero, ...extra }),
+  );
   return renderObjects(dir);
 }
 
@@ -37,8 +40,18 @@ async function live(objects: KubeObject[]): Promise<Map<string, string>> {
   const kinds = new Map(objects.filter((o) => o.kind !== 'Namespace').map((o) => [`${o.apiVersion} ${o.kind}`, o]));
   const found = new Map<string, string>();
   for (const o of kinds.values()) {
-    const list = await api.list(o.apiVersion, o.kind, NAMESPACE, undefined, undefined, undefined, undefined, `applyset.kubernetes.io/part-of=${applySetId(APPLYSET_PARENT, NAMESPACE)}`);
-    for (const item of list.items) if (!item.metadata?.deletionTimestamp) found.set(`${o.kind}/${item.metadata!.name}`, item.metadata!.uid!);
+    const list = await api.list(
+      o.apiVersion,
+      o.kind,
+      NAMESPACE,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      `applyset.kubernetes.io/part-of=${applySetId(APPLYSET_PARENT, NAMESPACE)}`,
+    );
+    for (const item of list.items)
+      if (!item.metadata?.deletionTimestamp) found.set(`${o.kind}/${item.metadata!.name}`, item.metadata!.uid!);
   }
   return found;
 }
@@ -60,7 +73,15 @@ afterAll(async () => {
 
 describe('prune by apply set', { timeout: 180_000 }, () => {
   let before: Map<string, string>;
-  const DATASTORES = ['StatefulSet/postgres', 'Service/postgres', 'NetworkPolicy/postgres', 'PodDisruptionBudget/postgres', 'StatefulSet/redis', 'Service/redis', 'NetworkPolicy/redis'];
+  const DATASTORES = [
+    'StatefulSet/postgres',
+    'Service/postgres',
+    'NetworkPolicy/postgres',
+    'PodDisruptionBudget/postgres',
+    'StatefulSet/redis',
+    'Service/redis',
+    'NetworkPolicy/redis',
+  ];
 
   it('applies production-selfhosted: its Postgres and Redis are there (the control for what follows)', async () => {
     await applyObjects(kc, selfhosted, label('production-selfhosted'));
@@ -68,25 +89,50 @@ describe('prune by apply set', { timeout: 180_000 }, () => {
     expect([...before.keys()]).toEqual(expect.arrayContaining(DATASTORES));
     expect(before.size).toBe(selfhosted.filter((o) => o.kind !== 'Namespace').length);
     const parent = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ name: APPLYSET_PARENT, namespace: NAMESPACE });
-    expect(parent.metadata?.annotations?.['applyset.kubernetes.io/contains-group-kinds']?.split(',')).toEqual(expect.arrayContaining(['StatefulSet.apps', 'HTTPRoute.gateway.networking.k8s.io', 'NetworkPolicy.networking.k8s.io', 'Namespace']));
+    expect(parent.metadata?.annotations?.['applyset.kubernetes.io/contains-group-kinds']?.split(',')).toEqual(
+      expect.arrayContaining(['StatefulSet.apps', 'HTTPRoute.gateway.networking.k8s.io', 'NetworkPolicy.networking.k8s.io', 'Namespace']),
+    );
   });
 
   it('switched to production: the in-cluster datastores are pruned, the shared objects kept as they were', async () => {
     const { pruned } = await applyObjects(kc, managed, label('production'));
     for (const d of DATASTORES) expect(pruned).toContain(d.replace('/', `/${NAMESPACE}/`));
-    const after = await waitUntil('the pruned objects gone', async () => {
-      const now = await live([...selfhosted, ...managed]);
-      return DATASTORES.some((d) => now.has(d)) ? undefined : now;
-    }, { timeoutMs: 60_000 });
-    expect([...after.keys()].sort()).toEqual(managed.filter((o) => o.kind !== 'Namespace').map(key).sort());
+    const after = await waitUntil(
+      'the pruned objects gone',
+      async () => {
+        const now = await live([...selfhosted, ...managed]);
+        return DATASTORES.some((d) => now.has(d)) ? undefined : now;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect([...after.keys()].sort()).toEqual(
+      managed
+        .filter((o) => o.kind !== 'Namespace')
+        .map(key)
+        .sort(),
+    );
     // Shared by both overlays: not recreated (same uid), so their data stays.
     const shared = managed.map(key).filter((k) => before.has(k));
-    expect(shared).toEqual(expect.arrayContaining(['PersistentVolumeClaim/open-webui', 'Deployment/open-webui', 'Deployment/litellm', 'HTTPRoute/open-webui']));
+    expect(shared).toEqual(
+      expect.arrayContaining(['PersistentVolumeClaim/open-webui', 'Deployment/open-webui', 'Deployment/litellm', 'HTTPRoute/open-webui']),
+    );
     for (const k of shared) expect({ k, uid: after.get(k) }).toEqual({ k, uid: before.get(k) });
   });
 
   it('a component dropped later takes its kinds with it (the HTTPRoute), and the dev stack beside is untouched', async () => {
-    const withoutRoute = await render('production', { patches: [{ target: { kind: 'HTTPRoute' }, patch: stringify({ $patch: 'delete', apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'open-webui' } }) }] });
+    const withoutRoute = await render('production', {
+      patches: [
+        {
+          target: { kind: 'HTTPRoute' },
+          patch: stringify({
+            $patch: 'delete',
+            apiVersion: 'gateway.networking.k8s.io/v1',
+            kind: 'HTTPRoute',
+            metadata: { name: 'open-webui' },
+          }),
+        },
+      ],
+    });
     expect(withoutRoute.some((o) => o.kind === 'HTTPRoute')).toBe(false);
     const { pruned } = await applyObjects(kc, withoutRoute, label('production'));
     expect(pruned).toEqual([`HTTPRoute/${NAMESPACE}/open-webui`]);

@@ -42,17 +42,39 @@ const log = (l: string) => console.log(`[upgrade] ${l}`);
 const versions = async (s: Stack) => ({
   openWebui: ((await (await fetch(`${s.info.urls.openWebui}/api/version`)).json()) as { version: string }).version,
   // the public readiness probe says no more than healthy; its details need the master key
-  litellm: ((await (await fetch(`${s.info.urls.litellm}/health/readiness/details`, { headers: { authorization: `Bearer ${stackSecret(secretsDir, 'litellm.env', 'LITELLM_MASTER_KEY')}` } })).json()) as { litellm_version: string }).litellm_version,
+  litellm: (
+    (await (
+      await fetch(`${s.info.urls.litellm}/health/readiness/details`, {
+        headers: { authorization: `Bearer ${stackSecret(secretsDir, 'litellm.env', 'LITELLM_MASTER_KEY')}` },
+      })
+    ).json()) as { litellm_version: string }
+  ).litellm_version,
 });
 const revision = async (s: Stack) => {
   const pod = (await podOf(s.kc, NAMESPACE, 'open-webui')).metadata!.name!;
-  const r = await execIn(s.kc, NAMESPACE, pod, 'open-webui', ['python3', '-c', 'import sqlite3; print(sqlite3.connect("/app/backend/data/webui.db").execute("select version_num from alembic_version").fetchone()[0])']);
+  const r = await execIn(s.kc, NAMESPACE, pod, 'open-webui', [
+    'python3',
+    '-c',
+    'import sqlite3; print(sqlite3.connect("/app/backend/data/webui.db").execute("select version_num from alembic_version").fetchone()[0])',
+  ]);
   if (r.code !== 0) throw new Error(`alembic_version in ${pod}: ${r.stderr}`);
   return r.stdout.trim();
 };
 const writeKustomization = (images: unknown[]) =>
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace: NAMESPACE, resources: ['../manifests/local/dev'], ...(images.length ? { images } : {}) }));
-const bringUp = (tag: string) => up({ overlay: 'dev', dir, secretsDir, namespace: NAMESPACE, kubeconfig: devStack.kubeconfig, hermeticImagesLoaded: devStack.images.mode === 'hermetic', log: (l) => log(`${tag}: ${l}`) });
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    stringify({ namespace: NAMESPACE, resources: ['../manifests/local/dev'], ...(images.length ? { images } : {}) }),
+  );
+const bringUp = (tag: string) =>
+  up({
+    overlay: 'dev',
+    dir,
+    secretsDir,
+    namespace: NAMESPACE,
+    kubeconfig: devStack.kubeconfig,
+    hermeticImagesLoaded: devStack.images.mode === 'hermetic',
+    log: (l) => log(`${tag}: ${l}`),
+  });
 
 beforeAll(async () => {
   ws = await createWorkspace();
@@ -69,17 +91,28 @@ beforeAll(async () => {
   stack = await bringUp('previous');
   Object.assign(before, await versions(stack));
   const url = stack.info.urls.openWebui;
-  const admin = await signIn(url, { email: stackSecret(secretsDir, 'admin.env', 'WEBUI_ADMIN_EMAIL'), password: stackSecret(secretsDir, 'admin.env', 'WEBUI_ADMIN_PASSWORD') });
+  const admin = await signIn(url, {
+    email: stackSecret(secretsDir, 'admin.env', 'WEBUI_ADMIN_EMAIL'),
+    password: stackSecret(secretsDir, 'admin.env', 'WEBUI_ADMIN_PASSWORD'),
+  });
   const added = await api(url, '/api/v1/auths/add', admin.token, { method: 'POST', body: JSON.stringify({ ...user, role: 'admin' }) });
   expect(added.status, JSON.stringify(added.body)).toBe(200);
   before.token = (await signIn(url, user)).token;
   before.chatTitle = `written before the upgrade ${Date.now()}`;
-  Object.assign(before, await saveChatAndFile(url, before.token, { title: before.chatTitle, model: model.name, fileName: 'minutes.txt', fileText: FILE_TEXT }));
-  const settings = await api(url, '/api/v1/users/user/settings/update', before.token, { method: 'POST', body: JSON.stringify({ ui: { upgradeMarker: 'set before the upgrade' } }) });
+  Object.assign(
+    before,
+    await saveChatAndFile(url, before.token, { title: before.chatTitle, model: model.name, fileName: 'minutes.txt', fileText: FILE_TEXT }),
+  );
+  const settings = await api(url, '/api/v1/users/user/settings/update', before.token, {
+    method: 'POST',
+    body: JSON.stringify({ ui: { upgradeMarker: 'set before the upgrade' } }),
+  });
   expect(settings.status).toBe(200);
   // The earlier stack chats end to end too: what is upgraded is a working stack.
   const client = new OpenAI({ baseURL: `${url}/api`, apiKey: before.token, maxRetries: 0 });
-  expect(await streamChat(client, model.name, 'before the upgrade')).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'before the upgrade' }] }) });
+  expect(await streamChat(client, model.name, 'before the upgrade')).toEqual({
+    text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'before the upgrade' }] }),
+  });
   before.revision = await revision(stack);
 
   // The upgrade: these manifests applied over it, as `kubectl apply -k` would.
@@ -92,7 +125,9 @@ beforeAll(async () => {
   const pod = await podOf(stack.kc, NAMESPACE, 'open-webui');
   after.pod = pod.metadata!.name!;
   after.log = await containerLogs(stack.kc, NAMESPACE, after.pod, 'open-webui', 2000);
-  log(`Open WebUI ${before.openWebui} -> ${current.openWebui}, LiteLLM ${before.litellm} -> ${current.litellm}: applied and rolled out in ${after.seconds.toFixed(1)} s; schema ${before.revision} -> ${after.revision}`);
+  log(
+    `Open WebUI ${before.openWebui} -> ${current.openWebui}, LiteLLM ${before.litellm} -> ${current.litellm}: applied and rolled out in ${after.seconds.toFixed(1)} s; schema ${before.revision} -> ${after.revision}`,
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -145,14 +180,23 @@ describe('upgrade from the earlier releases with data in place (SQLite)', { time
     const { token } = await signIn(url, user);
     const client = new OpenAI({ baseURL: `${url}/api`, apiKey: token, maxRetries: 0 });
     const reply = await streamChat(client, model.name, 'after the upgrade');
-    expect(reply).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'after the upgrade' }] }) });
+    expect(reply).toEqual({
+      text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'after the upgrade' }] }),
+    });
     const messages = [
       { role: 'user', content: 'first question' },
       { role: 'assistant', content: 'first answer' },
       { role: 'user', content: 'after the upgrade' },
       { role: 'assistant', content: reply.text },
     ];
-    expect((await api(url, `/api/v1/chats/${before.chatId}`, token, { method: 'POST', body: JSON.stringify({ chat: { title: before.chatTitle, messages } }) })).status).toBe(200);
+    expect(
+      (
+        await api(url, `/api/v1/chats/${before.chatId}`, token, {
+          method: 'POST',
+          body: JSON.stringify({ chat: { title: before.chatTitle, messages } }),
+        })
+      ).status,
+    ).toBe(200);
     const again = await api<{ chat: { messages: unknown[] } }>(url, `/api/v1/chats/${before.chatId}`, token);
     expect(again.body.chat.messages).toHaveLength(4);
   });

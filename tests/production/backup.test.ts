@@ -29,7 +29,10 @@ beforeAll(async () => {
   outDir = mkdtempSync(join(tmpdir(), 'chatstack-pg-backups-'));
   const { token } = await signIn(webui, admin());
   made.title = `kept by the Postgres backup ${Date.now()}`;
-  Object.assign(made, await saveChatAndFile(webui, token, { title: made.title, model: model.name, fileName: 'ledger.txt', fileText: FILE_TEXT }));
+  Object.assign(
+    made,
+    await saveChatAndFile(webui, token, { title: made.title, model: model.name, fileName: 'ledger.txt', fileText: FILE_TEXT }),
+  );
   taken = await backup(kc, { namespace: stack.namespace, overlay: OVERLAY, outDir, log: (l) => console.log(`[backup] ${l}`) });
   console.log(`[backup] Postgres: ${taken.manifest.files.length} files, ${taken.bytes} bytes gzipped, in ${taken.seconds.toFixed(1)} s`);
 }, 180_000);
@@ -41,7 +44,12 @@ afterAll(() => {
 describe('backup and restore with Postgres', { timeout: 300_000 }, () => {
   it('archives a pg_dump of the database and the uploads, described by the manifest', async () => {
     const { manifest, files } = await readArchive(taken.file);
-    expect(manifest).toMatchObject({ format: 'chat-stack-backup/1', overlay: OVERLAY, database: 'postgres', openWebui: { version: '0.12.4' } });
+    expect(manifest).toMatchObject({
+      format: 'chat-stack-backup/1',
+      overlay: OVERLAY,
+      database: 'postgres',
+      openWebui: { version: '0.12.4' },
+    });
     expect(manifest.openWebui.schemaRevision).toMatch(/^[0-9a-f]{12}$/);
     expect(files.get('data/openwebui.dump')!.subarray(0, 5).toString('latin1')).toBe('PGDMP'); // pg_dump's custom format
     const upload = [...files.keys()].find((p) => p.startsWith('data/uploads/') && p.endsWith('ledger.txt'));
@@ -53,12 +61,20 @@ describe('backup and restore with Postgres', { timeout: 300_000 }, () => {
     await rewriteArchive(taken.file, sqlite, (name, body) => {
       if (name === 'manifest.json') {
         const m = JSON.parse(body.toString('utf8')) as { database: string; files: { path: string }[] };
-        return Buffer.from(JSON.stringify({ ...m, database: 'sqlite', files: m.files.map((f) => ({ ...f, path: f.path.replace('openwebui.dump', 'webui.db') })) }));
+        return Buffer.from(
+          JSON.stringify({
+            ...m,
+            database: 'sqlite',
+            files: m.files.map((f) => ({ ...f, path: f.path.replace('openwebui.dump', 'webui.db') })),
+          }),
+        );
       }
       return name === 'data/openwebui.dump' ? ['data/webui.db', body] : body;
     });
     const pods = (await listPods(kc, stack.namespace, 'app.kubernetes.io/name=open-webui')).map((p) => p.metadata!.name).sort();
-    await expect(restore(kc, { namespace: stack.namespace, archive: sqlite, log: () => {} })).rejects.toThrow(/holds a sqlite database and .* runs on postgres/);
+    await expect(restore(kc, { namespace: stack.namespace, archive: sqlite, log: () => {} })).rejects.toThrow(
+      /holds a sqlite database and .* runs on postgres/,
+    );
     expect((await listPods(kc, stack.namespace, 'app.kubernetes.io/name=open-webui')).map((p) => p.metadata!.name).sort()).toEqual(pods);
   });
 
@@ -86,6 +102,13 @@ describe('backup and restore with Postgres', { timeout: 300_000 }, () => {
     const reply = await streamChat(client, model.name, 'second question');
     expect(reply).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'second question' }] }) });
     const messages = [...chat.body.chat.messages, { role: 'user', content: 'second question' }, { role: 'assistant', content: reply.text }];
-    expect((await api(webui, `/api/v1/chats/${made.chatId}`, token, { method: 'POST', body: JSON.stringify({ chat: { title: made.title, messages } }) })).status).toBe(200);
+    expect(
+      (
+        await api(webui, `/api/v1/chats/${made.chatId}`, token, {
+          method: 'POST',
+          body: JSON.stringify({ chat: { title: made.title, messages } }),
+        })
+      ).status,
+    ).toBe(200);
   });
 });

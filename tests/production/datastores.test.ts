@@ -10,7 +10,6 @@ import { deletePod, execIn, listPods, podOf } from '../../lib/kube/pod.ts';
 const ns = stack.namespace;
 const pod = async (app: string) => (await podOf(kc, ns, app)).metadata!.name!;
 
-
 describe('Open WebUI on Postgres', { timeout: 60_000 }, () => {
   it('created its tables in Postgres', async () => {
     const tables = (await sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).split('\n');
@@ -24,10 +23,14 @@ describe('Open WebUI on Postgres', { timeout: 60_000 }, () => {
     expect(await sql("SELECT '[1,2,3]'::vector <-> '[1,2,4]'::vector")).toBe('1');
   });
 
-  it('wrote no SQLite database on either replica\'s data volume (which is mounted and writable)', async () => {
+  it("wrote no SQLite database on either replica's data volume (which is mounted and writable)", async () => {
     for (const p of await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')) {
       const name = p.metadata!.name!;
-      const probe = await execIn(kc, ns, name, 'open-webui', ['sh', '-c', 'touch /app/backend/data/.probe && rm /app/backend/data/.probe && ls -a /app/backend/data']);
+      const probe = await execIn(kc, ns, name, 'open-webui', [
+        'sh',
+        '-c',
+        'touch /app/backend/data/.probe && rm /app/backend/data/.probe && ls -a /app/backend/data',
+      ]);
       expect(probe.code, probe.stderr).toBe(0);
       expect(probe.stdout.split('\n')).not.toContain('webui.db');
     }
@@ -67,7 +70,9 @@ describe('NetworkPolicy around the datastores', { timeout: 120_000 }, () => {
       // Positive control: the same bash probe from Open WebUI's pod, which may reach LiteLLM and
       // DNS; the fake upstream only LiteLLM may reach, so it is the control for that target.
       const control = host === targets[1]![0] ? ['litellm', 'litellm'] : ['open-webui', 'open-webui'];
-      expect(await canConnect(kc, ns, await pod(control[0]!), control[1]!, 'bash', host, port), `${control[0]} -> ${host}:${port}`).toBe(true);
+      expect(await canConnect(kc, ns, await pod(control[0]!), control[1]!, 'bash', host, port), `${control[0]} -> ${host}:${port}`).toBe(
+        true,
+      );
       expect(await canConnect(kc, ns, await pod(source), source, 'bash', host, port), `${source} -> ${host}:${port}`).toBe(false);
     }
   });

@@ -12,10 +12,16 @@ const ns = stack.namespace;
 const core = kc.makeApiClient(k8s.CoreV1Api);
 
 const evict = (name: string) =>
-  core.createNamespacedPodEviction({ name, namespace: ns, body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace: ns } } }).then(
-    () => 'evicted',
-    (e: unknown) => apiMessage(e),
-  );
+  core
+    .createNamespacedPodEviction({
+      name,
+      namespace: ns,
+      body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace: ns } },
+    })
+    .then(
+      () => 'evicted',
+      (e: unknown) => apiMessage(e),
+    );
 
 describe('PodDisruptionBudget', { timeout: 300_000 }, () => {
   it('lets one LiteLLM pod be evicted, then refuses the second', async () => {

@@ -21,15 +21,30 @@ afterAll(async () => {
   await gw?.close();
 });
 
-describe('production behind the platform\'s Gateway', { timeout: 60_000 }, () => {
+describe("production behind the platform's Gateway", { timeout: 60_000 }, () => {
   it('has its HTTPRoute accepted by the Gateway public-endpoint.yaml names', async () => {
     const parents = async () => {
-      const route = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: stack.namespace, plural: 'httproutes', name: 'open-webui' })) as {
+      const route = (await kc
+        .makeApiClient(k8s.CustomObjectsApi)
+        .getNamespacedCustomObject({
+          group: 'gateway.networking.k8s.io',
+          version: 'v1',
+          namespace: stack.namespace,
+          plural: 'httproutes',
+          name: 'open-webui',
+        })) as {
         status?: { parents?: { parentRef: { name: string; namespace?: string }; conditions?: { type: string; status: string }[] }[] };
       };
-      return (route.status?.parents ?? []).map((p) => [`${p.parentRef.namespace}/${p.parentRef.name}`, Object.fromEntries((p.conditions ?? []).map((c) => [c.type, c.status]))]);
+      return (route.status?.parents ?? []).map((p) => [
+        `${p.parentRef.namespace}/${p.parentRef.name}`,
+        Object.fromEntries((p.conditions ?? []).map((c) => [c.type, c.status])),
+      ]);
     };
-    await expect.poll(parents, { timeout: 30_000, interval: 1_000 }).toEqual([[`${PLATFORM_GATEWAY.namespace}/${PLATFORM_GATEWAY.name}`, expect.objectContaining({ Accepted: 'True', ResolvedRefs: 'True' })]]);
+    await expect
+      .poll(parents, { timeout: 30_000, interval: 1_000 })
+      .toEqual([
+        [`${PLATFORM_GATEWAY.namespace}/${PLATFORM_GATEWAY.name}`, expect.objectContaining({ Accepted: 'True', ResolvedRefs: 'True' })],
+      ]);
   });
 
   it('serves the UI and its API over verified TLS for the public host', async () => {

@@ -16,14 +16,20 @@ import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 const ns = stack.namespace;
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 
-
 const scale = (replicas: number) =>
-  apps.patchNamespacedDeploymentScale({ name: 'open-webui', namespace: ns, body: { spec: { replicas } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  apps.patchNamespacedDeploymentScale(
+    { name: 'open-webui', namespace: ns, body: { spec: { replicas } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
 
 describe('two replicas on an empty database', { timeout: 420_000 }, () => {
   it('both start, migrate once and create the headless admin once', async () => {
     await scale(0);
-    await waitUntil('no Open WebUI pod left', async () => ((await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')).length === 0 ? true : undefined), { timeoutMs: 180_000, intervalMs: 1000 });
+    await waitUntil(
+      'no Open WebUI pod left',
+      async () => ((await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')).length === 0 ? true : undefined),
+      { timeoutMs: 180_000, intervalMs: 1000 },
+    );
     // Empty: Open WebUI's schema gone (pgvector is the database owner's, created again).
     await sql('DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE EXTENSION IF NOT EXISTS vector;');
     expect(await sql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")).toBe('0');

@@ -22,7 +22,7 @@ describe('two Open WebUI replicas', { timeout: 60_000 }, () => {
     expect(await Promise.all(forwards.map(async (f) => (await fetch(`${f.url}/health`)).status))).toEqual([200, 200]);
   });
 
-  it('accept each other\'s session tokens (one WEBUI_SECRET_KEY), and refuse a forged one', async () => {
+  it("accept each other's session tokens (one WEBUI_SECRET_KEY), and refuse a forged one", async () => {
     const { token } = await signIn(a, admin());
     const me = await api<{ email: string; role: string }>(b, '/api/v1/auths/', token);
     expect(me.status).toBe(200);
@@ -39,7 +39,10 @@ describe('two Open WebUI replicas', { timeout: 60_000 }, () => {
     expect(before.status).toBe(200);
     const flipped = !(before.body['ENABLE_MESSAGE_RATING'] as boolean);
     try {
-      const set = await api<Record<string, unknown>>(a, '/api/v1/auths/admin/config', token, { method: 'POST', body: JSON.stringify({ ...before.body, ENABLE_MESSAGE_RATING: flipped }) });
+      const set = await api<Record<string, unknown>>(a, '/api/v1/auths/admin/config', token, {
+        method: 'POST',
+        body: JSON.stringify({ ...before.body, ENABLE_MESSAGE_RATING: flipped }),
+      });
       expect(set.status).toBe(200);
       expect(set.body['ENABLE_MESSAGE_RATING']).toBe(flipped);
       const onB = await api<Record<string, unknown>>(b, '/api/v1/auths/admin/config', token);

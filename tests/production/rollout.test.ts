@@ -26,10 +26,16 @@ const podNames = async (app: string) => (await listPods(kc, ns, `app.kubernetes.
 
 /** What `kubectl rollout restart` does: a new template annotation, so a new ReplicaSet rolls in. */
 async function rolloutRestart(name: string): Promise<void> {
-  await kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
-    { name, namespace: ns, body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } } },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
-  );
+  await kc
+    .makeApiClient(k8s.AppsV1Api)
+    .patchNamespacedDeployment(
+      {
+        name,
+        namespace: ns,
+        body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+    );
 }
 
 describe('rolling update under traffic', { timeout: 420_000 }, () => {
@@ -42,14 +48,19 @@ describe('rolling update under traffic', { timeout: 420_000 }, () => {
       apiKey: await adminToken(),
       maxRetries: 0,
       timeout: 60_000,
-      fetch: ((url: string, init: Record<string, unknown>) => undiciFetch(url, { ...init, dispatcher: noKeepAlive })) as unknown as typeof fetch,
+      fetch: ((url: string, init: Record<string, unknown>) =>
+        undiciFetch(url, { ...init, dispatcher: noKeepAlive })) as unknown as typeof fetch,
     });
     const failures: string[] = [];
     let served = 0;
     let running = true;
 
     const streamOnce = async () => {
-      const stream = await client.chat.completions.create({ model: model.name, messages: [{ role: 'user', content: PROMPT }], stream: true });
+      const stream = await client.chat.completions.create({
+        model: model.name,
+        messages: [{ role: 'user', content: PROMPT }],
+        stream: true,
+      });
       let text = '';
       for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
       if (text !== want) throw new Error(`cut-off or wrong stream: got ${text.length} of ${want.length} characters`);
@@ -61,7 +72,9 @@ describe('rolling update under traffic', { timeout: 420_000 }, () => {
           served++;
         } catch (err) {
           const cause = (err as { cause?: { message?: string; code?: string; cause?: { code?: string; message?: string } } }).cause;
-          failures.push(`stream ${n}: ${(err as Error).message}${cause ? ` (${cause.code ?? ''} ${cause.message ?? ''} ${cause.cause?.code ?? ''} ${cause.cause?.message ?? ''})` : ''} at ${new Date().toISOString()}`);
+          failures.push(
+            `stream ${n}: ${(err as Error).message}${cause ? ` (${cause.code ?? ''} ${cause.message ?? ''} ${cause.cause?.code ?? ''} ${cause.cause?.message ?? ''})` : ''} at ${new Date().toISOString()}`,
+          );
         }
       }
     };
@@ -84,7 +97,9 @@ describe('rolling update under traffic', { timeout: 420_000 }, () => {
     running = false;
     await Promise.all(loops);
     await noKeepAlive.close();
-    console.log(`[production] rollout restart of ${APPS.join(' and ')}: ${seconds.toFixed(1)} s until the old pods were gone; ${served - servedBefore} streams served meanwhile (${served} in all), ${failures.length} failed`);
+    console.log(
+      `[production] rollout restart of ${APPS.join(' and ')}: ${seconds.toFixed(1)} s until the old pods were gone; ${served - servedBefore} streams served meanwhile (${served} in all), ${failures.length} failed`,
+    );
 
     expect(failures).toEqual([]);
     expect(served - servedBefore).toBeGreaterThan(STREAMS);
@@ -92,7 +107,10 @@ describe('rolling update under traffic', { timeout: 420_000 }, () => {
       const after = await podNames(app);
       // The HPA owns the count, and this traffic may raise it: two at least.
       expect(after.length).toBeGreaterThanOrEqual(2);
-      expect(after.filter((n) => before[app]!.includes(n)), `${app}: every pod replaced`).toEqual([]);
+      expect(
+        after.filter((n) => before[app]!.includes(n)),
+        `${app}: every pod replaced`,
+      ).toEqual([]);
     }
   });
 });

@@ -16,14 +16,22 @@ describe('the production-selfhosted stack', { timeout: 180_000 }, () => {
   // The HPAs own the apps' replica count: two at idle, more if another test's traffic (the
   // rollout's streams, say) has pushed CPU over the target within the last minutes.
   const autoscaled = async () =>
-    Object.fromEntries((await kc.makeApiClient(k8s.AutoscalingV2Api).listNamespacedHorizontalPodAutoscaler({ namespace: ns })).items.map((h) => [h.metadata!.name!, h]));
+    Object.fromEntries(
+      (await kc.makeApiClient(k8s.AutoscalingV2Api).listNamespacedHorizontalPodAutoscaler({ namespace: ns })).items.map((h) => [
+        h.metadata!.name!,
+        h,
+      ]),
+    );
 
-  it('runs each app at its HPA\'s count (two at least), Postgres and Redis, every pod Ready and never restarted', async () => {
+  it("runs each app at its HPA's count (two at least), Postgres and Redis, every pod Ready and never restarted", async () => {
     // A scale-up the HPA has just asked for finishes first: then every count is settled.
     await waitUntilRolledOut(kc, ns, { timeoutMs: 120_000 });
     const ready = async (kind: 'Deployment' | 'StatefulSet') =>
       Object.fromEntries(
-        (kind === 'Deployment' ? (await apps.listNamespacedDeployment({ namespace: ns })).items : (await apps.listNamespacedStatefulSet({ namespace: ns })).items).map((w) => [w.metadata!.name!, w.status?.readyReplicas ?? 0]),
+        (kind === 'Deployment'
+          ? (await apps.listNamespacedDeployment({ namespace: ns })).items
+          : (await apps.listNamespacedStatefulSet({ namespace: ns })).items
+        ).map((w) => [w.metadata!.name!, w.status?.readyReplicas ?? 0]),
       );
     const wanted = async (name: string) => (await apps.readNamespacedDeployment({ name, namespace: ns })).spec!.replicas!;
     const want = { 'open-webui': await wanted('open-webui'), litellm: await wanted('litellm') };
@@ -41,7 +49,11 @@ describe('the production-selfhosted stack', { timeout: 180_000 }, () => {
 
   it('lets the HorizontalPodAutoscalers own the replica count (the Deployments pin none)', async () => {
     const hpas = await autoscaled();
-    expect(Object.values(hpas).map((h) => [h.metadata!.name, h.spec!.minReplicas, h.spec!.maxReplicas]).sort()).toEqual([
+    expect(
+      Object.values(hpas)
+        .map((h) => [h.metadata!.name, h.spec!.minReplicas, h.spec!.maxReplicas])
+        .sort(),
+    ).toEqual([
       ['litellm', 2, 6],
       ['open-webui', 2, 4],
     ]);
@@ -54,7 +66,15 @@ describe('the production-selfhosted stack', { timeout: 180_000 }, () => {
         const d = await apps.readNamespacedDeployment({ name: h.spec!.scaleTargetRef.name, namespace: ns });
         return { deployment: d.spec!.replicas, hpa: h.status?.desiredReplicas, min: h.spec!.minReplicas!, max: h.spec!.maxReplicas };
       };
-      await expect.poll(async () => { const a = await agreed(); return a.deployment === a.hpa; }, { timeout: 90_000, interval: 2_000 }).toBe(true);
+      await expect
+        .poll(
+          async () => {
+            const a = await agreed();
+            return a.deployment === a.hpa;
+          },
+          { timeout: 90_000, interval: 2_000 },
+        )
+        .toBe(true);
       const a = await agreed();
       expect(a.hpa, name).toBeGreaterThanOrEqual(a.min);
       expect(a.hpa, name).toBeLessThanOrEqual(a.max);
@@ -75,7 +95,7 @@ describe('the production-selfhosted stack', { timeout: 180_000 }, () => {
     }
   });
 
-  it('binds Postgres to a ReadWriteOnce claim and Open WebUI\'s uploads to a ReadWriteMany one', async () => {
+  it("binds Postgres to a ReadWriteOnce claim and Open WebUI's uploads to a ReadWriteMany one", async () => {
     const claims = (await core.listNamespacedPersistentVolumeClaim({ namespace: ns })).items;
     const modes = Object.fromEntries(claims.map((c) => [c.metadata!.name!, [c.status?.phase, ...(c.spec!.accessModes ?? [])]]));
     expect(modes).toEqual({ 'open-webui-data': ['Bound', 'ReadWriteMany'], 'data-postgres-0': ['Bound', 'ReadWriteOnce'] });

@@ -28,11 +28,22 @@ const user = { name: 'Lin Upgrade', email: `lin-${Date.now()}@example.com`, pass
 const log = (l: string) => console.log(`[upgrade] ${l}`);
 
 const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-const scale = (replicas: number) => apps.patchNamespacedDeploymentScale({ name: 'open-webui', namespace: ns, body: { spec: { replicas } } }, merge);
+const scale = (replicas: number) =>
+  apps.patchNamespacedDeploymentScale({ name: 'open-webui', namespace: ns, body: { spec: { replicas } } }, merge);
 const setImage = (image: string) =>
-  apps.patchNamespacedDeployment({ name: 'open-webui', namespace: ns, body: { spec: { template: { spec: { containers: [{ name: 'open-webui', image }] } } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch));
-const currentImage = async () => (await apps.readNamespacedDeployment({ name: 'open-webui', namespace: ns })).spec!.template.spec!.containers.find((c) => c.name === 'open-webui')!.image!;
-const noPods = () => waitUntil('no Open WebUI pod left', async () => ((await listPods(kc, ns, SELECTOR)).length === 0 ? true : undefined), { timeoutMs: 180_000, intervalMs: 1000 });
+  apps.patchNamespacedDeployment(
+    { name: 'open-webui', namespace: ns, body: { spec: { template: { spec: { containers: [{ name: 'open-webui', image }] } } } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+  );
+const currentImage = async () =>
+  (await apps.readNamespacedDeployment({ name: 'open-webui', namespace: ns })).spec!.template.spec!.containers.find(
+    (c) => c.name === 'open-webui',
+  )!.image!;
+const noPods = () =>
+  waitUntil('no Open WebUI pod left', async () => ((await listPods(kc, ns, SELECTOR)).length === 0 ? true : undefined), {
+    timeoutMs: 180_000,
+    intervalMs: 1000,
+  });
 const twoReady = (image: string) =>
   waitUntil(
     `two Open WebUI pods of ${image} Ready`,
@@ -62,10 +73,20 @@ beforeAll(async () => {
   await twoReady(previousImage);
   expect(((await (await fetch(`${url}/api/version`)).json()) as { version: string }).version).toBe(previous.newTag.replace(/^v/, ''));
   const adminToken = (await signIn(url, admin())).token;
-  expect((await api(url, '/api/v1/auths/add', adminToken, { method: 'POST', body: JSON.stringify({ ...user, role: 'admin' }) })).status).toBe(200);
+  expect(
+    (await api(url, '/api/v1/auths/add', adminToken, { method: 'POST', body: JSON.stringify({ ...user, role: 'admin' }) })).status,
+  ).toBe(200);
   made.token = (await signIn(url, user)).token;
   made.chatTitle = `written on ${previous.newTag} ${Date.now()}`;
-  Object.assign(made, await saveChatAndFile(url, made.token, { title: made.chatTitle, model: model.name, fileName: 'plan.txt', fileText: 'the plan, written before the upgrade' }));
+  Object.assign(
+    made,
+    await saveChatAndFile(url, made.token, {
+      title: made.chatTitle,
+      model: model.name,
+      fileName: 'plan.txt',
+      fileText: 'the plan, written before the upgrade',
+    }),
+  );
   made.revision = await sql('SELECT version_num FROM alembic_version');
 
   // The upgrade at its worst: both replicas of this release start at once on that schema.
@@ -77,7 +98,9 @@ beforeAll(async () => {
   after.pods = await twoReady(pinnedImage);
   after.seconds = (Date.now() - t0) / 1000;
   for (const p of after.pods) after.logs.set(p.metadata!.name!, await containerLogs(kc, ns, p.metadata!.name!, 'open-webui', 3000));
-  log(`two replicas of ${pinnedImage} started together on the ${previous.newTag} schema (${made.revision}): both Ready in ${after.seconds.toFixed(1)} s`);
+  log(
+    `two replicas of ${pinnedImage} started together on the ${previous.newTag} schema (${made.revision}): both Ready in ${after.seconds.toFixed(1)} s`,
+  );
 }, 900_000);
 
 afterAll(async () => {
@@ -114,6 +137,8 @@ describe('two replicas upgraded together on Postgres', { timeout: 120_000 }, () 
     expect([200, 401]).toContain(old.status);
     expect(old.headers.get('content-type')).toMatch(/application\/json/);
     const client = new OpenAI({ baseURL: `${url}/api`, apiKey: token, maxRetries: 0 });
-    expect(await streamChat(client, model.name, 'after the upgrade')).toEqual({ text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'after the upgrade' }] }) });
+    expect(await streamChat(client, model.name, 'after the upgrade')).toEqual({
+      text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'after the upgrade' }] }),
+    });
   });
 });

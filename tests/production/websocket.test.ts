@@ -16,7 +16,14 @@ const sockets: Socket[] = [];
 
 /** A socket.io client of Open WebUI at `base`, signed in with `token`, sending `origin`. */
 async function connect(base: string, token: string, origin = PUBLIC_ORIGIN): Promise<Socket> {
-  const socket = io(base, { path: '/ws/socket.io', transports: ['websocket'], auth: { token }, extraHeaders: { origin }, reconnection: false, timeout: 10_000 });
+  const socket = io(base, {
+    path: '/ws/socket.io',
+    transports: ['websocket'],
+    auth: { token },
+    extraHeaders: { origin },
+    reconnection: false,
+    timeout: 10_000,
+  });
   sockets.push(socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
@@ -25,7 +32,8 @@ async function connect(base: string, token: string, origin = PUBLIC_ORIGIN): Pro
   return socket;
 }
 
-const joinChat = async (s: Socket, chatId: string) => expect(await s.timeout(10_000).emitWithAck('events:chat', { chat_id: chatId, data: { type: 'join' } })).toBe(true);
+const joinChat = async (s: Socket, chatId: string) =>
+  expect(await s.timeout(10_000).emitWithAck('events:chat', { chat_id: chatId, data: { type: 'join' } })).toBe(true);
 
 /** Resolves with the next `events` message of type `type` for the chat, or undefined after `ms`. */
 function nextEvent(s: Socket, chatId: string, type: string, ms = 5_000): Promise<Record<string, unknown> | undefined> {
@@ -57,7 +65,9 @@ describe('the websocket with two replicas', { timeout: 60_000 }, () => {
     const token = await adminToken();
     const ok = await connect(stack.urls.openWebui, token);
     expect(ok.connected).toBe(true);
-    await expect(connect(stack.urls.openWebui, token, 'https://evil.example')).rejects.toThrow(/websocket error|403|Unexpected server response/i);
+    await expect(connect(stack.urls.openWebui, token, 'https://evil.example')).rejects.toThrow(
+      /websocket error|403|Unexpected server response/i,
+    );
   });
 
   it('carries an event from a client on one replica to clients on both', async () => {
@@ -75,9 +85,19 @@ describe('the websocket with two replicas', { timeout: 60_000 }, () => {
     for (const s of [sender, sameReplica, otherReplica]) await joinChat(s, chatId);
 
     const seen = [nextEvent(sameReplica, chatId, 'typing'), nextEvent(otherReplica, chatId, 'typing')];
-    expect(await sender.timeout(10_000).emitWithAck('events:chat', { chat_id: chatId, data: { type: 'typing', data: { typing: true } } })).toBe(true);
+    expect(
+      await sender.timeout(10_000).emitWithAck('events:chat', { chat_id: chatId, data: { type: 'typing', data: { typing: true } } }),
+    ).toBe(true);
     const [onA, onB] = await Promise.all(seen);
-    expect(onA, 'the client on the same replica (control)').toMatchObject({ chat_id: chatId, shared: true, data: { type: 'typing', data: { typing: true } } });
-    expect(onB, 'the client on the other replica, through Redis').toMatchObject({ chat_id: chatId, shared: true, data: { type: 'typing', data: { typing: true } } });
+    expect(onA, 'the client on the same replica (control)').toMatchObject({
+      chat_id: chatId,
+      shared: true,
+      data: { type: 'typing', data: { typing: true } },
+    });
+    expect(onB, 'the client on the other replica, through Redis').toMatchObject({
+      chat_id: chatId,
+      shared: true,
+      data: { type: 'typing', data: { typing: true } },
+    });
   });
 });

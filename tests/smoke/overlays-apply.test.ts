@@ -45,7 +45,12 @@ describe('kubectl apply -k', { timeout: 120_000 }, () => {
   });
 
   it('says up front when the cluster lacks a Gateway API kind the overlay uses, and that the Gateway a route names is missing', async () => {
-    const route = (parent: string) => ({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r', namespace: 'chat' }, spec: { parentRefs: [{ name: parent, namespace: 'kube-system' }] } });
+    const route = (parent: string) => ({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'r', namespace: 'chat' },
+      spec: { parentRefs: [{ name: parent, namespace: 'kube-system' }] },
+    });
     const lines: string[] = [];
     // Positive control: the node serves HTTPRoute, and k3s's own Gateway exists.
     await checkGatewayApi(kc, [route('traefik-gateway')], (l) => lines.push(l));

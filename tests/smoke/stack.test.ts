@@ -67,7 +67,7 @@ describe('health endpoints', { timeout: 30_000 }, () => {
 });
 
 describe('the probes the kubelet runs', { timeout: 30_000 }, () => {
-  it('are the manifests\' probes, and answer 200 through the port-forward', async () => {
+  it("are the manifests' probes, and answer 200 through the port-forward", async () => {
     const deployments = (await apps.listNamespacedDeployment({ namespace: ns })).items;
     let checked = 0;
     for (const d of deployments) {
@@ -75,7 +75,9 @@ describe('the probes the kubelet runs', { timeout: 30_000 }, () => {
       const base = URLS[name];
       expect(base, `a forward for ${name}`).toBeDefined();
       for (const c of d.spec!.template.spec!.containers) {
-        const http = ['startupProbe', 'livenessProbe', 'readinessProbe'].map((p) => (c as unknown as Record<string, k8s.V1Probe | undefined>)[p]?.httpGet);
+        const http = ['startupProbe', 'livenessProbe', 'readinessProbe'].map(
+          (p) => (c as unknown as Record<string, k8s.V1Probe | undefined>)[p]?.httpGet,
+        );
         expect(http.every(Boolean), `${name}: every probe is an httpGet`).toBe(true);
         for (const get of http) {
           // Every probe targets the container port the Service forwards to (named "http").
@@ -148,7 +150,7 @@ describe('security posture at run time', { timeout: 60_000 }, () => {
 });
 
 describe('the images the harness side-loaded into the node', { timeout: 30_000 }, () => {
-  it('are pinned in its containerd, so the kubelet\'s image garbage collection never removes one (they cannot be pulled again)', async () => {
+  it("are pinned in its containerd, so the kubelet's image garbage collection never removes one (they cannot be pulled again)", async () => {
     if (!stack.clusterId) throw new Error('the smoke tier runs on a node the harness started');
     const pods = (await core.listNamespacedPod({ namespace: ns })).items;
     const running = [...new Set(pods.flatMap((p) => p.spec!.containers.map((c) => c.image!)))];
@@ -163,16 +165,21 @@ describe('the images the harness side-loaded into the node', { timeout: 30_000 }
   });
 
   // Upstream mode (rancher/k3s from a registry) imports instead: its node has no store to start from.
-  it.skipIf(stack.images.mode !== 'hermetic')('came with the node: it started from the image store of exactly these images, its layers linked from there', async () => {
-    if (!stack.clusterId) throw new Error('the smoke tier runs on a node the harness started');
-    const pods = (await core.listNamespacedPod({ namespace: ns })).items;
-    const running = [...new Set(pods.flatMap((p) => p.spec!.containers.map((c) => c.image!)))];
-    const inspect = JSON.parse((await dockerTry('inspect', stack.clusterId)).stdout)[0] as { Config: { Image: string; Labels: Record<string, string> } };
-    const { key } = await storeKey(inspect.Config.Image, running);
-    expect(inspect.Config.Labels[STORE_LABEL]).toBe(storeVolume(key));
-    expect((await dockerTry('logs', stack.clusterId)).stdout).toMatch(/linked the image store in \d+ ms/);
-    expect((await linkedLayers(stack.clusterId)).length).toBeGreaterThan(3);
-  });
+  it.skipIf(stack.images.mode !== 'hermetic')(
+    'came with the node: it started from the image store of exactly these images, its layers linked from there',
+    async () => {
+      if (!stack.clusterId) throw new Error('the smoke tier runs on a node the harness started');
+      const pods = (await core.listNamespacedPod({ namespace: ns })).items;
+      const running = [...new Set(pods.flatMap((p) => p.spec!.containers.map((c) => c.image!)))];
+      const inspect = JSON.parse((await dockerTry('inspect', stack.clusterId)).stdout)[0] as {
+        Config: { Image: string; Labels: Record<string, string> };
+      };
+      const { key } = await storeKey(inspect.Config.Image, running);
+      expect(inspect.Config.Labels[STORE_LABEL]).toBe(storeVolume(key));
+      expect((await dockerTry('logs', stack.clusterId)).stdout).toMatch(/linked the image store in \d+ ms/);
+      expect((await linkedLayers(stack.clusterId)).length).toBeGreaterThan(3);
+    },
+  );
 
   it('are named as containerd names Docker references', () => {
     expect(containerdName('chatstack.local/open-webui:v0.12.4')).toBe('chatstack.local/open-webui:v0.12.4');

@@ -16,7 +16,13 @@ const COMMANDS = Object.entries(scripts)
 
 async function run(file: string, args: string[]) {
   // A command that ignored --help would start its work (a build, a node): the timeout fails it.
-  const r = await $({ cwd: REPO_ROOT, quiet: true, nothrow: true, timeout: '20s', env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' } })`${process.execPath} ${file} ${args}`;
+  const r = await $({
+    cwd: REPO_ROOT,
+    quiet: true,
+    nothrow: true,
+    timeout: '20s',
+    env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+  })`${process.execPath} ${file} ${args}`;
   return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -24,7 +30,17 @@ const STACK_TRACE = /^\s+at .+(:\d+:\d+\)?|\(node:)/m;
 
 describe.concurrent('the commands', { timeout: 60_000 }, () => {
   it('are every npm script that runs a file, and all of them are known here', () => {
-    expect(COMMANDS.map(([n]) => n).sort()).toEqual(['backup', 'bench', 'dev:down', 'dev:up', 'images:build', 'model-map', 'pins:check', 'restore', 'secrets']);
+    expect(COMMANDS.map(([n]) => n).sort()).toEqual([
+      'backup',
+      'bench',
+      'dev:down',
+      'dev:up',
+      'images:build',
+      'model-map',
+      'pins:check',
+      'restore',
+      'secrets',
+    ]);
   });
 
   it.each(COMMANDS)('npm run %s -- --help prints the usage and exits 0, starting nothing', async (name, file) => {
@@ -39,7 +55,11 @@ describe.concurrent('the commands', { timeout: 60_000 }, () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     const [first, blank, usage] = r.stderr.split('\n');
-    expect([first, blank, usage?.startsWith(`Usage: npm run ${name}`)]).toEqual([`npm run ${name}: Unknown option '--no-such-option'`, '', true]);
+    expect([first, blank, usage?.startsWith(`Usage: npm run ${name}`)]).toEqual([
+      `npm run ${name}: Unknown option '--no-such-option'`,
+      '',
+      true,
+    ]);
     expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 
@@ -47,7 +67,11 @@ describe.concurrent('the commands', { timeout: 60_000 }, () => {
     ['dev/up.ts', ['--port-webui', 'eighty'], 'npm run dev:up: --port-webui "eighty": expected a port from 0 to 65535'],
     ['dev/up.ts', ['--overlay'], "npm run dev:up: Option '--overlay <value>' argument missing"],
     ['dev/up.ts', ['stray'], 'npm run dev:up: unexpected argument "stray"'],
-    ['dev/bench.ts', ['--words', '61'], 'npm run bench: --words "61": expected a number of words (the fake echoes the prompt, one streamed token per word) from 1 to 60'],
+    [
+      'dev/bench.ts',
+      ['--words', '61'],
+      'npm run bench: --words "61": expected a number of words (the fake echoes the prompt, one streamed token per word) from 1 to 60',
+    ],
     ['dev/bench.ts', ['--only', 'up,speed'], 'npm run bench: --only up,speed: expected a list of up, forward, load'],
     ['dev/bench.ts', ['--concurrency', '1,x'], 'npm run bench: --concurrency "x": expected a list of stream counts from 1 to 1000'],
     ['dev/bench-forward.ts', ['--streams', '0'], 'node dev/bench-forward.ts: --streams "0": expected a whole number from 1 to 1000'],

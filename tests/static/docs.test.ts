@@ -30,7 +30,10 @@ function outsideFences(markdown: string): string[] {
 /** GitHub's anchor for a heading: lowercase, only letters, digits, spaces, hyphens and underscores kept, spaces to hyphens. */
 function slug(heading: string): string {
   const text = heading.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1'); // a link in a heading: its text
-  return text.toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+  return text
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
 }
 
 /** The anchors of a markdown file's (ATX) headings; a repeated slug gets -1, -2, ... as on GitHub. */
@@ -63,7 +66,12 @@ function brokenLinks(root: string, files: string[]): string[] {
     for (const target of targets) {
       if (/^(https?|mailto):/i.test(target)) continue;
       const [pathPart = '', anchor] = target.split('#', 2) as [string, string | undefined];
-      const dest = pathPart === '' ? path : pathPart.startsWith('/') ? join(root, decodeURIComponent(pathPart)) : resolve(dirname(path), decodeURIComponent(pathPart));
+      const dest =
+        pathPart === ''
+          ? path
+          : pathPart.startsWith('/')
+            ? join(root, decodeURIComponent(pathPart))
+            : resolve(dirname(path), decodeURIComponent(pathPart));
       if (!existsSync(dest)) {
         problems.push(`${file}: ${target}: no such file or directory (${relative(root, dest)})`);
         continue;
@@ -79,7 +87,10 @@ function brokenLinks(root: string, files: string[]): string[] {
 
 /** Tracked markdown files, and new ones not yet committed (untracked, not ignored). */
 function markdownFiles(): string[] {
-  const out = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '*.md'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const out = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '*.md'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  });
   return [...new Set(out.split('\0').filter((f) => f !== '' && existsSync(join(REPO_ROOT, f))))];
 }
 
@@ -87,7 +98,10 @@ describe('the documentation links', () => {
   it('catches a link to a missing file and an anchor to a missing heading (positive control)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'docs-links-'));
     try {
-      writeFileSync(join(dir, 'b.md'), '# Real heading\n\n## Real heading\n\n## Images: upstream or hermetic\n\n```\n# not a heading\n```\n');
+      writeFileSync(
+        join(dir, 'b.md'),
+        '# Real heading\n\n## Real heading\n\n## Images: upstream or hermetic\n\n```\n# not a heading\n```\n',
+      );
       writeFileSync(
         join(dir, 'a.md'),
         [

@@ -17,12 +17,7 @@ function request(over: Record<string, unknown> = {}): Record<string, unknown> {
   return { model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'Hello there, fake Claude!' }], ...over };
 }
 
-async function post(
-  base: string,
-  body: unknown,
-  headers: Record<string, string> = goodHeaders,
-  path = '/v1/messages',
-): Promise<Response> {
+async function post(base: string, body: unknown, headers: Record<string, string> = goodHeaders, path = '/v1/messages'): Promise<Response> {
   return fetch(base + path, {
     method: 'POST',
     headers,
@@ -67,9 +62,7 @@ async function readSse(res: Response): Promise<SseEvent[]> {
 }
 
 function deltaTexts(events: SseEvent[]): string[] {
-  return events
-    .filter((e) => e.event === 'content_block_delta')
-    .map((e) => (e.data['delta'] as { type: string; text: string }).text);
+  return events.filter((e) => e.event === 'content_block_delta').map((e) => (e.data['delta'] as { type: string; text: string }).text);
 }
 
 async function expectAnthropicError(res: Response, status: number, type: string): Promise<string> {
@@ -242,18 +235,12 @@ describe('fake Anthropic over HTTP', () => {
     await expectAnthropicError(await post(base, request(), { ...goodHeaders, 'x-api-key': KEY + 'x' }), 401, 'authentication_error');
     await expectAnthropicError(await post(base, request(), { ...goodHeaders, 'x-api-key': 'short' }), 401, 'authentication_error');
     // Bearer is not an api key
-    await expectAnthropicError(
-      await post(base, request(), { ...noKey, authorization: `Bearer ${KEY}` }),
-      401,
-      'authentication_error',
-    );
+    await expectAnthropicError(await post(base, request(), { ...noKey, authorization: `Bearer ${KEY}` }), 401, 'authentication_error');
   });
 
   it('refuses malformed requests with 400 invalid_request_error', async () => {
     const { 'anthropic-version': _v, ...noVersion } = goodHeaders;
-    expect(await expectAnthropicError(await post(base, request(), noVersion), 400, 'invalid_request_error')).toMatch(
-      /anthropic-version/,
-    );
+    expect(await expectAnthropicError(await post(base, request(), noVersion), 400, 'invalid_request_error')).toMatch(/anthropic-version/);
     await expectAnthropicError(
       await post(base, request(), { ...goodHeaders, 'anthropic-version': '1999-01-01' }),
       400,
@@ -297,7 +284,12 @@ describe('fake Anthropic over HTTP', () => {
   });
 
   it('serves count_tokens and the model list', async () => {
-    const res = await post(base, { model: MODEL, messages: [{ role: 'user', content: 'one two three' }] }, goodHeaders, '/v1/messages/count_tokens');
+    const res = await post(
+      base,
+      { model: MODEL, messages: [{ role: 'user', content: 'one two three' }] },
+      goodHeaders,
+      '/v1/messages/count_tokens',
+    );
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ input_tokens: 3 });
     const models = await fetch(base + '/v1/models', { headers: goodHeaders });
@@ -392,11 +384,7 @@ describe('fake Anthropic options', () => {
     const base = await fake.listen(0, '127.0.0.1');
     try {
       expect((await post(base, request())).status).toBe(200);
-      const msg = await expectAnthropicError(
-        await post(base, request({ model: 'claude-nonexistent-1' })),
-        404,
-        'not_found_error',
-      );
+      const msg = await expectAnthropicError(await post(base, request({ model: 'claude-nonexistent-1' })), 404, 'not_found_error');
       expect(msg).toContain('claude-nonexistent-1');
       const list = (await (await fetch(base + '/v1/models', { headers: goodHeaders })).json()) as { data: { id: string }[] };
       expect(list.data.map((m) => m.id)).toEqual([MODEL]);
@@ -476,9 +464,11 @@ describe('fake Anthropic entrypoint config', () => {
       models: undefined,
       maxBodyBytes: undefined,
     });
-    expect(
-      parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k', PORT: '9090', TOKEN_DELAY_MS: '0', FAKE_ANTHROPIC_MODELS: 'a, b,' }),
-    ).toMatchObject({ port: 9090, tokenDelayMs: 0, models: ['a', 'b'] });
+    expect(parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k', PORT: '9090', TOKEN_DELAY_MS: '0', FAKE_ANTHROPIC_MODELS: 'a, b,' })).toMatchObject({
+      port: 9090,
+      tokenDelayMs: 0,
+      models: ['a', 'b'],
+    });
     expect(() => parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k', PORT: 'http' })).toThrow(/PORT/);
     expect(() => parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k', TOKEN_DELAY_MS: '-5' })).toThrow(/TOKEN_DELAY_MS/);
   });
@@ -487,7 +477,8 @@ describe('fake Anthropic entrypoint config', () => {
 describe('fake Anthropic faults', () => {
   let fake: FakeAnthropic;
   let base = '';
-  const faults = (rules: unknown) => fetch(base + '/_fake/faults', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rules) });
+  const faults = (rules: unknown) =>
+    fetch(base + '/_fake/faults', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rules) });
   const say = (text: string, over: Record<string, unknown> = {}) => request({ messages: [{ role: 'user', content: text }], ...over });
 
   beforeAll(async () => {
@@ -558,9 +549,15 @@ describe('fake Anthropic faults', () => {
 
   it('refuses malformed rules and directives with invalid_request_error, naming the problem', async () => {
     expect(await expectAnthropicError(await faults({ kind: 'overloaded' }), 400, 'invalid_request_error')).toMatch(/JSON array/);
-    expect(await expectAnthropicError(await faults([{ kind: 'melted' }]), 400, 'invalid_request_error')).toMatch(/kind must be one of rate_limit, overloaded/);
-    expect(await expectAnthropicError(await faults([{ kind: 'overloaded', times: 0 }]), 400, 'invalid_request_error')).toMatch(/times must be at least 1/);
-    expect(await expectAnthropicError(await post(base, say('[[fault stall bogus=1]]')), 400, 'invalid_request_error')).toMatch(/option bogus/);
+    expect(await expectAnthropicError(await faults([{ kind: 'melted' }]), 400, 'invalid_request_error')).toMatch(
+      /kind must be one of rate_limit, overloaded/,
+    );
+    expect(await expectAnthropicError(await faults([{ kind: 'overloaded', times: 0 }]), 400, 'invalid_request_error')).toMatch(
+      /times must be at least 1/,
+    );
+    expect(await expectAnthropicError(await post(base, say('[[fault stall bogus=1]]')), 400, 'invalid_request_error')).toMatch(
+      /option bogus/,
+    );
     expect((await fetch(base + '/_fake/faults', { method: 'DELETE' })).status).toBe(200);
   });
 });

@@ -12,7 +12,10 @@ import { createWorkspace, type Workspace } from '../support/workspace.ts';
 
 const DEV_FLOWS = [...policy.BASE_FLOWS, ...policy.DEV_FLOWS];
 const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegExp }> = {
-  'root-container': { check: (o) => policy.checkRestricted(o, { fixedIds: true }), finds: /Deployment\/litellm.*(runAsNonRoot must be true|UID 0)/ },
+  'root-container': {
+    check: (o) => policy.checkRestricted(o, { fixedIds: true }),
+    finds: /Deployment\/litellm.*(runAsNonRoot must be true|UID 0)/,
+  },
   'privileged-init': { check: (o) => policy.checkRestricted(o, { fixedIds: true }), finds: /initContainer fix-perms: is privileged/ },
   'latest-image': { check: policy.checkPinnedImages, finds: /open-webui:main" uses the mutable tag "main"/ },
   'missing-default-deny': { check: policy.checkDefaultDeny, finds: /no default-deny NetworkPolicy/ },
@@ -20,14 +23,27 @@ const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegEx
   'health-probe': { check: policy.checkProbes, finds: /livenessProbe uses \/health/ },
   'unbounded-emptydir': { check: policy.checkResources, finds: /Deployment\/litellm: emptyDir tmp has no sizeLimit/ },
   'no-ephemeral-limit': { check: policy.checkResources, finds: /Deployment\/open-webui container open-webui: no limits.ephemeral-storage/ },
-  'pinned-autoscaled-replicas': { check: policy.checkAutoscaledReplicas, finds: /Deployment\/open-webui: sets spec.replicas although HorizontalPodAutoscaler\/open-webui owns it/ },
-  'host-user-uid': { check: policy.checkHighIds, finds: /Deployment\/open-webui container open-webui: runAsUser 1000 \(use 10000 or above\)/ },
+  'pinned-autoscaled-replicas': {
+    check: policy.checkAutoscaledReplicas,
+    finds: /Deployment\/open-webui: sets spec.replicas although HorizontalPodAutoscaler\/open-webui owns it/,
+  },
+  'host-user-uid': {
+    check: policy.checkHighIds,
+    finds: /Deployment\/open-webui container open-webui: runAsUser 1000 \(use 10000 or above\)/,
+  },
   'no-limits': { check: policy.checkResources, finds: /Deployment\/litellm container litellm: no limits.cpu/ },
   'literal-secret': { check: policy.checkNoLiteralSecrets, finds: /OPENAI_API_KEY is a literal value/ },
   'auth-off': { check: policy.checkAuth, finds: /WEBUI_AUTH must be "True"/ },
-  'path-rewrite': { check: policy.checkIngress, finds: /HTTPRoute\/open-webui: path \/chat \(Open WebUI must be served at \/\)\nHTTPRoute\/open-webui: filter URLRewrite rewrites paths/ },
+  'path-rewrite': {
+    check: policy.checkIngress,
+    finds:
+      /HTTPRoute\/open-webui: path \/chat \(Open WebUI must be served at \/\)\nHTTPRoute\/open-webui: filter URLRewrite rewrites paths/,
+  },
   'baseline-namespace': { check: policy.checkPodSecurityAdmission, finds: /enforce must be restricted/ },
-  'open-egress': { check: (o) => policy.checkFlows(o, DEV_FLOWS, policy.K3S_CLUSTER), finds: /Open WebUI cannot reach the internet: allowed/ },
+  'open-egress': {
+    check: (o) => policy.checkFlows(o, DEV_FLOWS, policy.K3S_CLUSTER),
+    finds: /Open WebUI cannot reach the internet: allowed/,
+  },
   'token-automount': { check: policy.checkPodHardening, finds: /automountServiceAccountToken must be false/ },
   'rolling-sqlite': { check: policy.checkOpenWebUiScaling, finds: /needs strategy Recreate/ },
   'vector-db-unset': { check: policy.checkImageDefaults, finds: /container open-webui: VECTOR_DB is not set/ },
@@ -37,7 +53,8 @@ const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegEx
   'deprecated-model': { check: (o) => checkLiteLLMConfig(o), finds: /claude-mythos-preview is deprecated since 2026-06-09/ },
   'no-fallback': {
     check: (o) => checkLiteLLMConfig(o),
-    finds: /router_settings\.stream_timeout must be set[\s\S]*claude-haiku-5-5 has no fallback model[\s\S]*claude-sonnet-4-5 is not a configured model_name/,
+    finds:
+      /router_settings\.stream_timeout must be set[\s\S]*claude-haiku-5-5 has no fallback model[\s\S]*claude-sonnet-4-5 is not a configured model_name/,
   },
 };
 

@@ -44,7 +44,10 @@ const docs = (file: string) => parseAllDocuments(readFileSync(join(EXAMPLES, fil
 async function renderExample(name: string, extraFiles: Record<string, string> = {}): Promise<KubeObject[]> {
   const dir = join(work, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'kustomization.yaml'), readFileSync(join(EXAMPLES, name, 'kustomization.yaml'), 'utf8').replaceAll(PLACEHOLDER, `file://${repo}`));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    readFileSync(join(EXAMPLES, name, 'kustomization.yaml'), 'utf8').replaceAll(PLACEHOLDER, `file://${repo}`),
+  );
   for (const [file, from] of Object.entries(extraFiles)) copyFileSync(from, join(dir, file));
   return renderObjects(dir);
 }
@@ -52,16 +55,21 @@ async function renderExample(name: string, extraFiles: Record<string, string> = 
 /** What a GitOps tool renders: `path` of the repository at `revision`, in `namespace`. */
 async function renderAt(revision: string, path: string, namespace: string): Promise<KubeObject[]> {
   const dir = mkdtempSync(join(work, 'tool-'));
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ namespace, resources: [`file://${repo}//${path.replace(/^\.\//, '')}?ref=${revision}`] }));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    stringify({ namespace, resources: [`file://${repo}//${path.replace(/^\.\//, '')}?ref=${revision}`] }),
+  );
   return renderObjects(dir);
 }
 
-const inNamespace = (objects: KubeObject[], ns: string) => objects.filter((o) => o.kind !== 'Namespace' && o.metadata.namespace !== ns).map((o) => `${o.kind}/${o.metadata.name}`);
+const inNamespace = (objects: KubeObject[], ns: string) =>
+  objects.filter((o) => o.kind !== 'Namespace' && o.metadata.namespace !== ns).map((o) => `${o.kind}/${o.metadata.name}`);
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'gitops-'));
   repo = cleanCopy();
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.com', ...args], { cwd: repo, stdio: 'pipe' });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.com', ...args], { cwd: repo, stdio: 'pipe' });
   git('init', '-q');
   git('add', '-A');
   git('commit', '-qm', 'release');
@@ -74,28 +82,42 @@ afterAll(() => {
 
 describe('the release the examples name', () => {
   it('is this version, with its CHANGELOG section', () => {
-    const refs = [...readFileSync(join(EXAMPLES, 'consumer/kustomization.yaml'), 'utf8').matchAll(/\?ref=(v[\w.-]+)/g), ...readFileSync(join(EXAMPLES, 'own-overlay/kustomization.yaml'), 'utf8').matchAll(/\?ref=(v[\w.-]+)/g)].map((m) => m[1]);
-    expect(new Set([...refs, docs('argocd/application.yaml')[0]!.spec.source.targetRevision, docs('flux/kustomization.yaml')[0]!.spec.ref.tag])).toEqual(new Set([TAG]));
-    expect(readFileSync(join(REPO_ROOT, 'CHANGELOG.md'), 'utf8')).toMatch(new RegExp(`^## \\[${version.replaceAll('.', '\\.')}\\] - \\d{4}-\\d{2}-\\d{2}$`, 'm'));
+    const refs = [
+      ...readFileSync(join(EXAMPLES, 'consumer/kustomization.yaml'), 'utf8').matchAll(/\?ref=(v[\w.-]+)/g),
+      ...readFileSync(join(EXAMPLES, 'own-overlay/kustomization.yaml'), 'utf8').matchAll(/\?ref=(v[\w.-]+)/g),
+    ].map((m) => m[1]);
+    expect(
+      new Set([...refs, docs('argocd/application.yaml')[0]!.spec.source.targetRevision, docs('flux/kustomization.yaml')[0]!.spec.ref.tag]),
+    ).toEqual(new Set([TAG]));
+    expect(readFileSync(join(REPO_ROOT, 'CHANGELOG.md'), 'utf8')).toMatch(
+      new RegExp(`^## \\[${version.replaceAll('.', '\\.')}\\] - \\d{4}-\\d{2}-\\d{2}$`, 'm'),
+    );
   });
 });
 
 describe('docs/examples', { timeout: 60_000 }, () => {
-  it('consumer: the production overlay as a remote base at the tag, in the consumer\'s namespace, patched', async () => {
+  it("consumer: the production overlay as a remote base at the tag, in the consumer's namespace, patched", async () => {
     const objects = await renderExample('consumer');
     expect(objects.find((o) => o.kind === 'Namespace')?.metadata.name).toBe('team-chat');
     expect(inNamespace(objects, 'team-chat')).toEqual([]);
-    expect((objects.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'litellm')!['spec'] as { maxReplicas: number }).maxReplicas).toBe(8);
+    expect(
+      (objects.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'litellm')!['spec'] as { maxReplicas: number })
+        .maxReplicas,
+    ).toBe(8);
     expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
   });
 
-  it('own-overlay: the base and components at the tag, with the consumer\'s public endpoint', async () => {
-    const objects = await renderExample('own-overlay', { 'public-endpoint.yaml': join(REPO_ROOT, 'manifests/overlays/production/public-endpoint.yaml') });
+  it("own-overlay: the base and components at the tag, with the consumer's public endpoint", async () => {
+    const objects = await renderExample('own-overlay', {
+      'public-endpoint.yaml': join(REPO_ROOT, 'manifests/overlays/production/public-endpoint.yaml'),
+    });
     expect(inNamespace(objects, 'team-chat')).toEqual([]);
-    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(expect.arrayContaining(['StatefulSet/postgres', 'HTTPRoute/open-webui', 'HorizontalPodAutoscaler/open-webui']));
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(
+      expect.arrayContaining(['StatefulSet/postgres', 'HTTPRoute/open-webui', 'HorizontalPodAutoscaler/open-webui']),
+    );
   });
 
-  it('argocd: the Application\'s path at its revision renders into its destination namespace', async () => {
+  it("argocd: the Application's path at its revision renders into its destination namespace", async () => {
     const [app] = docs('argocd/application.yaml');
     expect([app!.apiVersion, app!.kind]).toEqual(['argoproj.io/v1alpha1', 'Application']);
     const { source, destination, syncPolicy } = app!.spec;
@@ -107,7 +129,7 @@ describe('docs/examples', { timeout: 60_000 }, () => {
     expect(objects.some((o) => o.kind === 'Deployment' && o.metadata.name === 'open-webui')).toBe(true);
   });
 
-  it('flux: the Kustomization\'s path in the GitRepository at its tag renders into its target namespace', async () => {
+  it("flux: the Kustomization's path in the GitRepository at its tag renders into its target namespace", async () => {
     const [source, kustomization] = docs('flux/kustomization.yaml');
     expect([source!.kind, kustomization!.kind]).toEqual(['GitRepository', 'Kustomization']);
     expect(source!.spec.url).toBe(PLACEHOLDER);

@@ -29,7 +29,7 @@ describe('rendering', () => {
     }
   });
 
-  it('names the directory and kustomize\'s reason for a malformed overlay', async () => {
+  it("names the directory and kustomize's reason for a malformed overlay", async () => {
     const d = scratch('resources:\n  - missing-file.yaml\n');
     await expect(render(d)).rejects.toThrow(new RegExp(`kustomize could not render ${d}[\\s\\S]*missing-file.yaml`));
   });

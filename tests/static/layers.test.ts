@@ -31,7 +31,8 @@ describe('layers', { timeout: 30_000 }, () => {
       const files: Record<string, string> = {
         'lib/wait.ts': "import { up } from '../dev/stack.ts';\nexport const w = up;\n",
         'images/factory/build.ts': "import { backup } from '../../ops/backup.ts';\nexport const b = backup;\n",
-        'images/k3s/node.test.ts': "import { up } from '../../dev/stack.ts';\nimport { s } from '../../tests/support/x.ts';\nexport const t = [up, s];\n",
+        'images/k3s/node.test.ts':
+          "import { up } from '../../dev/stack.ts';\nimport { s } from '../../tests/support/x.ts';\nexport const t = [up, s];\n",
         'ops/backup.ts': "import { up } from '../dev/stack.ts';\nexport const backup = up;\n",
         'dev/stack.ts': "import { s } from '../tests/support/x.ts';\nexport const up = s;\n",
         'dev/a.ts': "import { c } from './b.ts';\nexport const a = c;\n",

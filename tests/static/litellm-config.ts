@@ -16,7 +16,8 @@ export interface ModelMap {
   models: Record<string, { mode: string | null; deprecation_date: string | null }>;
 }
 
-export const modelMap = (): ModelMap => JSON.parse(readFileSync(join(REPO_ROOT, 'tests/static/data/litellm-model-map.json'), 'utf8')) as ModelMap;
+export const modelMap = (): ModelMap =>
+  JSON.parse(readFileSync(join(REPO_ROOT, 'tests/static/data/litellm-model-map.json'), 'utf8')) as ModelMap;
 
 export function liteLLMConfig(objects: KubeObject[]): LiteLLMConfig {
   const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('litellm-config'));
@@ -45,7 +46,8 @@ export function checkLiteLLMConfig(objects: KubeObject[], map: ModelMap = modelM
         v.push(`${m.model_name}: ${id} is deprecated ${when} (the model map of LiteLLM ${map.litellmVersion}); move to a current model`);
       }
     }
-    if (m.litellm_params?.api_key !== 'os.environ/ANTHROPIC_API_KEY') v.push(`${m.model_name}: api_key must be os.environ/ANTHROPIC_API_KEY`);
+    if (m.litellm_params?.api_key !== 'os.environ/ANTHROPIC_API_KEY')
+      v.push(`${m.model_name}: api_key must be os.environ/ANTHROPIC_API_KEY`);
     if (m.litellm_params?.api_base) v.push(`${m.model_name}: api_base is set in the config (use ANTHROPIC_API_BASE per overlay)`);
   }
   if (config.litellm_settings?.drop_params !== true) v.push('litellm_settings.drop_params must be true');
@@ -53,14 +55,16 @@ export function checkLiteLLMConfig(objects: KubeObject[], map: ModelMap = modelM
   // and a fallback for every model, to a model that exists.
   const router = config.router_settings ?? {};
   if (!(Number(router.num_retries) >= 1)) v.push('router_settings.num_retries must be at least 1 (429/529 are transient)');
-  for (const key of ['timeout', 'stream_timeout'] as const) if (!(Number(router[key]) > 0)) v.push(`router_settings.${key} must be set (a stalled upstream must become an error, not a hang)`);
+  for (const key of ['timeout', 'stream_timeout'] as const)
+    if (!(Number(router[key]) > 0)) v.push(`router_settings.${key} must be set (a stalled upstream must become an error, not a hang)`);
   const names = new Set(config.model_list.map((m) => m.model_name));
   const fallbacks = new Map((router.fallbacks ?? []).flatMap((f) => Object.entries(f)));
   for (const name of names) if (!fallbacks.has(name)) v.push(`router_settings.fallbacks: ${name} has no fallback model`);
   for (const [from, to] of fallbacks) {
     for (const t of [from, ...to]) if (!names.has(t)) v.push(`router_settings.fallbacks: ${t} is not a configured model_name`);
   }
-  if (config.general_settings?.master_key !== 'os.environ/LITELLM_MASTER_KEY') v.push('general_settings.master_key must be os.environ/LITELLM_MASTER_KEY');
+  if (config.general_settings?.master_key !== 'os.environ/LITELLM_MASTER_KEY')
+    v.push('general_settings.master_key must be os.environ/LITELLM_MASTER_KEY');
   return v;
 }
 

@@ -44,10 +44,13 @@ export function selects(sel: LabelSelector | undefined, labels: Record<string, s
   for (const e of sel.matchExpressions ?? []) {
     const has = k(e.key);
     const ok =
-      e.operator === 'Exists' ? has
-      : e.operator === 'DoesNotExist' ? !has
-      : e.operator === 'In' ? has && (e.values ?? []).includes(labels[e.key]!)
-      : !has || !(e.values ?? []).includes(labels[e.key]!);
+      e.operator === 'Exists'
+        ? has
+        : e.operator === 'DoesNotExist'
+          ? !has
+          : e.operator === 'In'
+            ? has && (e.values ?? []).includes(labels[e.key]!)
+            : !has || !(e.values ?? []).includes(labels[e.key]!);
     if (!ok) return false;
   }
   return true;
@@ -103,7 +106,14 @@ export function policiesOf(objects: KubeObject[]): KubeObject[] {
   return objects.filter((o) => o.kind === 'NetworkPolicy');
 }
 
-function sideAllows(policies: KubeObject[], self: Endpoint, other: Endpoint, dir: 'Ingress' | 'Egress', port: number, protocol: string): boolean {
+function sideAllows(
+  policies: KubeObject[],
+  self: Endpoint,
+  other: Endpoint,
+  dir: 'Ingress' | 'Egress',
+  port: number,
+  protocol: string,
+): boolean {
   if (self.namespace === undefined) return true; // the outside world has no policies
   const relevant = policies.filter((p) => {
     const spec = p['spec'] as PolicySpec;

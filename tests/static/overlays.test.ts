@@ -12,10 +12,30 @@ import { pinnedImages } from '../../lib/pins.ts';
 // OpenShift assigns UIDs and runs its own DNS and router (admitted by namespace label alone).
 const withoutProxyAllow = (flows: policy.Flow[]) => flows.filter((f) => f.name !== 'the way-in proxy reaches Open WebUI');
 const EXPECT: Record<string, { ctx: policy.PolicyContext; cluster: policy.ClusterShape; flows: policy.Flow[]; namespace: string }> = {
-  dev: { ctx: { fixedIds: true }, cluster: policy.K3S_CLUSTER, flows: [...withoutProxyAllow(policy.BASE_FLOWS), ...policy.DEV_FLOWS], namespace: 'chat-dev' },
-  'local-cluster': { ctx: { fixedIds: true }, cluster: policy.K3S_CLUSTER, flows: [...policy.BASE_FLOWS, ...policy.PROXY_PODS_ONLY], namespace: 'chat' },
-  production: { ctx: { fixedIds: true }, cluster: policy.PLATFORM_CLUSTER, flows: [...policy.PRODUCTION_FLOWS, ...policy.PROXY_PODS_ONLY], namespace: 'chat' },
-  'production-selfhosted': { ctx: { fixedIds: true }, cluster: policy.PLATFORM_CLUSTER, flows: [...policy.SELFHOSTED_FLOWS, ...policy.PROXY_PODS_ONLY], namespace: 'chat' },
+  dev: {
+    ctx: { fixedIds: true },
+    cluster: policy.K3S_CLUSTER,
+    flows: [...withoutProxyAllow(policy.BASE_FLOWS), ...policy.DEV_FLOWS],
+    namespace: 'chat-dev',
+  },
+  'local-cluster': {
+    ctx: { fixedIds: true },
+    cluster: policy.K3S_CLUSTER,
+    flows: [...policy.BASE_FLOWS, ...policy.PROXY_PODS_ONLY],
+    namespace: 'chat',
+  },
+  production: {
+    ctx: { fixedIds: true },
+    cluster: policy.PLATFORM_CLUSTER,
+    flows: [...policy.PRODUCTION_FLOWS, ...policy.PROXY_PODS_ONLY],
+    namespace: 'chat',
+  },
+  'production-selfhosted': {
+    ctx: { fixedIds: true },
+    cluster: policy.PLATFORM_CLUSTER,
+    flows: [...policy.SELFHOSTED_FLOWS, ...policy.PROXY_PODS_ONLY],
+    namespace: 'chat',
+  },
   openshift: { ctx: { fixedIds: false }, cluster: policy.OPENSHIFT_CLUSTER, flows: policy.BASE_FLOWS, namespace: 'chat' },
 };
 
@@ -130,9 +150,19 @@ describe('the LiteLLM model list', () => {
   it('names no model deprecated within 90 days, counted from the run date', () => {
     // The window itself, on the model the map deprecates on 2026-11-30 (the old default Sonnet).
     const old = [{ ...rendered.get('dev')!.find((o) => o.metadata.name.startsWith('litellm-config'))! }];
-    const withOld = old.map((cm) => ({ ...cm, data: { 'config.yaml': (cm['data'] as Record<string, string>)['config.yaml']!.replace('anthropic/claude-sonnet-5-5', 'anthropic/claude-sonnet-4-5-20250929') } }));
+    const withOld = old.map((cm) => ({
+      ...cm,
+      data: {
+        'config.yaml': (cm['data'] as Record<string, string>)['config.yaml']!.replace(
+          'anthropic/claude-sonnet-5-5',
+          'anthropic/claude-sonnet-4-5-20250929',
+        ),
+      },
+    }));
     expect(checkLiteLLMConfig(withOld, modelMap(), new Date('2026-08-01T00:00:00Z'))).toEqual([]);
-    expect(checkLiteLLMConfig(withOld, modelMap(), new Date('2026-09-15T00:00:00Z')).join('\n')).toMatch(/claude-sonnet-4-5-20250929 is deprecated from 2026-11-30, 76 days away/);
+    expect(checkLiteLLMConfig(withOld, modelMap(), new Date('2026-09-15T00:00:00Z')).join('\n')).toMatch(
+      /claude-sonnet-4-5-20250929 is deprecated from 2026-11-30, 76 days away/,
+    );
     expect(checkLiteLLMConfig(withOld, modelMap(), new Date('2026-12-01T00:00:00Z')).join('\n')).toMatch(/is deprecated since 2026-11-30/);
     // And the shipped list, today (the overlay tests above run the same check too).
     expect(checkLiteLLMConfig(rendered.get('dev')!)).toEqual([]);
@@ -145,7 +175,10 @@ describe('the LiteLLM model list', () => {
 
 describe('overlay deltas', () => {
   const images = (name: string) =>
-    policy.workloads(rendered.get(name)!).flatMap((w) => w.spec.containers.map((c) => `${w.id}/${c.name}=${c.image}`)).sort();
+    policy
+      .workloads(rendered.get(name)!)
+      .flatMap((w) => w.spec.containers.map((c) => `${w.id}/${c.name}=${c.image}`))
+      .sort();
 
   it('all run the same LiteLLM and Open WebUI images', () => {
     const apps = (name: string) => images(name).filter((i) => !i.includes('fake-anthropic'));
@@ -162,34 +195,63 @@ describe('overlay deltas', () => {
       expect(pdb['spec']).not.toHaveProperty('minAvailable');
     }
   });
-  it.each(['production', 'production-selfhosted'])('%s comes in through the platform\'s Gateway: an HTTPRoute for its host, no Ingress', (name) => {
-    const objs = rendered.get(name)!;
-    expect(objs.some((o) => o.kind === 'Ingress')).toBe(false);
-    expect(objs.some((o) => o.kind === 'ConfigMap' && o.metadata.name === 'public-endpoint'), 'the parameters stay local').toBe(false);
-    expect(wayIn(objs)).toEqual({
-      parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public', namespace: 'gateway-system', sectionName: 'https' }],
-      hostnames: ['chat.example.com'],
-      backend: [{ name: 'open-webui', port: 8080 }],
-      webuiUrl: 'https://chat.example.com',
-      corsOrigin: 'https://chat.example.com',
-      admitted: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'gateway-system' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'traefik' } } }],
-    });
-  });
+  it.each(['production', 'production-selfhosted'])(
+    "%s comes in through the platform's Gateway: an HTTPRoute for its host, no Ingress",
+    (name) => {
+      const objs = rendered.get(name)!;
+      expect(objs.some((o) => o.kind === 'Ingress')).toBe(false);
+      expect(
+        objs.some((o) => o.kind === 'ConfigMap' && o.metadata.name === 'public-endpoint'),
+        'the parameters stay local',
+      ).toBe(false);
+      expect(wayIn(objs)).toEqual({
+        parentRefs: [
+          { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public', namespace: 'gateway-system', sectionName: 'https' },
+        ],
+        hostnames: ['chat.example.com'],
+        backend: [{ name: 'open-webui', port: 8080 }],
+        webuiUrl: 'https://chat.example.com',
+        corsOrigin: 'https://chat.example.com',
+        admitted: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'gateway-system' } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'traefik' } },
+          },
+        ],
+      });
+    },
+  );
   it('local-cluster brings its own Gateway: HTTPS for chat.localhost with the generated certificate, HTTP redirected', () => {
     const objs = rendered.get('local-cluster')!;
     expect(wayIn(objs)).toMatchObject({
       parentRefs: [{ name: 'chat', namespace: 'chat', sectionName: 'https' }],
       hostnames: ['chat.localhost'],
       webuiUrl: 'https://chat.localhost',
-      admitted: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'traefik' } } }],
+      admitted: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': 'traefik' } },
+        },
+      ],
     });
     const gateway = objs.find((o) => o.kind === 'Gateway' && o.metadata.name === 'chat')!;
-    const listeners = (gateway['spec'] as { listeners: { name: string; hostname: string; protocol: string; tls?: { mode: string; certificateRefs: { name: string }[] } }[] }).listeners;
-    expect(listeners.map((l) => [l.name, l.hostname, l.protocol])).toEqual([['http', 'chat.localhost', 'HTTP'], ['https', 'chat.localhost', 'HTTPS']]);
+    const listeners = (
+      gateway['spec'] as {
+        listeners: { name: string; hostname: string; protocol: string; tls?: { mode: string; certificateRefs: { name: string }[] } }[];
+      }
+    ).listeners;
+    expect(listeners.map((l) => [l.name, l.hostname, l.protocol])).toEqual([
+      ['http', 'chat.localhost', 'HTTP'],
+      ['https', 'chat.localhost', 'HTTPS'],
+    ]);
     const tlsSecret = listeners[1]!.tls!.certificateRefs[0]!.name;
     expect(objs.find((o) => o.kind === 'Secret' && o.metadata.name === tlsSecret)?.['type']).toBe('kubernetes.io/tls');
     const redirect = objs.find((o) => o.kind === 'HTTPRoute' && o.metadata.name === 'http-to-https')!;
-    expect(redirect['spec']).toMatchObject({ parentRefs: [{ name: 'chat', sectionName: 'http' }], hostnames: ['chat.localhost'], rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https' } }] }] });
+    expect(redirect['spec']).toMatchObject({
+      parentRefs: [{ name: 'chat', sectionName: 'http' }],
+      hostnames: ['chat.localhost'],
+      rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https' } }] }],
+    });
   });
   it('a classic Ingress is one component away: plain networking.k8s.io/v1 with the class and host the overlay gives, no controller annotations', async () => {
     // production-selfhosted with components/ingress instead of components/gateway
@@ -197,10 +259,24 @@ describe('overlay deltas', () => {
     cpSync(join(ws.overlaysDir, 'production-selfhosted'), dir, { recursive: true });
     const original = readFileSync(join(dir, 'kustomization.yaml'), 'utf8');
     writeFileSync(join(dir, 'kustomization.yaml'), original.replace('components/gateway', 'components/ingress'));
-    writeFileSync(join(dir, 'public-endpoint.yaml'), [
-      'apiVersion: v1', 'kind: ConfigMap', 'metadata:', '  name: public-endpoint', '  annotations:', '    config.kubernetes.io/local-config: "true"', 'data:',
-      '  host: chat.internal.example', '  ingressClassName: traefik', '  tlsSecretName: chat-tls', '  proxyNamespace: kube-system', '  proxyName: traefik', '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'public-endpoint.yaml'),
+      [
+        'apiVersion: v1',
+        'kind: ConfigMap',
+        'metadata:',
+        '  name: public-endpoint',
+        '  annotations:',
+        '    config.kubernetes.io/local-config: "true"',
+        'data:',
+        '  host: chat.internal.example',
+        '  ingressClassName: traefik',
+        '  tlsSecretName: chat-tls',
+        '  proxyNamespace: kube-system',
+        '  proxyName: traefik',
+        '',
+      ].join('\n'),
+    );
     const objs = await ws.render(dir);
     expect(objs.some((o) => o.kind === 'HTTPRoute')).toBe(false);
     const ingress = objs.find((o) => o.kind === 'Ingress')!;
@@ -208,7 +284,12 @@ describe('overlay deltas', () => {
     expect(ingress['spec']).toEqual({
       ingressClassName: 'traefik',
       tls: [{ hosts: ['chat.internal.example'], secretName: 'chat-tls' }],
-      rules: [{ host: 'chat.internal.example', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'open-webui', port: { name: 'http' } } } }] } }],
+      rules: [
+        {
+          host: 'chat.internal.example',
+          http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'open-webui', port: { name: 'http' } } } }] },
+        },
+      ],
     });
     const env = openWebuiEnv(objs);
     expect([env['WEBUI_URL'], env['CORS_ALLOW_ORIGIN']]).toEqual(['https://chat.internal.example', 'https://chat.internal.example']);

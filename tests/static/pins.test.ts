@@ -7,8 +7,21 @@ const yanked = { yanked: true };
 
 describe('pinReport (npm run pins:check)', () => {
   it('lists the newer patches of the pinned line, oldest first, and the newest release of any line', () => {
-    const releases = { '1.108.10': [file], '1.108.12': [file], '1.108.14': [file], '1.108.13': [file], '1.109.0': [file], '1.110.2': [file, file], '1.108.15rc1': [file] };
-    expect(pinReport('v1.108.12', releases)).toEqual({ pinned: '1.108.12', newerPatches: ['1.108.13', '1.108.14'], newest: '1.110.2', skipped: [] });
+    const releases = {
+      '1.108.10': [file],
+      '1.108.12': [file],
+      '1.108.14': [file],
+      '1.108.13': [file],
+      '1.109.0': [file],
+      '1.110.2': [file, file],
+      '1.108.15rc1': [file],
+    };
+    expect(pinReport('v1.108.12', releases)).toEqual({
+      pinned: '1.108.12',
+      newerPatches: ['1.108.13', '1.108.14'],
+      newest: '1.110.2',
+      skipped: [],
+    });
   });
 
   it('reports a pin that is the newest of its line as such', () => {

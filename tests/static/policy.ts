@@ -66,7 +66,8 @@ export function workloads(objects: KubeObject[]): Workload[] {
     let template: { metadata?: { labels?: Record<string, string> }; spec: PodSpec } | undefined;
     if (o.kind === 'Pod') template = { metadata: o.metadata, spec: o['spec'] as PodSpec };
     else if (POD_KINDS.includes(o.kind)) template = (o['spec'] as { template: typeof template }).template;
-    else if (o.kind === 'CronJob') template = (o['spec'] as { jobTemplate: { spec: { template: typeof template } } }).jobTemplate.spec.template;
+    else if (o.kind === 'CronJob')
+      template = (o['spec'] as { jobTemplate: { spec: { template: typeof template } } }).jobTemplate.spec.template;
     if (!template) continue;
     out.push({
       object: o,
@@ -237,7 +238,8 @@ export function checkHighIds(objects: KubeObject[]): string[] {
       for (const f of ['runAsUser', 'runAsGroup'] as const) {
         const id = c.securityContext?.[f] ?? pod[f];
         if (id === undefined) continue; // left to the platform (OpenShift's SCC)
-        if (fixed !== undefined ? id !== fixed : id < MIN_APP_ID) v.push(`${where}: ${f} ${id} (${fixed !== undefined ? `${name} runs as ${fixed}` : `use ${MIN_APP_ID} or above`})`);
+        if (fixed !== undefined ? id !== fixed : id < MIN_APP_ID)
+          v.push(`${where}: ${f} ${id} (${fixed !== undefined ? `${name} runs as ${fixed}` : `use ${MIN_APP_ID} or above`})`);
       }
     }
     const fsGroup = pod.fsGroup;
@@ -307,9 +309,11 @@ export function checkImageDefaults(objects: KubeObject[]): string[] {
     for (const c of w.spec.containers) {
       const app = Object.keys(PINNED_SETTINGS).find((name) => new RegExp(`/${name}[^/]*:`).test(c.image ?? ''));
       if (!app) continue;
-      for (const name of PINNED_SETTINGS[app]!) if (!env(c, name)) v.push(`${w.id} container ${c.name}: ${name} is not set (its default depends on the image)`);
+      for (const name of PINNED_SETTINGS[app]!)
+        if (!env(c, name)) v.push(`${w.id} container ${c.name}: ${name} is not set (its default depends on the image)`);
       const vectorDb = env(c, 'VECTOR_DB')?.value;
-      if (app === 'open-webui' && scaled && vectorDb === 'chroma') v.push(`${w.id}: VECTOR_DB=chroma (embedded, one writer) with several replicas; use pgvector`);
+      if (app === 'open-webui' && scaled && vectorDb === 'chroma')
+        v.push(`${w.id}: VECTOR_DB=chroma (embedded, one writer) with several replicas; use pgvector`);
     }
   }
   return v;
@@ -338,16 +342,21 @@ export function checkIngress(objects: KubeObject[]): string[] {
       for (const a of Object.keys(o.metadata.annotations ?? {})) {
         if (/rewrite-target|app-root|configuration-snippet/.test(a)) v.push(`Ingress/${o.metadata.name}: annotation ${a} rewrites paths`);
       }
-      const rules = ((o['spec'] as { rules?: { http?: { paths?: { path?: string }[] } }[] }).rules ?? []);
-      for (const r of rules) for (const p of r.http?.paths ?? []) {
-        if ((p.path ?? '/') !== '/') v.push(`Ingress/${o.metadata.name}: path ${p.path} (Open WebUI must be served at /)`);
-      }
+      const rules = (o['spec'] as { rules?: { http?: { paths?: { path?: string }[] } }[] }).rules ?? [];
+      for (const r of rules)
+        for (const p of r.http?.paths ?? []) {
+          if ((p.path ?? '/') !== '/') v.push(`Ingress/${o.metadata.name}: path ${p.path} (Open WebUI must be served at /)`);
+        }
     }
     if (o.kind === 'HTTPRoute' && o.metadata.name === 'open-webui') {
-      const rules = (o['spec'] as { rules?: { matches?: { path?: { type?: string; value?: string } }[]; filters?: { type: string }[] }[] }).rules ?? [];
+      const rules =
+        (o['spec'] as { rules?: { matches?: { path?: { type?: string; value?: string } }[]; filters?: { type: string }[] }[] }).rules ?? [];
       for (const r of rules) {
-        for (const m of r.matches ?? []) if ((m.path?.value ?? '/') !== '/') v.push(`HTTPRoute/${o.metadata.name}: path ${m.path?.value} (Open WebUI must be served at /)`);
-        for (const f of r.filters ?? []) if (f.type === 'URLRewrite') v.push(`HTTPRoute/${o.metadata.name}: filter URLRewrite rewrites paths`);
+        for (const m of r.matches ?? [])
+          if ((m.path?.value ?? '/') !== '/')
+            v.push(`HTTPRoute/${o.metadata.name}: path ${m.path?.value} (Open WebUI must be served at /)`);
+        for (const f of r.filters ?? [])
+          if (f.type === 'URLRewrite') v.push(`HTTPRoute/${o.metadata.name}: filter URLRewrite rewrites paths`);
       }
     }
     if (o.kind === 'Route') {
@@ -404,13 +413,21 @@ const K8S_DNS = { dnsNamespace: 'kube-system', dnsLabels: { 'k8s-app': 'kube-dns
 
 /** k3s: Traefik in kube-system (local-cluster's Gateway runs on it); dev has no way in at all. */
 export const K3S_CLUSTER: ClusterShape = {
-  proxy: { namespace: 'kube-system', namespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' }, labels: { 'app.kubernetes.io/name': 'traefik' } },
+  proxy: {
+    namespace: 'kube-system',
+    namespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' },
+    labels: { 'app.kubernetes.io/name': 'traefik' },
+  },
   ...K8S_DNS,
 };
 
 /** The production overlays' example platform: a shared Gateway whose proxy runs in gateway-system. */
 export const PLATFORM_CLUSTER: ClusterShape = {
-  proxy: { namespace: 'gateway-system', namespaceLabels: { 'kubernetes.io/metadata.name': 'gateway-system' }, labels: { 'app.kubernetes.io/name': 'traefik' } },
+  proxy: {
+    namespace: 'gateway-system',
+    namespaceLabels: { 'kubernetes.io/metadata.name': 'gateway-system' },
+    labels: { 'app.kubernetes.io/name': 'traefik' },
+  },
   ...K8S_DNS,
 };
 
@@ -429,12 +446,32 @@ export function endpoints(objects: KubeObject[], cluster: ClusterShape): Record<
   const ns = objects.find((o) => o.kind === 'Namespace')?.metadata.name ?? 'default';
   const nsLabels = { 'kubernetes.io/metadata.name': ns };
   const eps: Record<string, Endpoint> = {
-    dns: { namespace: cluster.dnsNamespace, namespaceLabels: { 'kubernetes.io/metadata.name': cluster.dnsNamespace }, labels: cluster.dnsLabels, ip: '10.42.0.2' },
+    dns: {
+      namespace: cluster.dnsNamespace,
+      namespaceLabels: { 'kubernetes.io/metadata.name': cluster.dnsNamespace },
+      labels: cluster.dnsLabels,
+      ip: '10.42.0.2',
+    },
     proxy: { ...cluster.proxy, ip: '10.42.0.3' },
     // the proxy's labels in its namespace, but another pod: only the proxy's own pods may come in
-    'proxy-namespace-pod': { namespace: cluster.proxy.namespace, namespaceLabels: cluster.proxy.namespaceLabels, labels: { run: 'probe' }, ip: '10.42.0.6' },
-    'proxy-labelled-elsewhere': { namespace: 'elsewhere', namespaceLabels: { 'kubernetes.io/metadata.name': 'elsewhere' }, labels: cluster.proxy.labels, ip: '10.42.0.7' },
-    'other-namespace-pod': { namespace: 'elsewhere', namespaceLabels: { 'kubernetes.io/metadata.name': 'elsewhere' }, labels: { 'app.kubernetes.io/name': 'open-webui' }, ip: '10.42.0.4' },
+    'proxy-namespace-pod': {
+      namespace: cluster.proxy.namespace,
+      namespaceLabels: cluster.proxy.namespaceLabels,
+      labels: { run: 'probe' },
+      ip: '10.42.0.6',
+    },
+    'proxy-labelled-elsewhere': {
+      namespace: 'elsewhere',
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'elsewhere' },
+      labels: cluster.proxy.labels,
+      ip: '10.42.0.7',
+    },
+    'other-namespace-pod': {
+      namespace: 'elsewhere',
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'elsewhere' },
+      labels: { 'app.kubernetes.io/name': 'open-webui' },
+      ip: '10.42.0.4',
+    },
     'unlabelled-pod': { namespace: ns, namespaceLabels: nsLabels, labels: { run: 'probe' }, ip: '10.42.0.5' },
     'anthropic-api': { ip: PUBLIC_IP },
     'kubernetes-api': { ip: KUBE_API_IP },
@@ -453,7 +490,13 @@ export function endpoints(objects: KubeObject[], cluster: ClusterShape): Record<
 export const BASE_FLOWS: Flow[] = [
   { name: 'Open WebUI reaches LiteLLM', from: 'open-webui', to: 'litellm', port: 4000, expect: 'allow' },
   { name: 'the way-in proxy reaches Open WebUI', from: 'proxy', to: 'open-webui', port: 8080, expect: 'allow' },
-  { name: 'a pod with the proxy\'s labels in another namespace cannot reach Open WebUI', from: 'proxy-labelled-elsewhere', to: 'open-webui', port: 8080, expect: 'deny' },
+  {
+    name: "a pod with the proxy's labels in another namespace cannot reach Open WebUI",
+    from: 'proxy-labelled-elsewhere',
+    to: 'open-webui',
+    port: 8080,
+    expect: 'deny',
+  },
   { name: 'LiteLLM reaches the Anthropic API over HTTPS', from: 'litellm', to: 'anthropic-api', port: 443, expect: 'allow' },
   { name: 'Open WebUI resolves names', from: 'open-webui', to: 'dns', port: 53, protocol: 'UDP', expect: 'allow' },
   { name: 'LiteLLM resolves names', from: 'litellm', to: 'dns', port: 53, protocol: 'UDP', expect: 'allow' },
@@ -472,12 +515,24 @@ export const BASE_FLOWS: Flow[] = [
 
 /** The flows where another pod of the proxy's namespace is kept out too (the Gateway API overlays select the proxy's pods). */
 export const PROXY_PODS_ONLY: Flow[] = [
-  { name: 'another pod of the proxy\'s namespace cannot reach Open WebUI', from: 'proxy-namespace-pod', to: 'open-webui', port: 8080, expect: 'deny' },
+  {
+    name: "another pod of the proxy's namespace cannot reach Open WebUI",
+    from: 'proxy-namespace-pod',
+    to: 'open-webui',
+    port: 8080,
+    expect: 'deny',
+  },
 ];
 
 /** Extra flows of the dev overlay, whose "internet" is the fake upstream, reached by port-forwards only. */
 export const DEV_FLOWS: Flow[] = [
-  { name: 'nothing on the pod network reaches Open WebUI (dev has no way in)', from: 'proxy', to: 'open-webui', port: 8080, expect: 'deny' },
+  {
+    name: 'nothing on the pod network reaches Open WebUI (dev has no way in)',
+    from: 'proxy',
+    to: 'open-webui',
+    port: 8080,
+    expect: 'deny',
+  },
   { name: 'LiteLLM reaches the fake upstream', from: 'litellm', to: 'fake-anthropic', port: 8080, expect: 'allow' },
   { name: 'Open WebUI cannot reach the fake upstream', from: 'open-webui', to: 'fake-anthropic', port: 8080, expect: 'deny' },
   { name: 'an unlabelled pod cannot reach the fake upstream', from: 'unlabelled-pod', to: 'fake-anthropic', port: 8080, expect: 'deny' },
@@ -505,7 +560,13 @@ export const SELFHOSTED_FLOWS: Flow[] = [
   { name: 'an unlabelled pod cannot reach Postgres', from: 'unlabelled-pod', to: 'postgres', port: 5432, expect: 'deny' },
   { name: 'an unlabelled pod cannot reach Redis', from: 'unlabelled-pod', to: 'redis', port: 6379, expect: 'deny' },
   { name: 'a pod of another namespace cannot reach Postgres', from: 'other-namespace-pod', to: 'postgres', port: 5432, expect: 'deny' },
-  { name: 'Open WebUI cannot reach a datastore outside the namespace', from: 'open-webui', to: 'private-datastore', port: 5432, expect: 'deny' },
+  {
+    name: 'Open WebUI cannot reach a datastore outside the namespace',
+    from: 'open-webui',
+    to: 'private-datastore',
+    port: 5432,
+    expect: 'deny',
+  },
   { name: 'Postgres cannot reach the internet', from: 'postgres', to: 'anthropic-api', port: 443, expect: 'deny' },
   { name: 'Postgres cannot resolve names', from: 'postgres', to: 'dns', port: 53, protocol: 'UDP', expect: 'deny' },
   { name: 'Postgres cannot reach Open WebUI', from: 'postgres', to: 'open-webui', port: 8080, expect: 'deny' },
@@ -518,7 +579,13 @@ export const SELFHOSTED_FLOWS: Flow[] = [
 export function checkDefaultDeny(objects: KubeObject[]): string[] {
   const deny = policiesOf(objects).filter((p) => {
     const spec = p['spec'] as { podSelector?: object; policyTypes?: string[]; ingress?: unknown[]; egress?: unknown[] };
-    return Object.keys(spec.podSelector ?? {}).length === 0 && spec.policyTypes?.includes('Ingress') && spec.policyTypes.includes('Egress') && !spec.ingress?.length && !spec.egress?.length;
+    return (
+      Object.keys(spec.podSelector ?? {}).length === 0 &&
+      spec.policyTypes?.includes('Ingress') &&
+      spec.policyTypes.includes('Egress') &&
+      !spec.ingress?.length &&
+      !spec.egress?.length
+    );
   });
   if (deny.length === 0) return ['no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress+Egress, no rules)'];
   const v: string[] = [];

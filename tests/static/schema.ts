@@ -47,7 +47,8 @@ function validateRoute(o: KubeObject): void {
   const spec = o['spec'] as { to?: { kind?: string; name?: string }; tls?: { termination?: string } } | undefined;
   if (spec?.to?.kind !== 'Service' || !spec.to.name) throw new Error('spec.to must name a Service');
   const t = spec.tls?.termination;
-  if (t !== undefined && !['edge', 'passthrough', 'reencrypt'].includes(t)) throw new Error(`spec.tls.termination "${t}" is not edge|passthrough|reencrypt`);
+  if (t !== undefined && !['edge', 'passthrough', 'reencrypt'].includes(t))
+    throw new Error(`spec.tls.termination "${t}" is not edge|passthrough|reencrypt`);
 }
 
 /**

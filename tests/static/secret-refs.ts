@@ -26,10 +26,13 @@ export function secretReferences(objects: KubeObject[]): Map<string, Set<string>
       for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) add(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
       for (const e of c.envFrom ?? []) if (e.secretRef) add(e.secretRef.name, WHOLE);
     }
-    for (const v of pod?.volumes ?? []) if (v.secret) for (const k of v.secret.items?.map((i) => i.key) ?? [WHOLE]) add(v.secret.secretName, k);
+    for (const v of pod?.volumes ?? [])
+      if (v.secret) for (const k of v.secret.items?.map((i) => i.key) ?? [WHOLE]) add(v.secret.secretName, k);
     if (o.kind === 'Gateway') {
       const listeners = (o['spec'] as { listeners?: { tls?: { certificateRefs?: { kind?: string; name: string }[] } }[] }).listeners ?? [];
-      for (const l of listeners) for (const r of l.tls?.certificateRefs ?? []) if ((r.kind ?? 'Secret') === 'Secret') ['tls.crt', 'tls.key'].forEach((k) => add(r.name, k));
+      for (const l of listeners)
+        for (const r of l.tls?.certificateRefs ?? [])
+          if ((r.kind ?? 'Secret') === 'Secret') ['tls.crt', 'tls.key'].forEach((k) => add(r.name, k));
     }
   }
   return refs;

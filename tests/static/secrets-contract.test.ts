@@ -29,7 +29,10 @@ function documented(overlays: string[]): Row[] {
     .split('\n')
     .filter((l) => /^\| `/.test(l))
     .map((l) => {
-      const [secret, key, which] = l.split('|').slice(1, 4).map((c) => c.trim().replace(/`/g, ''));
+      const [secret, key, which] = l
+        .split('|')
+        .slice(1, 4)
+        .map((c) => c.trim().replace(/`/g, ''));
       return { secret: secret!, key: key!, overlays: which === 'all' ? overlays : which!.split(',').map((s) => s.trim()) };
     });
 }
@@ -45,10 +48,12 @@ const OVERLAYS = listOverlays();
 beforeAll(async () => {
   clean = cleanCopy();
   ws = await createWorkspace();
-  await Promise.all(OVERLAYS.map(async (o) => {
-    plain.set(o, await renderObjects(join(clean, 'manifests/overlays', o)));
-    local.set(o, await renderObjects(join(ws.localDir, o)));
-  }));
+  await Promise.all(
+    OVERLAYS.map(async (o) => {
+      plain.set(o, await renderObjects(join(clean, 'manifests/overlays', o)));
+      local.set(o, await renderObjects(join(ws.localDir, o)));
+    }),
+  );
 }, 60_000);
 afterAll(() => {
   rmSync(clean, { recursive: true, force: true });
@@ -63,17 +68,25 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
   });
 
   it('names exactly the Secrets and keys the documented table lists for it', () => {
-    const want = documented(OVERLAYS).filter((r) => r.overlays.includes(overlay)).map((r) => `${r.secret} ${r.key}`).sort();
+    const want = documented(OVERLAYS)
+      .filter((r) => r.overlays.includes(overlay))
+      .map((r) => `${r.secret} ${r.key}`)
+      .sort();
     expect(pairs(secretReferences(plain.get(overlay)!))).toEqual(want);
   });
 
   it('its local instance generates exactly those Secrets, from examples listing exactly those keys', () => {
     const dir = join(REPO_ROOT, 'manifests/local', overlay);
-    const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[]; secretGenerator: { name: string; envs?: string[]; files?: string[] }[] };
+    const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as {
+      resources: string[];
+      secretGenerator: { name: string; envs?: string[]; files?: string[] }[];
+    };
     expect(kustomization.resources).toContain(`../../overlays/${overlay}`);
     const generated = new Map<string, Set<string>>();
     for (const g of kustomization.secretGenerator) {
-      const keys = g.envs?.flatMap((f) => [...parseEnv(readFileSync(join(dir, `${f}.example`), 'utf8')).keys()]) ?? g.files!.map((f) => f.split('=')[0]!);
+      const keys =
+        g.envs?.flatMap((f) => [...parseEnv(readFileSync(join(dir, `${f}.example`), 'utf8')).keys()]) ??
+        g.files!.map((f) => f.split('=')[0]!);
       generated.set(g.name, new Set(keys));
     }
     expect(pairs(generated)).toEqual(pairs(secretReferences(plain.get(overlay)!)));
@@ -82,13 +95,25 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
   it('its local instance is the overlay plus those Secrets, and no value is a placeholder', () => {
     const objects = local.get(overlay)!;
     const strip = (name: string) => name.replace(/-[a-z0-9]{10}$/, '');
-    const withoutSecrets = objects.filter((o) => o.kind !== 'Secret').map((o) => `${o.kind}/${o.metadata.name}`).sort();
-    expect(withoutSecrets).toEqual(plain.get(overlay)!.map((o) => `${o.kind}/${o.metadata.name}`).sort());
+    const withoutSecrets = objects
+      .filter((o) => o.kind !== 'Secret')
+      .map((o) => `${o.kind}/${o.metadata.name}`)
+      .sort();
+    expect(withoutSecrets).toEqual(
+      plain
+        .get(overlay)!
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .sort(),
+    );
     const secrets = objects.filter((o) => o.kind === 'Secret');
     expect(secrets.map((s) => strip(s.metadata.name)).sort()).toEqual([...secretReferences(plain.get(overlay)!).keys()].sort());
     for (const s of secrets) {
       for (const [key, value] of Object.entries((s['data'] ?? {}) as Record<string, string>)) {
-        expect({ secret: s.metadata.name, key, placeholder: Buffer.from(value, 'base64').toString('utf8').startsWith('@random') }).toEqual({ secret: s.metadata.name, key, placeholder: false });
+        expect({ secret: s.metadata.name, key, placeholder: Buffer.from(value, 'base64').toString('utf8').startsWith('@random') }).toEqual({
+          secret: s.metadata.name,
+          key,
+          placeholder: false,
+        });
       }
     }
   });
@@ -97,8 +122,13 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
 describe('the checks above', () => {
   it('see a Secret a component starts to name without the table or the local instance knowing it (positive control)', () => {
     const objects = structuredClone(plain.get('dev')!);
-    const litellm = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'litellm') as unknown as { spec: { template: { spec: { containers: { env?: unknown[] }[] } } } };
-    litellm.spec.template.spec.containers[0]!.env!.push({ name: 'EXTRA', valueFrom: { secretKeyRef: { name: 'litellm-secrets', key: 'EXTRA_KEY' } } });
+    const litellm = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'litellm') as unknown as {
+      spec: { template: { spec: { containers: { env?: unknown[] }[] } } };
+    };
+    litellm.spec.template.spec.containers[0]!.env!.push({
+      name: 'EXTRA',
+      valueFrom: { secretKeyRef: { name: 'litellm-secrets', key: 'EXTRA_KEY' } },
+    });
     expect(pairs(secretReferences(objects))).toContain('litellm-secrets EXTRA_KEY');
     expect(documented(OVERLAYS).some((r) => r.secret === 'litellm-secrets' && r.key === 'EXTRA_KEY')).toBe(false);
   });

@@ -55,12 +55,17 @@ describe('npm run secrets', () => {
     expect(env.get('URL')).toBe(`postgresql://app:${env.get('PASSWORD')}@postgres:5432/app`);
     expect(env.get('PASSWORD')).toHaveLength(43);
     // A key the example gains later refers to the value already in the file.
-    writeFileSync(join(d, 'db.env.example'), 'PASSWORD=@random\nURL=postgresql://app:${PASSWORD}@postgres:5432/app\nREDIS=redis://:${PASSWORD}@redis:6379/0\n');
+    writeFileSync(
+      join(d, 'db.env.example'),
+      'PASSWORD=@random\nURL=postgresql://app:${PASSWORD}@postgres:5432/app\nREDIS=redis://:${PASSWORD}@redis:6379/0\n',
+    );
     ensureEnvFile(join(d, 'db.env.example'));
     env = parseEnv(readFileSync(join(d, 'db.env'), 'utf8'));
     expect(env.get('REDIS')).toBe(`redis://:${env.get('PASSWORD')}@redis:6379/0`);
     writeFileSync(join(d, 'bad.env.example'), 'URL=postgresql://app:${PASWORD}@postgres/app\n');
-    expect(() => ensureEnvFile(join(d, 'bad.env.example'))).toThrow(/bad.env.example: URL refers to \$\{PASWORD\}, which the file does not define/);
+    expect(() => ensureEnvFile(join(d, 'bad.env.example'))).toThrow(
+      /bad.env.example: URL refers to \$\{PASWORD\}, which the file does not define/,
+    );
   });
 
   it('reports values only a person can provide, with the file to edit', () => {

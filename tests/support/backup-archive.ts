@@ -6,7 +6,11 @@ import { createGzip, gunzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 
 /** Writes `out`: the members of archive `file` in order, each passed through `edit` (renamed when it returns a name). */
-export async function rewriteArchive(file: string, out: string, edit: (name: string, body: Buffer) => Buffer | [string, Buffer]): Promise<void> {
+export async function rewriteArchive(
+  file: string,
+  out: string,
+  edit: (name: string, body: Buffer) => Buffer | [string, Buffer],
+): Promise<void> {
   const members: [string, Buffer][] = [];
   const extract = tar.extract();
   extract.on('entry', (h, s, next) => {

@@ -76,7 +76,9 @@ async function findCertutil(log: (line: string) => void): Promise<string> {
   const found = candidates.find(executable);
   if (found) return found;
   if (process.getuid?.() !== 0 || !debianLike()) {
-    throw new Error('NSS certutil not found: the browser tests trust their local CA through an NSS database. Install it — Debian/Ubuntu: `sudo apt-get install libnss3-tools`, Fedora: `nss-tools` — or point CHATSTACK_CERTUTIL at it.');
+    throw new Error(
+      'NSS certutil not found: the browser tests trust their local CA through an NSS database. Install it — Debian/Ubuntu: `sudo apt-get install libnss3-tools`, Fedora: `nss-tools` — or point CHATSTACK_CERTUTIL at it.',
+    );
   }
   mkdirSync(RESULTS_DIR, { recursive: true });
   const logFile = join(RESULTS_DIR, 'certutil-install.log');
@@ -121,7 +123,10 @@ export interface BrowserSession {
   close(failed: boolean): Promise<string[]>;
 }
 
-export async function openBrowser(name: string, opts: { baseURL: string; allowed?: Allowed; log?: (line: string) => void; trustCa?: string }): Promise<BrowserSession> {
+export async function openBrowser(
+  name: string,
+  opts: { baseURL: string; allowed?: Allowed; log?: (line: string) => void; trustCa?: string },
+): Promise<BrowserSession> {
   const executablePath = await findChromium(opts.log);
   const home = opts.trustCa ? await homeTrusting(opts.trustCa, opts.log ?? ((l) => console.log(l))) : undefined;
   const browser = await chromium.launch({
@@ -186,7 +191,13 @@ export async function openBrowser(name: string, opts: { baseURL: string; allowed
         const shot = join(RESULTS_DIR, `browser-${safe}.png`);
         const trace = join(RESULTS_DIR, `browser-${safe}-trace.zip`);
         if (await screenshot(context, page, shot)) saved.push(shot);
-        if (await context.tracing.stop({ path: trace }).then(() => true, () => false)) saved.push(trace);
+        if (
+          await context.tracing.stop({ path: trace }).then(
+            () => true,
+            () => false,
+          )
+        )
+          saved.push(trace);
       } else {
         await context.tracing.stop().catch(() => undefined);
       }
@@ -209,9 +220,18 @@ async function screenshot(context: BrowserContext, page: Page, path: string): Pr
     await cdp.detach().catch(() => undefined);
   };
   let timer: NodeJS.Timeout | undefined;
-  const bounded = Promise.race([capture(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 10_000)))]);
-  return bounded.then(
-    () => true,
-    () => page.screenshot({ path, timeout: 10_000 }).then(() => true, () => false),
-  ).finally(() => clearTimeout(timer));
+  const bounded = Promise.race([
+    capture(),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 10_000))),
+  ]);
+  return bounded
+    .then(
+      () => true,
+      () =>
+        page.screenshot({ path, timeout: 10_000 }).then(
+          () => true,
+          () => false,
+        ),
+    )
+    .finally(() => clearTimeout(timer));
 }

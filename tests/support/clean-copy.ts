@@ -11,11 +11,13 @@ import { REPO_ROOT } from '../../lib/paths.ts';
  */
 export function cleanCopy(paths: string[] = ['manifests']): string {
   const dir = mkdtempSync(join(tmpdir(), 'clean-clone-'));
-  const listed = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...paths], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0');
+  const listed = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...paths], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  }).split('\0');
   for (const f of listed.filter((f) => f && existsSync(join(REPO_ROOT, f)))) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
     cpSync(join(REPO_ROOT, f), join(dir, f));
   }
   return dir;
 }
-

@@ -22,6 +22,10 @@ export async function resetUpstream(): Promise<void> {
 /** Replaces the fake's fault rules (fake-anthropic/src/faults.ts); [] clears them. */
 export async function setFaults(rules: FaultRule[]): Promise<void> {
   if (!stack.urls.fakeAnthropic) throw new Error('the stack has no forward to fake-anthropic (dev overlay only)');
-  const res = await fetch(`${stack.urls.fakeAnthropic}/_fake/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rules) });
+  const res = await fetch(`${stack.urls.fakeAnthropic}/_fake/faults`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(rules),
+  });
   if (!res.ok) throw new Error(`PUT /_fake/faults: ${res.status} ${await res.text()}`);
 }

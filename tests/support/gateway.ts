@@ -27,7 +27,8 @@ export interface GatewayClient {
 
 /** Every name resolves to the loopback address the forwards listen on. */
 const loopback: LookupFunction = (_host, opts, cb) => {
-  if ((opts as { all?: boolean }).all) (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
+  if ((opts as { all?: boolean }).all)
+    (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
   else cb(null, '127.0.0.1', 4);
 };
 
@@ -41,15 +42,26 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function gatewayClient(kc: k8s.KubeConfig, host: string, ca: string, opts: { httpsPort?: number } = {}): Promise<GatewayClient> {
+export async function gatewayClient(
+  kc: k8s.KubeConfig,
+  host: string,
+  ca: string,
+  opts: { httpsPort?: number } = {},
+): Promise<GatewayClient> {
   const forwards: Forward[] = await Promise.all(
-    [443, 80].map((servicePort) => forwardService(kc, TRAEFIK.namespace, TRAEFIK.service, { servicePort, ...(servicePort === 443 && opts.httpsPort ? { localPort: opts.httpsPort } : {}) })),
+    [443, 80].map((servicePort) =>
+      forwardService(kc, TRAEFIK.namespace, TRAEFIK.service, {
+        servicePort,
+        ...(servicePort === 443 && opts.httpsPort ? { localPort: opts.httpsPort } : {}),
+      }),
+    ),
   );
   const [tls, plain] = forwards as [Forward, Forward];
   const verified = new Agent({ connect: { ca, lookup: loopback } });
   const unverified = new Agent({ connect: { rejectUnauthorized: false, lookup: loopback } });
   const through = (dispatcher: Agent) =>
-    ((input: string | URL, init: RequestInit = {}) => undiciFetch(input, { ...(init as object), redirect: 'manual', dispatcher })) as unknown as typeof fetch;
+    ((input: string | URL, init: RequestInit = {}) =>
+      undiciFetch(input, { ...(init as object), redirect: 'manual', dispatcher })) as unknown as typeof fetch;
   return {
     httpsOrigin: `https://${host}:${tls.localPort}`,
     httpOrigin: `http://${host}:${plain.localPort}`,

@@ -45,7 +45,10 @@ export async function signInWithOidc(route: OidcRoute, login: string, password: 
   const idp = to(route.idpForwardPort, { ca: route.idpCa, servername: new URL(route.idpOrigin).hostname });
   const trail: string[] = [];
   try {
-    const send = async (url: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Response> => {
+    const send = async (
+      url: string,
+      init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+    ): Promise<Response> => {
       trail.push(`${init.method ?? 'GET'} ${url}`);
       const u = new URL(url);
       const headers: Record<string, string> = { ...(init.headers ?? {}) };

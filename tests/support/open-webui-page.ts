@@ -22,10 +22,13 @@ export function reportChatErrors(session: BrowserSession): void {
       } catch {
         return;
       }
-      const data = (Array.isArray(event) ? event[1] : undefined) as { data?: { type?: string; data?: { error?: { content?: unknown } | string } } } | undefined;
+      const data = (Array.isArray(event) ? event[1] : undefined) as
+        { data?: { type?: string; data?: { error?: { content?: unknown } | string } } } | undefined;
       const error = data?.data?.data?.error;
       if (data?.data?.type === 'chat:message:error' || error) {
-        session.problems.push(`the app showed an error in the chat: ${typeof error === 'object' ? String(error?.content ?? JSON.stringify(error)) : String(error)}`);
+        session.problems.push(
+          `the app showed an error in the chat: ${typeof error === 'object' ? String(error?.content ?? JSON.stringify(error)) : String(error)}`,
+        );
       }
     }),
   );
@@ -43,7 +46,8 @@ export async function sendAndAwaitReply(session: BrowserSession, prompt: string,
   await page.getByText(prompt).first().waitFor({ state: 'visible' });
   const deadline = Date.now() + ms;
   while (!(await page.getByText(reply).first().isVisible())) {
-    if (session.problems.length > 0) throw new Error(`no reply; the browser saw ${session.problems.length} problem(s):\n  ${session.problems.join('\n  ')}`);
+    if (session.problems.length > 0)
+      throw new Error(`no reply; the browser saw ${session.problems.length} problem(s):\n  ${session.problems.join('\n  ')}`);
     if (Date.now() > deadline) throw new Error(`no reply "${reply}" within ${ms} ms, and no error either`);
     await page.waitForTimeout(250);
   }
@@ -74,7 +78,13 @@ export async function channelsDisabled(res: Response): Promise<boolean> {
 export async function dismissReleaseNotes(page: Page): Promise<void> {
   const ok = page.getByRole('button', { name: /Okay, Let's Go!/i });
   // It opens once the user's settings have loaded, a moment after the chat page appears.
-  if (await ok.waitFor({ state: 'visible', timeout: 5_000 }).then(() => true, () => false)) await ok.click();
+  if (
+    await ok.waitFor({ state: 'visible', timeout: 5_000 }).then(
+      () => true,
+      () => false,
+    )
+  )
+    await ok.click();
 }
 
 /**
@@ -86,7 +96,8 @@ export async function closeSession(session: BrowserSession | undefined, ctx: Tes
   const saved = await session.close(ctx.task.result?.state === 'fail');
   const err = ctx.task.result?.errors?.[0];
   if (!err) return;
-  if (session.problems.length && !err.message.includes('problem(s)')) err.message += `\nthe browser also saw:\n  ${session.problems.join('\n  ')}`;
+  if (session.problems.length && !err.message.includes('problem(s)'))
+    err.message += `\nthe browser also saw:\n  ${session.problems.join('\n  ')}`;
   if (saved.length) err.message += `\n(screenshot and Playwright trace: ${saved.join(', ')})`;
 }
 
@@ -94,7 +105,10 @@ export async function closeSession(session: BrowserSession | undefined, ctx: Tes
  * The hooks a describe of browser tests needs: Chromium found (or installed) first, and each
  * test's session closed after it, with its screenshot and trace when it failed.
  */
-export function useBrowserSessions(): { open(name: string, opts: Parameters<typeof openBrowser>[1]): Promise<BrowserSession>; closeNow(): Promise<void> } {
+export function useBrowserSessions(): {
+  open(name: string, opts: Parameters<typeof openBrowser>[1]): Promise<BrowserSession>;
+  closeNow(): Promise<void>;
+} {
   let session: BrowserSession | undefined;
   // A one-time install of Debian's chromium when it is missing takes a minute or two.
   beforeAll(async () => void (await findChromium((l) => console.log(l))), 600_000);

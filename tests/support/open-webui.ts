@@ -42,7 +42,8 @@ export async function api<T>(baseUrl: string, path: string, token: string, init:
 /** The sorted model ids of an OpenAI-style model list (LiteLLM's /v1/models, Open WebUI's /api/models). */
 export async function modelIds(baseUrl: string, path: string, token: string): Promise<string[]> {
   const res = await api<{ data?: { id: string }[] }>(baseUrl, path, token);
-  if (res.status !== 200 || !Array.isArray(res.body.data)) throw new Error(`GET ${path}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+  if (res.status !== 200 || !Array.isArray(res.body.data))
+    throw new Error(`GET ${path}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
   return res.body.data.map((m) => m.id).sort();
 }
 
@@ -50,15 +51,30 @@ export async function modelIds(baseUrl: string, path: string, token: string): Pr
  * Uploads a text document (processed at once) and adds it to a new knowledge base; returns both
  * ids. Adding runs the overlay's vector store client (embeddings are bypassed in every overlay).
  */
-export async function documentInNewKnowledgeBase(baseUrl: string, token: string, name: string, text: string): Promise<{ fileId: string; knowledgeId: string }> {
+export async function documentInNewKnowledgeBase(
+  baseUrl: string,
+  token: string,
+  name: string,
+  text: string,
+): Promise<{ fileId: string; knowledgeId: string }> {
   const form = new FormData();
   form.append('file', new Blob([text], { type: 'text/plain' }), `${name}.txt`);
-  const uploaded = await fetch(`${baseUrl}/api/v1/files/?process=true&process_in_background=false`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+  const uploaded = await fetch(`${baseUrl}/api/v1/files/?process=true&process_in_background=false`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+    body: form,
+  });
   const file = (await uploaded.json()) as { id?: string };
   if (uploaded.status !== 200 || !file.id) throw new Error(`upload ${name}: HTTP ${uploaded.status} ${JSON.stringify(file)}`);
-  const kb = await api<{ id?: string }>(baseUrl, '/api/v1/knowledge/create', token, { method: 'POST', body: JSON.stringify({ name: `${name} ${Date.now()}`, description: name }) });
+  const kb = await api<{ id?: string }>(baseUrl, '/api/v1/knowledge/create', token, {
+    method: 'POST',
+    body: JSON.stringify({ name: `${name} ${Date.now()}`, description: name }),
+  });
   if (kb.status !== 200 || !kb.body.id) throw new Error(`create knowledge base ${name}: HTTP ${kb.status} ${JSON.stringify(kb.body)}`);
-  const added = await api(baseUrl, `/api/v1/knowledge/${kb.body.id}/file/add`, token, { method: 'POST', body: JSON.stringify({ file_id: file.id }) });
+  const added = await api(baseUrl, `/api/v1/knowledge/${kb.body.id}/file/add`, token, {
+    method: 'POST',
+    body: JSON.stringify({ file_id: file.id }),
+  });
   if (added.status !== 200) throw new Error(`add ${name} to its knowledge base: HTTP ${added.status} ${JSON.stringify(added.body)}`);
   return { fileId: file.id, knowledgeId: kb.body.id };
 }
@@ -81,7 +97,12 @@ export interface StreamedChat {
  * /api); `extra` goes into the request body (e.g. LiteLLM's per-request `stream_timeout`).
  * Never throws for the call itself: a failure, before or during the stream, is returned.
  */
-export async function streamChat(client: OpenAI, model: string, prompt: string, extra: Record<string, unknown> = {}): Promise<StreamedChat> {
+export async function streamChat(
+  client: OpenAI,
+  model: string,
+  prompt: string,
+  extra: Record<string, unknown> = {},
+): Promise<StreamedChat> {
   let text = '';
   try {
     const stream = await client.chat.completions.create({ model, messages: [{ role: 'user', content: prompt }], stream: true, ...extra });
@@ -98,30 +119,59 @@ export async function streamChat(client: OpenAI, model: string, prompt: string, 
  * first configured model through Open WebUI's API. Returns what came back and what the fake
  * upstream answers to that prompt, for the test to compare.
  */
-export async function chatThroughOpenWebui(baseUrl: string, creds: Credentials, prompt: string, fetchFn: typeof fetch = fetch): Promise<{ got: StreamedChat; want: StreamedChat }> {
+export async function chatThroughOpenWebui(
+  baseUrl: string,
+  creds: Credentials,
+  prompt: string,
+  fetchFn: typeof fetch = fetch,
+): Promise<{ got: StreamedChat; want: StreamedChat }> {
   const { token } = await signIn(baseUrl, creds, fetchFn);
   const model = configuredModels()[0]!;
   const client = new OpenAI({ baseURL: `${baseUrl}/api`, apiKey: token, maxRetries: 0, fetch: fetchFn });
-  return { got: await streamChat(client, model.name, prompt), want: { text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) } };
+  return {
+    got: await streamChat(client, model.name, prompt),
+    want: { text: expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: prompt }] }) },
+  };
 }
 
 /** What a user keeps in Open WebUI, made through its API: a saved chat of one question and answer, and an uploaded text file. */
-export async function saveChatAndFile(baseUrl: string, token: string, opts: { title: string; model: string; fileName: string; fileText: string }): Promise<{ chatId: string; fileId: string }> {
+export async function saveChatAndFile(
+  baseUrl: string,
+  token: string,
+  opts: { title: string; model: string; fileName: string; fileText: string },
+): Promise<{ chatId: string; fileId: string }> {
   const chat = await api<{ id?: string }>(baseUrl, '/api/v1/chats/new', token, {
     method: 'POST',
-    body: JSON.stringify({ chat: { title: opts.title, models: [opts.model], messages: [{ role: 'user', content: 'first question' }, { role: 'assistant', content: 'first answer' }] } }),
+    body: JSON.stringify({
+      chat: {
+        title: opts.title,
+        models: [opts.model],
+        messages: [
+          { role: 'user', content: 'first question' },
+          { role: 'assistant', content: 'first answer' },
+        ],
+      },
+    }),
   });
   if (chat.status !== 200 || !chat.body.id) throw new Error(`save chat ${opts.title}: HTTP ${chat.status} ${JSON.stringify(chat.body)}`);
   const form = new FormData();
   form.append('file', new Blob([opts.fileText], { type: 'text/plain' }), opts.fileName);
-  const uploaded = await fetch(`${baseUrl}/api/v1/files/?process=true&process_in_background=false`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+  const uploaded = await fetch(`${baseUrl}/api/v1/files/?process=true&process_in_background=false`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+    body: form,
+  });
   const file = (await uploaded.json()) as { id?: string };
   if (uploaded.status !== 200 || !file.id) throw new Error(`upload ${opts.fileName}: HTTP ${uploaded.status} ${JSON.stringify(file)}`);
   return { chatId: chat.body.id, fileId: file.id };
 }
 
 /** What saveChatAndFile made, read back as the user sees it: their chat list, the chat's messages, the file's content. */
-export async function readChatAndFile(baseUrl: string, token: string, made: { chatId: string; fileId: string }): Promise<{ chats: [string, string][]; messages: { role: string; content: string }[]; file: { status: number; text: string } }> {
+export async function readChatAndFile(
+  baseUrl: string,
+  token: string,
+  made: { chatId: string; fileId: string },
+): Promise<{ chats: [string, string][]; messages: { role: string; content: string }[]; file: { status: number; text: string } }> {
   const chats = await api<{ id: string; title: string }[]>(baseUrl, '/api/v1/chats/', token);
   const chat = await api<{ chat?: { messages?: { role: string; content: string }[] } }>(baseUrl, `/api/v1/chats/${made.chatId}`, token);
   const file = await fetch(`${baseUrl}/api/v1/files/${made.fileId}/content`, { headers: { authorization: `Bearer ${token}` } });

@@ -9,7 +9,20 @@ export async function sql(query: string): Promise<string> {
   const env = ['env', `PGPASSWORD=${secret('datastores.env', 'POSTGRES_PASSWORD')}`];
   const user = secret('datastores.env', 'POSTGRES_USER');
   const db = secret('datastores.env', 'POSTGRES_DB');
-  const r = await execIn(kc, stack.namespace, pod, 'postgres', [...env, 'psql', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-U', user, '-d', db, '-tAc', query]);
+  const r = await execIn(kc, stack.namespace, pod, 'postgres', [
+    ...env,
+    'psql',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-h',
+    '127.0.0.1',
+    '-U',
+    user,
+    '-d',
+    db,
+    '-tAc',
+    query,
+  ]);
   if (r.code !== 0) throw new Error(`psql ${query}: ${r.stderr}`);
   return r.stdout.trim();
 }

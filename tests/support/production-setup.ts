@@ -60,7 +60,14 @@ function writeProvider(dir: string, clientSecret: string, user: { email: string;
     oauth2: { skipApprovalScreen: true, responseTypes: ['code'] },
     enablePasswordDB: true,
     staticPasswords: [{ email: user.email, hash: hashSync(user.password, 10), username: 'ada', userID: randomUUID() }],
-    staticClients: [{ id: OIDC_CLIENT_ID, secret: clientSecret, name: 'chat-stack', redirectURIs: [`${PUBLIC_ORIGIN}/oauth/oidc/callback`, `${PUBLIC_ORIGIN}/oauth/oidc/login/callback`] }],
+    staticClients: [
+      {
+        id: OIDC_CLIENT_ID,
+        secret: clientSecret,
+        name: 'chat-stack',
+        redirectURIs: [`${PUBLIC_ORIGIN}/oauth/oidc/callback`, `${PUBLIC_ORIGIN}/oauth/oidc/login/callback`],
+      },
+    ],
   };
   writeFileSync(join(dir, 'config.yaml'), stringify(config), { mode: 0o600 });
   writeFileSync(
@@ -105,7 +112,12 @@ function writeStack(dir: string, certs: string): void {
     spec: {
       podSelector: { matchLabels: { 'app.kubernetes.io/name': 'open-webui' } },
       policyTypes: ['Egress'],
-      egress: [{ to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': IDP_NAMESPACE } } }], ports: [{ protocol: 'TCP', port: 5556 }] }],
+      egress: [
+        {
+          to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': IDP_NAMESPACE } } }],
+          ports: [{ protocol: 'TCP', port: 5556 }],
+        },
+      ],
     },
   };
   writeFileSync(join(dir, 'open-webui-test-ca.yaml'), stringify(openWebuiPatch));
@@ -150,13 +162,18 @@ async function writePlatformGateway(dir: string, secretsDir: string): Promise<vo
     },
   };
   writeFileSync(join(dir, 'gateway.yaml'), stringify(gateway));
-  writeFileSync(join(dir, 'namespace.yaml'), stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: PLATFORM_GATEWAY.namespace } }));
+  writeFileSync(
+    join(dir, 'namespace.yaml'),
+    stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: PLATFORM_GATEWAY.namespace } }),
+  );
   writeFileSync(
     join(dir, 'kustomization.yaml'),
     stringify({
       namespace: PLATFORM_GATEWAY.namespace,
       resources: ['namespace.yaml', 'gateway.yaml'],
-      secretGenerator: [{ name: 'public-tls', type: 'kubernetes.io/tls', files: ['tls.crt', 'tls.key'], options: { disableNameSuffixHash: true } }],
+      secretGenerator: [
+        { name: 'public-tls', type: 'kubernetes.io/tls', files: ['tls.crt', 'tls.key'], options: { disableNameSuffixHash: true } },
+      ],
     }),
   );
 }
@@ -182,7 +199,8 @@ async function boot() {
       OAUTH_CLIENT_ID: OIDC_CLIENT_ID,
       OAUTH_CLIENT_SECRET: clientSecret,
     }),
-  ]) log(`secrets: filled ${l} for the test (provider: Dex at ${IDP_ISSUER})`);
+  ])
+    log(`secrets: filled ${l} for the test (provider: Dex at ${IDP_ISSUER})`);
   writeFileSync(join(secretsDir, OIDC_TEST_FILE), `EMAIL=${user.email}\nPASSWORD=${user.password}\n`, { mode: 0o600 });
 
   // In the provider's kustomization directory: kustomize reads generator files only from there.
@@ -196,9 +214,19 @@ async function boot() {
   const dir = join(ws.root, 'production-under-test');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: ['../stack', '../oidc-provider', '../platform-gateway'] }));
-  const stack = await bootForTests('production', { overlay: OVERLAY, dir, secretsDir, namespace: 'chat', reuse: false, clusterName: `production-${process.pid}`, forwardFakeUpstream: true });
+  const stack = await bootForTests('production', {
+    overlay: OVERLAY,
+    dir,
+    secretsDir,
+    namespace: 'chat',
+    reuse: false,
+    clusterName: `production-${process.pid}`,
+    forwardFakeUpstream: true,
+  });
   // A figure for docs/performance.md, printed, never asserted.
-  log(`node container memory with the stack up: ${(await dockerTry('stats', '--no-stream', '--format', '{{.MemUsage}}', stack.info.clusterId!)).stdout.trim()}`);
+  log(
+    `node container memory with the stack up: ${(await dockerTry('stats', '--no-stream', '--format', '{{.MemUsage}}', stack.info.clusterId!)).stdout.trim()}`,
+  );
   return stack;
 }
 

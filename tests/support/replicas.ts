@@ -10,7 +10,9 @@ import { forwardService, type Forward } from '../../lib/kube/port-forward.ts';
  * them: the HPA owns the count, and traffic from other tests may have raised it.
  */
 export async function forwardEachPod(app: string, atLeast: number): Promise<Forward[]> {
-  const pods = (await listPods(kc, stack.namespace, `app.kubernetes.io/name=${app}`)).filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!);
+  const pods = (await listPods(kc, stack.namespace, `app.kubernetes.io/name=${app}`))
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .map((p) => p.metadata!.name!);
   expect(pods.length, `running ${app} pods: ${pods.join(', ')}`).toBeGreaterThanOrEqual(atLeast);
   return Promise.all(pods.map((pod) => forwardService(kc, stack.namespace, app, { pod })));
 }

@@ -62,7 +62,9 @@ export function stackSetup(tag: string, boot: (project: TestProject) => Promise<
       if (--shared.users > 0) return;
       g[key] = undefined;
       if (process.env['CHATSTACK_KEEP_STACK'] === '1') {
-        console.log(`[${tag}] kept: KUBECONFIG=${stack.info.kubeconfig} (node ${stack.info.clusterName}; remove it with: docker rm -f -v ${stack.info.clusterId?.slice(0, 12)})`);
+        console.log(
+          `[${tag}] kept: KUBECONFIG=${stack.info.kubeconfig} (node ${stack.info.clusterName}; remove it with: docker rm -f -v ${stack.info.clusterId?.slice(0, 12)})`,
+        );
         return;
       }
       await stack.stop({ log: (l) => console.log(`[${tag}] ${l}`) });
@@ -84,7 +86,13 @@ export async function alsoBuildFor(project: TestProject): Promise<string[]> {
 }
 
 export default stackSetup('stack', async (project) =>
-  bootForTests('stack', { overlay: 'dev', reuse: false, clusterName: `test-${process.pid}`, forwardFakeUpstream: true, alsoBuild: await alsoBuildFor(project) }),
+  bootForTests('stack', {
+    overlay: 'dev',
+    reuse: false,
+    clusterName: `test-${process.pid}`,
+    forwardFakeUpstream: true,
+    alsoBuild: await alsoBuildFor(project),
+  }),
 );
 
 /** Writes the namespace's pods, logs and events for a failed test; returns the file. */

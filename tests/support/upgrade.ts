@@ -12,11 +12,19 @@ import { execIn } from '../../lib/kube/pod.ts';
  * made available to the node first: built and imported (hermetic; `nodeId` is the node
  * container), or left for the node to pull (upstream).
  */
-export async function previousImageEntries(mode: ImageMode, nodeId: string | undefined, log: (l: string) => void, only?: string[]): Promise<{ name: string; newName: string; newTag: string }[]> {
+export async function previousImageEntries(
+  mode: ImageMode,
+  nodeId: string | undefined,
+  log: (l: string) => void,
+  only?: string[],
+): Promise<{ name: string; newName: string; newTag: string }[]> {
   const swaps = Object.fromEntries(Object.entries(await previousReleases(mode)).filter(([name]) => !only || only.includes(name)));
   if (mode === 'hermetic') {
-    if (!nodeId) throw new Error('the earlier releases\' hermetic images need a node the harness started, to import them into');
-    await ensureImages(Object.keys(swaps).map((name) => PREVIOUS_RECIPES[name]!), { log });
+    if (!nodeId) throw new Error("the earlier releases' hermetic images need a node the harness started, to import them into");
+    await ensureImages(
+      Object.keys(swaps).map((name) => PREVIOUS_RECIPES[name]!),
+      { log },
+    );
     await loadImages({ id: nodeId }, Object.values(swaps), log);
   }
   return Object.entries(swaps).map(([name, ref]) => {
@@ -32,7 +40,12 @@ const MIGRATIONS = '/app/backend/open_webui/migrations';
  * The Alembic revisions from `from` (exclusive) to the head of the pod's Open WebUI, oldest
  * first: the migrations an upgrade from `from` must run, read from the new release's own scripts.
  */
-export async function pendingMigrations(kc: KubeConfig, namespace: string, pod: string, from: string): Promise<{ head: string; revisions: string[] }> {
+export async function pendingMigrations(
+  kc: KubeConfig,
+  namespace: string,
+  pod: string,
+  from: string,
+): Promise<{ head: string; revisions: string[] }> {
   const script = [
     'import json, sys',
     'from alembic.config import Config',
