@@ -24,15 +24,13 @@ afterAll(async () => {
 describe("production behind the platform's Gateway", { timeout: 60_000 }, () => {
   it('has its HTTPRoute accepted by the Gateway public-endpoint.yaml names', async () => {
     const parents = async () => {
-      const route = (await kc
-        .makeApiClient(k8s.CustomObjectsApi)
-        .getNamespacedCustomObject({
-          group: 'gateway.networking.k8s.io',
-          version: 'v1',
-          namespace: stack.namespace,
-          plural: 'httproutes',
-          name: 'open-webui',
-        })) as {
+      const route = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({
+        group: 'gateway.networking.k8s.io',
+        version: 'v1',
+        namespace: stack.namespace,
+        plural: 'httproutes',
+        name: 'open-webui',
+      })) as {
         status?: { parents?: { parentRef: { name: string; namespace?: string }; conditions?: { type: string; status: string }[] }[] };
       };
       return (route.status?.parents ?? []).map((p) => [

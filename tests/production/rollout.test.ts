@@ -26,16 +26,14 @@ const podNames = async (app: string) => (await listPods(kc, ns, `app.kubernetes.
 
 /** What `kubectl rollout restart` does: a new template annotation, so a new ReplicaSet rolls in. */
 async function rolloutRestart(name: string): Promise<void> {
-  await kc
-    .makeApiClient(k8s.AppsV1Api)
-    .patchNamespacedDeployment(
-      {
-        name,
-        namespace: ns,
-        body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } },
-      },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
-    );
+  await kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
+    {
+      name,
+      namespace: ns,
+      body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } },
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+  );
 }
 
 describe('rolling update under traffic', { timeout: 420_000 }, () => {
