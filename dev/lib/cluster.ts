@@ -22,33 +22,11 @@ export const STORE_COMPLETE = '.chatstack-store-complete';
 /** Where a node mounts its image store, read-only, for as long as it runs (its layers stay there). */
 export const STORE_MOUNT = '/chatstack-store';
 /**
- * The node's entrypoint with a store, on the container's first start only (a restarted node keeps
- * its own): containerd's databases and small state are copied, and each image layer's unpacked
- * snapshot is a symlink into the read-only store (overlayfs follows it for a lowerdir; containerd
- * never writes a committed snapshot). Copying the 100k files instead took 6 s with a warm page
- * cache and 26-40 s without, the import it replaces 55-80 s. Then k3s, as the image's entrypoint.
+ * The node's entrypoint with a store: a script of the node image (images/k3s/chatstack-store-entrypoint)
+ * that links the store's unpacked layers in on the container's first start, then runs k3s. It
+ * reads the store at $CHATSTACK_STORE and expects STORE_COMPLETE there.
  */
-const STORE_ENTRYPOINT = [
-  '/usr/bin/tini',
-  '--',
-  '/bin/sh',
-  '-ec',
-  [
-    `A=${AGENT_DIR}; S=${STORE_MOUNT}; O=io.containerd.snapshotter.v1.overlayfs`,
-    `if [ ! -e "$A/containerd" ] && [ -f "$S/${STORE_COMPLETE}" ]; then`,
-    '  t0=$(date +%s%N)',
-    '  mkdir -p "$A/containerd/$O/snapshots"',
-    '  for d in "$S"/containerd/*; do [ "${d##*/}" = "$O" ] || cp -a "$d" "$A/containerd/"; done',
-    '  cp -a "$S/containerd/$O/metadata.db" "$A/containerd/$O/"',
-    '  for s in "$S/containerd/$O/snapshots"/*; do ln -s "$s" "$A/containerd/$O/snapshots/"; done',
-    '  chmod 0700 "$A/containerd" "$A/containerd/$O" "$A/containerd/$O/snapshots"',
-    '  cp -a "$S/chatstack-imported" "$A/"',
-    '  echo "chatstack: linked the image store in $(( ($(date +%s%N) - t0) / 1000000 )) ms"',
-    'fi',
-    'exec /usr/bin/k3s "$@"',
-  ].join('\n'),
-  'k3s',
-];
+const STORE_ENTRYPOINT = ['/usr/bin/tini', '--', '/usr/bin/chatstack-store-entrypoint'];
 
 export interface ClusterOptions {
   image: string;
@@ -113,6 +91,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
         { source: '/sys/fs/cgroup', target: '/sys/fs/cgroup' }, // K3sContainer's own, which this list replaces
         { source: opts.store, target: STORE_MOUNT, mode: 'ro' },
       ])
+      .withEnvironment({ CHATSTACK_STORE: STORE_MOUNT })
       .withEntrypoint(STORE_ENTRYPOINT);
   }
   if (opts.reuse) container = container.withReuse();
