@@ -29,7 +29,7 @@ describe('ensureEngine', () => {
     });
     expect(r.status, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/No Docker Engine is reachable \(.+\)/);
-    expect(r.stderr).toMatch(/As root on Linux, `bash dev\/engine\.sh` installs and starts one/);
+    expect(r.stderr).toMatch(/As root on Linux, `bash lib\/engine\.sh` installs and starts one/);
     expect(r.stderr).toMatch(/pass --kubeconfig/);
     expect(r.stderr).not.toMatch(/starting one/);
   });

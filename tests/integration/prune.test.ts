@@ -24,10 +24,15 @@ let ws: Workspace;
 async function render(overlay: string, extra: Record<string, unknown> = {}): Promise<KubeObject[]> {
   const dir = join(ws.root, `prune-${overlay}-${Object.keys(extra).length}`);
   mkdirSync(dir, { recursive: true });
-  const zero = ['open-webui', 'litellm', 'postgres', 'redis'].map((name) => ({ name, count: 0 }));
+  // Every Deployment and StatefulSet at zero replicas (add: the autoscaled ones have no replicas field).
+  const zero = ['Deployment', 'StatefulSet'].map((kind) => ({
+    target: { kind },
+    patch: JSON.stringify([{ op: 'add', path: '/spec/replicas', value: 0 }]),
+  }));
+  const { patches = [], ...rest } = extra as { patches?: unknown[] };
   writeFileSync(
     join(dir, 'kustomization.yaml'),
-    stringify({ namespace: NAMESPACE, resources: [`../manifests/local/${overlay}`], replicas: zero, ...extra }),
+    stringify({ namespace: NAMESPACE, resources: [`../manifests/local/${overlay}`], patches: [...zero, ...patches], ...rest }),
   );
   return renderObjects(dir);
 }
