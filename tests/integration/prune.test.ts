@@ -1,6 +1,7 @@
 // Prune sees every kind a stack ever applied (lib/kube/apply.ts, the ApplySet convention): a
 // namespace switched from overlays/production-selfhosted to overlays/production loses the
-// in-cluster Postgres and Redis (StatefulSets, Services, NetworkPolicies, PDBs, their claims),
+// in-cluster Postgres and Redis (the StatefulSet and Deployment, Services, NetworkPolicies, service
+// accounts, the init ConfigMap; Postgres's data claim stays, as a StatefulSet's claims do),
 // keeps the objects both overlays share as they were (same uid: the uploads claim and the apps'
 // Deployments are never recreated), and a component dropped later takes its HTTPRoute with it.
 // Both overlays run here with their workloads at zero replicas (their HPAs then hold still):
@@ -82,10 +83,12 @@ describe('prune by apply set', { timeout: 180_000 }, () => {
     'StatefulSet/postgres',
     'Service/postgres',
     'NetworkPolicy/postgres',
-    'PodDisruptionBudget/postgres',
-    'StatefulSet/redis',
+    'ServiceAccount/postgres',
+    'ConfigMap/postgres-initdb',
+    'Deployment/redis',
     'Service/redis',
     'NetworkPolicy/redis',
+    'ServiceAccount/redis',
   ];
 
   it('applies production-selfhosted: its Postgres and Redis are there (the control for what follows)', async () => {
@@ -119,7 +122,12 @@ describe('prune by apply set', { timeout: 180_000 }, () => {
     // Shared by both overlays: not recreated (same uid), so their data stays.
     const shared = managed.map(key).filter((k) => before.has(k));
     expect(shared).toEqual(
-      expect.arrayContaining(['PersistentVolumeClaim/open-webui', 'Deployment/open-webui', 'Deployment/litellm', 'HTTPRoute/open-webui']),
+      expect.arrayContaining([
+        'PersistentVolumeClaim/open-webui-data',
+        'Deployment/open-webui',
+        'Deployment/litellm',
+        'HTTPRoute/open-webui',
+      ]),
     );
     for (const k of shared) expect({ k, uid: after.get(k) }).toEqual({ k, uid: before.get(k) });
   });
