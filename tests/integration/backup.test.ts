@@ -79,7 +79,7 @@ beforeAll(async () => {
     secretsDir,
     namespace: NAMESPACE,
     kubeconfig: devStack.kubeconfig,
-    hermeticImagesLoaded: true,
+    hermeticImagesLoaded: devStack.images.mode === 'hermetic',
     log: (l) => console.log(`[restore-target] ${l}`),
   });
 }, 420_000);

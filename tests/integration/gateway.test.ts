@@ -140,7 +140,7 @@ beforeAll(async () => {
     secretsDir,
     namespace: NAMESPACE,
     kubeconfig: devStack.kubeconfig,
-    hermeticImagesLoaded: true,
+    hermeticImagesLoaded: devStack.images.mode === 'hermetic',
     log: (l) => console.log(`[local-cluster] ${l}`),
   });
   kc = stack.kc;

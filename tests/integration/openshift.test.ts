@@ -98,7 +98,7 @@ beforeAll(async () => {
     secretsDir,
     namespace: NAMESPACE,
     kubeconfig: devStack.kubeconfig,
-    hermeticImagesLoaded: true,
+    hermeticImagesLoaded: devStack.images.mode === 'hermetic',
     log: (l) => console.log(`[openshift] ${l}`),
   });
   kc = stack.kc;

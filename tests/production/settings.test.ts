@@ -126,7 +126,7 @@ describe('settings as code', { timeout: 420_000 }, () => {
       secretsDir: stack.secretsDir,
       namespace: ns,
       kubeconfig: stack.kubeconfig,
-      hermeticImagesLoaded: true,
+      hermeticImagesLoaded: stack.images.mode === 'hermetic',
       ports: { openWebui: 0, litellm: 0 },
       log: (l) => console.log(`[rotation] ${l}`),
     });
