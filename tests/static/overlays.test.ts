@@ -167,6 +167,14 @@ describe('the LiteLLM model list', () => {
     // And the shipped list, today (the overlay tests above run the same check too).
     expect(checkLiteLLMConfig(rendered.get('dev')!)).toEqual([]);
   });
+  it("names Open WebUI's task model (titles, tags, follow-ups), and that model is the fastest, Haiku, in every overlay", () => {
+    for (const [name, objects] of rendered) {
+      const task = openWebuiEnv(objects)['TASK_MODEL_EXTERNAL'];
+      const models = liteLLMConfig(objects).model_list;
+      expect({ name, task, known: models.some((m) => m.model_name === task) }).toEqual({ name, task: 'claude-haiku-5-5', known: true });
+      expect(models.find((m) => m.model_name === task)!.litellm_params.model).toMatch(/haiku/);
+    }
+  });
   it('is the same in every overlay', () => {
     const lists = [...rendered.values()].map((o) => liteLLMConfig(o));
     for (const l of lists) expect(l).toEqual(lists[0]);
