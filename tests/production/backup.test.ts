@@ -83,11 +83,11 @@ describe('backup and restore with Postgres', { timeout: 300_000 }, () => {
     expect((await api(webui, `/api/v1/chats/${made.chatId}`, token, { method: 'DELETE' })).status).toBe(200);
     expect((await api(webui, `/api/v1/files/${made.fileId}`, token, { method: 'DELETE' })).status).toBe(200);
     expect((await api(webui, `/api/v1/chats/${made.chatId}`, token)).status).not.toBe(200);
-    const replicas = await readyOpenWebui();
-
     const r = await restore(kc, { namespace: stack.namespace, archive: taken.file, log: (l) => console.log(`[restore] ${l}`) });
     console.log(`[restore] Postgres: done in ${r.seconds.toFixed(1)} s; previous uploads kept in ${r.kept}`);
-    await expect.poll(readyOpenWebui, { timeout: 180_000, interval: 2000 }).toBe(replicas);
+    // Both replicas at least: the HPA owns the count (earlier traffic may have raised it, and it
+    // may be settling back while the restore runs), and never goes below its minimum of two.
+    await expect.poll(readyOpenWebui, { timeout: 180_000, interval: 2000 }).toBeGreaterThanOrEqual(2);
 
     ({ token } = await signIn(webui, admin()));
     const chat = await api<{ chat: { title: string; messages: { content: string }[] } }>(webui, `/api/v1/chats/${made.chatId}`, token);

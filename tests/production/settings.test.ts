@@ -114,6 +114,9 @@ describe('settings as code', { timeout: 420_000 }, () => {
           traffic.failed++;
           traffic.lastFail = Date.now();
           traffic.firstFail ||= Date.now();
+          // A failure comes back at once: pause as a person would before trying again, so the
+          // loop measures the window without loading the apps (their HPAs would scale on it).
+          await new Promise((r) => setTimeout(r, 250));
         }
       }
     })();
