@@ -87,3 +87,15 @@ export async function waitUntilRolledOut(
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 2000));
   }
 }
+
+/** What `kubectl rollout restart` does: a new template annotation, so a new ReplicaSet rolls in. */
+export async function restartDeployment(kc: k8s.KubeConfig, namespace: string, name: string): Promise<void> {
+  await kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
+    {
+      name,
+      namespace,
+      body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } },
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+  );
+}

@@ -9,12 +9,11 @@
 import { describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { Agent, fetch as undiciFetch } from 'undici';
-import * as k8s from '@kubernetes/client-node';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { adminToken, kc, stack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
 import { listPods } from '../../lib/kube/pod.ts';
-import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
+import { restartDeployment, waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 
 const ns = stack.namespace;
 const APPS = ['open-webui', 'litellm'];
@@ -23,18 +22,6 @@ const STREAMS = 2;
 const PROMPT = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ');
 
 const podNames = async (app: string) => (await listPods(kc, ns, `app.kubernetes.io/name=${app}`)).map((p) => p.metadata!.name!);
-
-/** What `kubectl rollout restart` does: a new template annotation, so a new ReplicaSet rolls in. */
-async function rolloutRestart(name: string): Promise<void> {
-  await kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
-    {
-      name,
-      namespace: ns,
-      body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } },
-    },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
-  );
-}
 
 describe('rolling update under traffic', { timeout: 420_000 }, () => {
   it('restarts both Deployments with zero failed requests and zero cut-off streams', async () => {
@@ -83,7 +70,7 @@ describe('rolling update under traffic', { timeout: 420_000 }, () => {
     while (served < STREAMS * 2 && failures.length === 0) await new Promise((r) => setTimeout(r, 200));
     const servedBefore = served;
     const t0 = Date.now();
-    await Promise.all(APPS.map(rolloutRestart));
+    await Promise.all(APPS.map((app) => restartDeployment(kc, ns, app)));
     await waitUntilRolledOut(kc, ns, { timeoutMs: 300_000 });
     // Old pods drain after the rollout counts as done: keep the traffic until they are gone.
     for (;;) {

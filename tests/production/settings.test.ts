@@ -8,12 +8,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import * as k8s from '@kubernetes/client-node';
 import OpenAI from 'openai';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { up } from '../../dev/lib/stack.ts';
 import { randomSecret } from '../../lib/secrets.ts';
-import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
+import { restartDeployment, waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 import { type Forward } from '../../lib/kube/port-forward.ts';
 import { admin, kc, masterKey, stack } from '../support/live.ts';
 import { api, modelIds, signIn, streamChat } from '../support/open-webui.ts';
@@ -50,17 +49,6 @@ async function everyReplicaServes(): Promise<void> {
   }
 }
 
-async function rolloutRestart(name: string): Promise<void> {
-  await kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
-    {
-      name,
-      namespace: ns,
-      body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } },
-    },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
-  );
-}
-
 describe('settings as code', { timeout: 420_000 }, () => {
   it('the database holds the LiteLLM connection of the manifests and the Secret', async () => {
     expect(await storedConnection()).toEqual({ urls: [LITELLM_URL], keys: [masterKey()] });
@@ -84,7 +72,7 @@ describe('settings as code', { timeout: 420_000 }, () => {
       .poll(async () => (await modelIds(stack.urls.openWebui, '/api/models', token)).includes(model.name), { timeout: 20_000 })
       .toBe(false);
 
-    await rolloutRestart('open-webui');
+    await restartDeployment(kc, ns, 'open-webui');
     await waitUntilRolledOut(kc, ns, { timeoutMs: 300_000 });
     expect(await storedConnection()).toEqual({ urls: [LITELLM_URL], keys: [masterKey()] });
     await everyReplicaServes();
