@@ -13,6 +13,8 @@ import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { up } from '../../dev/lib/stack.ts';
 import { randomSecret } from '../../lib/secrets.ts';
 import { restartDeployment, waitUntilRolledOut } from '../../lib/kube/rollout.ts';
+import { listPods } from '../../lib/kube/pod.ts';
+import { waitUntil } from '../../lib/wait.ts';
 import { type Forward } from '../../lib/kube/port-forward.ts';
 import { admin, kc, masterKey, stack } from '../support/live.ts';
 import { api, modelIds, signIn, streamChat } from '../support/open-webui.ts';
@@ -128,6 +130,20 @@ describe('settings as code', { timeout: 420_000 }, () => {
     const window = traffic.failed ? ` over ${((traffic.lastFail - traffic.firstFail) / 1000).toFixed(1)} s` : '';
     console.log(`[rotation] chats during the rotation: ${traffic.ok} served, ${traffic.failed} failed${window}`);
     expect(await storedConnection()).toEqual({ urls: [LITELLM_URL], keys: [rotated] });
+    // A rollout is complete while the old pods still finish their preStop sleep, and an old
+    // LiteLLM pod answers (with the old key) until it leaves the Service: the window's tail.
+    // Every replica serves once the old pods of both apps are gone.
+    await waitUntil(
+      'the old pods of Open WebUI and LiteLLM gone',
+      async () => {
+        const pods = [
+          ...(await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')),
+          ...(await listPods(kc, ns, 'app.kubernetes.io/name=litellm')),
+        ];
+        return pods.every((p) => !p.metadata?.deletionTimestamp) ? true : undefined;
+      },
+      { timeoutMs: 180_000 },
+    );
     await everyReplicaServes();
     console.log(
       `[rotation] LITELLM_MASTER_KEY: apply to every replica serving with it ${((Date.now() - t0) / 1000).toFixed(1)} s (rollouts ${rolled.toFixed(1)} s)`,
