@@ -6,8 +6,8 @@
 import { rmSync } from 'node:fs';
 import { removeNodes } from './lib/cluster.ts';
 import { removeStores } from './lib/node-store.ts';
-import { STATE_FILE, stopStack, type StackInfo } from './lib/stack.ts';
-import { readStackRecord } from '../lib/stack-record.ts';
+import { stopStack, type StackInfo } from './lib/stack.ts';
+import { STATE_FILE, readStackRecord } from '../lib/stack-record.ts';
 import { parseCommand } from '../lib/cli.ts';
 
 const { values } = parseCommand({

@@ -6,7 +6,8 @@ import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { relative } from 'node:path';
 import { REPO_ROOT } from '../lib/kustomize.ts';
 import { intOption, parseCommand } from '../lib/cli.ts';
-import { STATE_DIR, STATE_FILE, up } from './lib/stack.ts';
+import { up } from './lib/stack.ts';
+import { STATE_DIR, STATE_FILE } from '../lib/stack-record.ts';
 
 const spec = {
   command: 'npm run dev:up --',

@@ -19,9 +19,7 @@ import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 import { deleteNamespace } from '../../lib/kube/namespace.ts';
 import { prepareClusterFor } from '../../lib/kube/cluster-needs.ts';
 import { useLocalRyuk } from '../../images/factory/testcontainers.ts';
-import { STATE_DIR, STATE_FILE, type StackRecord } from '../../lib/stack-record.ts';
-
-export { STATE_DIR, STATE_FILE };
+import { STATE_DIR, type StackRecord } from '../../lib/stack-record.ts';
 
 export interface UpOptions {
   overlay: string;

@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process';
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dockerTry, imageInfo } from '../../lib/docker.ts';
+import { BUILD_DIR } from '../../lib/paths.ts';
 import {
-  BUILD_DIR,
   buildOrder,
   IMAGE_NAME_LABEL,
   IMAGES_DIR,

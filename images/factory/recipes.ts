@@ -12,7 +12,6 @@ export const IMAGE_PREFIX = 'chatstack.local';
 export const RECIPE_HASH_LABEL = 'chatstack.recipe-hash';
 export const IMAGE_NAME_LABEL = 'chatstack.image';
 export const IMAGES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export { BUILD_DIR };
 
 // Bump to invalidate every recipe hash when the build procedure itself changes.
 const HASH_SCHEME = 'chatstack-images/1';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../lib/paths.ts';
 
 /** `file:line: text` of every test-code line that sets the image mode by hand. */
-export function handSetModes(files: Record<string, string>): string[] {
+function handSetModes(files: Record<string, string>): string[] {
   const found: string[] = [];
   for (const [file, text] of Object.entries(files)) {
     text.split('\n').forEach((line, i) => {
