@@ -3,63 +3,13 @@
 // ConfigMap and PVC mounts, env (plain values and Secret references), probes. Read from the
 // render, never from hand-picked files: a patch an overlay gains is in it.
 
+import type { V1Deployment, V1Probe } from '@kubernetes/client-node';
+
 /** A rendered Kubernetes object, as far as this module reads one. */
 interface KubeObject {
   kind: string;
   metadata: { name: string };
   [field: string]: unknown;
-}
-
-interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: unknown; fieldRef?: unknown };
-}
-
-interface Probe {
-  httpGet?: { path: string; port: string | number };
-}
-
-interface Container {
-  name: string;
-  image: string;
-  args?: string[];
-  command?: string[];
-  ports?: { name?: string; containerPort: number }[];
-  env?: EnvVar[];
-  securityContext?: {
-    allowPrivilegeEscalation?: boolean;
-    readOnlyRootFilesystem?: boolean;
-    privileged?: boolean;
-    capabilities?: { drop?: string[]; add?: string[] };
-    runAsUser?: number;
-    runAsGroup?: number;
-  };
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
-  startupProbe?: Probe;
-  livenessProbe?: Probe;
-  readinessProbe?: Probe;
-}
-
-interface Volume {
-  name: string;
-  emptyDir?: { sizeLimit?: string; medium?: string };
-  configMap?: { name: string };
-  persistentVolumeClaim?: { claimName: string };
-  secret?: { secretName: string };
-}
-
-interface Deployment {
-  metadata: { name: string };
-  spec: {
-    template: {
-      spec: {
-        securityContext?: { runAsUser?: number; runAsGroup?: number; fsGroup?: number; runAsNonRoot?: boolean };
-        containers: Container[];
-        volumes?: Volume[];
-      };
-    };
-  };
 }
 
 export interface ContainerContract {
@@ -91,16 +41,17 @@ export interface ContainerContract {
   probes: { startup?: string; liveness?: string; readiness?: string };
 }
 
-function findDeployment(objects: KubeObject[], name: string): Deployment {
+function findDeployment(objects: KubeObject[], name: string): V1Deployment {
   const d = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name);
   if (!d) throw new Error(`the render has no Deployment ${name}`);
-  return d as unknown as Deployment;
+  return d as unknown as V1Deployment;
 }
 
 /** The contract of one container of a rendered Deployment. */
 export function containerContract(objects: KubeObject[], deploymentName: string, containerName: string): ContainerContract {
   const deployment = findDeployment(objects, deploymentName);
-  const pod = deployment.spec.template.spec;
+  const pod = deployment.spec?.template.spec;
+  if (!pod) throw new Error(`Deployment ${deploymentName}: no pod template`);
   const container = pod.containers.find((c) => c.name === containerName);
   if (!container) throw new Error(`Deployment ${deploymentName}: no container ${containerName}`);
   const sc = container.securityContext ?? {};
@@ -112,7 +63,8 @@ export function containerContract(objects: KubeObject[], deploymentName: string,
   const secretEnv: ContainerContract['secretEnv'] = {};
   for (const v of container.env ?? []) {
     if (v.value !== undefined) env[v.name] = v.value;
-    else if (v.valueFrom?.secretKeyRef) secretEnv[v.name] = { secret: v.valueFrom.secretKeyRef.name, key: v.valueFrom.secretKeyRef.key };
+    else if (v.valueFrom?.secretKeyRef)
+      secretEnv[v.name] = { secret: v.valueFrom.secretKeyRef.name ?? '', key: v.valueFrom.secretKeyRef.key };
     else throw new Error(`Deployment ${deploymentName}: env ${v.name} has a source this test does not model`);
   }
 
@@ -124,17 +76,17 @@ export function containerContract(objects: KubeObject[], deploymentName: string,
     const v = volumes.get(m.name);
     if (!v) throw new Error(`Deployment ${deploymentName}: mount ${m.mountPath} names no volume`);
     if (v.emptyDir) emptyDirs[m.mountPath] = v.emptyDir.sizeLimit;
-    else if (v.configMap) configMaps[m.mountPath] = v.configMap.name;
+    else if (v.configMap) configMaps[m.mountPath] = v.configMap.name ?? '';
     else if (v.persistentVolumeClaim) pvcs[m.mountPath] = v.persistentVolumeClaim.claimName;
     else throw new Error(`Deployment ${deploymentName}: volume ${v.name} has a type this test does not model`);
   }
 
   const port = container.ports?.[0]?.containerPort;
   if (!port) throw new Error(`Deployment ${deploymentName}: ${containerName} declares no port`);
-  const probePath = (p?: Probe) => p?.httpGet?.path;
+  const probePath = (p?: V1Probe) => p?.httpGet?.path;
   return {
     deployment: deploymentName,
-    image: container.image,
+    image: container.image ?? '',
     user: `${uid}:${gid}`,
     uid,
     gid,

@@ -1,5 +1,6 @@
 // The datastore images (images/postgres, images/redis) stand in for pgvector/pgvector:0.8.1-pg17-trixie
-// and redis:8.0.4. Each runs here as Kubernetes runs it under the restricted profile (UID/GID 999,
+// and redis:8.0.4. Each runs here as Kubernetes runs it under the restricted profile (the UID/GID and fsGroup of
+// components/in-cluster-datastores, not the images' 999,
 // read-only root filesystem, emptyDirs as tmpfs, the data volume group-owned as fsGroup leaves
 // it, every capability dropped, no privilege escalation) and keeps its upstream image's contract:
 // the image config, the entrypoint's environment and arguments, and a real client over TCP.
@@ -17,8 +18,9 @@ import { docker, dockerTry } from '../lib/docker.ts';
 import { useLocalRyuk } from './factory/testcontainers.ts';
 
 const SESSION_LABEL = 'org.testcontainers.session-id';
-const UID = 999;
-const GID = 999; // also the fsGroup the manifests set
+// As components/in-cluster-datastores runs them (runAsUser = runAsGroup = fsGroup): above host accounts.
+const PG_ID = 10432;
+const REDIS_ID = 10379;
 const START_TIMEOUT_MS = 120_000;
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const PGDATA_MOUNT = '/var/lib/postgresql/data';
@@ -36,7 +38,7 @@ interface ImageConfig {
 }
 
 // The run-time contract of the upstream images (their Dockerfiles). User '' is upstream's too:
-// started as root the entrypoint steps down to the 999 account; Kubernetes starts it as 999.
+// started as root the entrypoint steps down to the 999 account; Kubernetes starts it as the manifests' UID.
 const POSTGRES_CONTRACT = {
   user: '',
   workingDir: '',
@@ -82,7 +84,7 @@ async function inImage(ref: string, script: string): Promise<string> {
 /** A container started as the manifests' securityContext starts it. */
 class KubeContainer extends GenericContainer {
   /** emptyDirs at `emptyDirs`, `volumes` (name -> path) mounted as they are. */
-  asInPod(emptyDirs: string[], volumes: Record<string, string> = {}): this {
+  asInPod(id: number, emptyDirs: string[], volumes: Record<string, string> = {}): this {
     this.hostConfig.ReadonlyRootfs = true;
     // NoCopy: Docker would otherwise copy the image directory's owner and mode onto a fresh
     // volume, which a PersistentVolume never gets.
@@ -93,8 +95,8 @@ class KubeContainer extends GenericContainer {
     );
     // Docker gives a tmpfs the mode of the image directory it covers (an emptyDir starts empty
     // and world-writable), so the pod's UID owns each one: as writable as the emptyDir.
-    const tmpfs = Object.fromEntries(emptyDirs.map((p) => [p, `rw,nosuid,nodev,mode=1777,uid=${UID},gid=${GID}`]));
-    return this.withUser(`${UID}:${GID}`)
+    const tmpfs = Object.fromEntries(emptyDirs.map((p) => [p, `rw,nosuid,nodev,mode=1777,uid=${id},gid=${id}`]));
+    return this.withUser(`${id}:${id}`)
       .withTmpFs(tmpfs)
       .withDroppedCapabilities('ALL')
       .withSecurityOpt('no-new-privileges')
@@ -146,7 +148,7 @@ describe("datastore images under the manifests' securityContext", { timeout: 180
     for (const f of cleanups.reverse()) await f().catch(() => {});
   }, 120_000);
 
-  /** A Docker volume as a fresh PersistentVolume after the kubelet applied fsGroup: root-owned, group 999, setgid, group-writable. */
+  /** A Docker volume as a fresh PersistentVolume after the kubelet applied fsGroup: root-owned, group fsGroup, setgid, group-writable. */
   async function persistentVolume(): Promise<string> {
     const name = `chatstack-datastores-${randomUUID().slice(0, 8)}`;
     await docker('volume', 'create', '--label', `${SESSION_LABEL}=${sessionId}`, name);
@@ -162,7 +164,7 @@ describe("datastore images under the manifests' securityContext", { timeout: 180
       'sh',
       refs['postgres']!,
       '-c',
-      `chown 0:${GID} /volume && chmod 2775 /volume`,
+      `chown 0:${PG_ID} /volume && chmod 2775 /volume`,
     );
     return name;
   }
@@ -175,7 +177,7 @@ describe("datastore images under the manifests' securityContext", { timeout: 180
 
     const startPostgres = async () => {
       const c = await new KubeContainer(refs['postgres']!)
-        .asInPod(['/var/run/postgresql', '/tmp'], { [volume]: PGDATA_MOUNT })
+        .asInPod(PG_ID, ['/var/run/postgresql', '/tmp'], { [volume]: PGDATA_MOUNT })
         .withEnvironment(env)
         .withBindMounts([{ source: initdbDir, target: '/docker-entrypoint-initdb.d', mode: 'ro' }])
         .withExposedPorts(5432)
@@ -233,11 +235,11 @@ describe("datastore images under the manifests' securityContext", { timeout: 180
       expect(out).toContain('/usr/lib/postgresql/17/bin/postgres');
     });
 
-    it('initialises PGDATA below the volume and runs the initdb.d script once, as UID 999 with a read-only root', async () => {
-      expect(await pid1Ids(first)).toMatchObject({ uid: String(UID), gid: String(GID) });
+    it("initialises PGDATA below the volume and runs the initdb.d script once, as the manifests' UID with a read-only root", async () => {
+      expect(await pid1Ids(first)).toMatchObject({ uid: String(PG_ID), gid: String(PG_ID) });
       expect(await logsOf(first.getId())).toContain('running /docker-entrypoint-initdb.d/10-pgvector.sql');
       const r = await first.exec(['sh', '-c', `stat -c '%u %a' ${PGDATA}; touch /usr/local/probe 2>&1 || true`]);
-      expect(r.stdout).toMatch(/^999 700$/m);
+      expect(r.stdout).toMatch(new RegExp(`^${PG_ID} 700$`, 'm'));
       expect(r.stdout).toMatch(/Read-only file system/);
       expect(await query<{ n: string }>(first, 'SELECT count(*) AS n FROM initdb_runs')).toEqual([{ n: '1' }]);
     });
@@ -275,10 +277,26 @@ describe("datastore images under the manifests' securityContext", { timeout: 180
       expect(ext?.extversion).toMatch(/^0\.8\./);
     });
 
-    it("answers the manifests' probe (pg_isready on the socket)", async () => {
-      const r = await first.exec(['pg_isready', '--host', '/var/run/postgresql', '--port', '5432']);
-      expect(r.exitCode, r.output).toBe(0);
-      expect(r.stdout).toContain('accepting connections');
+    it("answers the manifests' probes: started (pg_isready), alive (any answer), ready (a query as the app's role)", async () => {
+      // The StatefulSet's PGUSER/PGDATABASE: this UID has no passwd entry to default to.
+      const asPod = ['env', `PGUSER=${env.POSTGRES_USER}`, `PGDATABASE=${env.POSTGRES_DB}`];
+      const started = await first.exec([...asPod, 'pg_isready', '--host', '/var/run/postgresql', '--port', '5432']);
+      expect(started.exitCode, started.output).toBe(0);
+      expect(started.stdout).toContain('accepting connections');
+      const alive = await first.exec([...asPod, 'bash', '-c', 'pg_isready --host /var/run/postgresql --port 5432; test $? -le 1']);
+      expect(alive.exitCode, alive.output).toBe(0);
+      const ready = await first.exec([
+        ...asPod,
+        'psql',
+        '--no-psqlrc',
+        '--host',
+        '/var/run/postgresql',
+        '--tuples-only',
+        '--command',
+        'SELECT 1',
+      ]);
+      expect(ready.exitCode, ready.output).toBe(0);
+      expect(ready.stdout.trim()).toBe('1');
     });
 
     it('restarted on the same volume: shuts down fast on its stop signal, skips initialisation, keeps the data', async () => {
@@ -310,18 +328,18 @@ describe("datastore images under the manifests' securityContext", { timeout: 180
         '--label',
         `${SESSION_LABEL}=${sessionId}`,
         '--user',
-        `${UID}:${GID}`,
+        `${PG_ID}:${PG_ID}`,
         '--read-only',
         '--cap-drop',
         'ALL',
         '--security-opt',
         'no-new-privileges',
         '--tmpfs',
-        `/var/run/postgresql:mode=1777,uid=${UID},gid=${GID}`,
+        `/var/run/postgresql:mode=1777,uid=${PG_ID},gid=${PG_ID}`,
         '--tmpfs',
-        `/tmp:mode=1777,uid=${UID},gid=${GID}`,
+        `/tmp:mode=1777,uid=${PG_ID},gid=${PG_ID}`,
         '--tmpfs',
-        `${PGDATA_MOUNT}:mode=2770,uid=${UID},gid=${GID}`,
+        `${PGDATA_MOUNT}:mode=2770,uid=${PG_ID},gid=${PG_ID}`,
         '-e',
         `PGDATA=${PGDATA}`,
         '-e',
@@ -340,7 +358,7 @@ describe("datastore images under the manifests' securityContext", { timeout: 180
 
     const startRedis = async (command: string[], extraEnv: Record<string, string> = {}) => {
       const c = await new KubeContainer(refs['redis']!)
-        .asInPod(['/data'])
+        .asInPod(REDIS_ID, ['/data'])
         .withCommand(command)
         .withEnvironment(extraEnv)
         .withExposedPorts(6379)
@@ -367,7 +385,7 @@ describe("datastore images under the manifests' securityContext", { timeout: 180
       expect(out).toContain('/usr/local/bin/redis-server');
     });
 
-    it('serves a client over TCP (protected mode off, as upstream), Redis 8.0, as UID 999 with a read-only root', async () => {
+    it("serves a client over TCP (protected mode off, as upstream), Redis 8.0, as the manifests' UID with a read-only root", async () => {
       const client = createClient({ url: redisUrl(server), socket: { reconnectStrategy: false } });
       client.on('error', () => {});
       await client.connect();
@@ -385,10 +403,10 @@ describe("datastore images under the manifests' securityContext", { timeout: 180
         client.destroy();
       }
       const ids = await pid1Ids(server);
-      expect(ids).toMatchObject({ uid: String(UID), gid: String(GID) });
+      expect(ids).toMatchObject({ uid: String(REDIS_ID), gid: String(REDIS_ID) });
       expect(ids.cmd).toMatch(/^redis-server \*:6379/);
       const r = await server.exec(['sh', '-c', "stat -c '%u %a %n' /data/dump.rdb; touch /etc/probe 2>&1 || true"]);
-      expect(r.stdout).toMatch(/^999 600 \/data\/dump\.rdb$/m);
+      expect(r.stdout).toMatch(new RegExp(`^${REDIS_ID} 600 /data/dump\\.rdb$`, 'm'));
       expect(r.stdout).toMatch(/Read-only file system/);
     });
 

@@ -27,6 +27,8 @@ export const HERMETIC_RECIPES: Record<string, string> = {
   redis: 'redis',
   // a test fixture (the production project's OIDC provider), never part of the product
   'ghcr.io/dexidp/dex': 'dex',
+  // a test fixture (the production project's transaction-mode pooler)
+  'edoburu/pgbouncer': 'pgbouncer',
 };
 /**
  * Upstream image name -> the recipe of the earlier release an upgrade starts from (the upgrade

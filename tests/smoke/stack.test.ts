@@ -63,6 +63,10 @@ describe('health endpoints', { timeout: 30_000 }, () => {
     const db = await fetch(`${stack.urls.openWebui}/health/db`);
     expect(db.status).toBe(200);
     expect(await db.json()).toEqual({ status: true });
+    // Readiness: startup finished, the database (and Redis, where configured) answer.
+    const ready = await fetch(`${stack.urls.openWebui}/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: true });
   });
 });
 
@@ -75,15 +79,16 @@ describe('the probes the kubelet runs', { timeout: 30_000 }, () => {
       const base = URLS[name];
       expect(base, `a forward for ${name}`).toBeDefined();
       for (const c of d.spec!.template.spec!.containers) {
-        const http = ['startupProbe', 'livenessProbe', 'readinessProbe'].map(
-          (p) => (c as unknown as Record<string, k8s.V1Probe | undefined>)[p]?.httpGet,
-        );
-        expect(http.every(Boolean), `${name}: every probe is an httpGet`).toBe(true);
-        for (const get of http) {
-          // Every probe targets the container port the Service forwards to (named "http").
-          expect(get!.port).toBe('http');
-          const res = await fetch(`${base}${get!.path}`);
-          expect(res.status, `${name} ${get!.path}`).toBe(200);
+        const probes = (['startupProbe', 'livenessProbe', 'readinessProbe'] as const).map((p) => c[p]);
+        for (const probe of probes) {
+          // Every probe targets the container port the Service forwards to (named "http"):
+          // an HTTP probe answers 200 through the forward, a TCP probe accepts a connection.
+          const target = probe?.httpGet ?? probe?.tcpSocket;
+          expect(target, `${name}: every probe is an httpGet or a tcpSocket`).toBeDefined();
+          expect(target!.port).toBe('http');
+          const path = probe!.httpGet?.path;
+          const res = await fetch(`${base}${path ?? '/'}`);
+          if (path) expect(res.status, `${name} ${path}`).toBe(200);
           checked++;
         }
       }

@@ -48,6 +48,14 @@ const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegEx
   'rolling-sqlite': { check: policy.checkOpenWebUiScaling, finds: /needs strategy Recreate/ },
   'vector-db-unset': { check: policy.checkImageDefaults, finds: /container open-webui: VECTOR_DB is not set/ },
   'shared-chroma': { check: policy.checkImageDefaults, finds: /VECTOR_DB=chroma \(embedded, one writer\) with several replicas/ },
+  'pool-over-budget': {
+    check: policy.checkConnectionBudget,
+    finds: /Deployment\/open-webui: 5 pods x 44 connections = 220, over the budget of 85/,
+  },
+  'same-probes': {
+    check: policy.checkProbes,
+    finds: /StatefulSet\/postgres container postgres: livenessProbe and readinessProbe run the same check/,
+  },
   'schema-error': { check: validateObjects, finds: /Service\/litellm: .*port must be integer/ },
   'unknown-model': { check: (o) => checkLiteLLMConfig(o), finds: /claude-3-7-sonnet-latest is not in the model map/ },
   'deprecated-model': { check: (o) => checkLiteLLMConfig(o), finds: /claude-mythos-preview is deprecated since 2026-06-09/ },

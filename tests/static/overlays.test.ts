@@ -107,7 +107,7 @@ describe.each(Object.keys(EXPECT))('overlay %s', (name) => {
   it('leaves the replica count of an autoscaled workload to its HorizontalPodAutoscaler', () => {
     expect(policy.checkAutoscaledReplicas(objects())).toEqual([]);
   });
-  it('runs apps with UID and GID at or above 10000, datastores as their image requires', () => {
+  it('runs every workload, the datastores too, with UID, GID and fsGroup at or above 10000', () => {
     expect(policy.checkHighIds(objects())).toEqual([]);
   });
   it('takes every secret from a generated Secret', () => {
@@ -121,6 +121,11 @@ describe.each(Object.keys(EXPECT))('overlay %s', (name) => {
   });
   it('scales Open WebUI only the way its database allows', () => {
     expect(policy.checkOpenWebUiScaling(objects())).toEqual([]);
+  });
+  it("keeps Open WebUI's Postgres connections, at the HPA's maximum plus a surge pod, within the budget", () => {
+    const budget = policy.connectionBudget(objects());
+    expect(budget.violations).toEqual([]);
+    if (budget.total) console.log(`connections: ${budget.pods} pods x ${budget.perReplica} = ${budget.total} of ${budget.limit}`);
   });
   it('serves Open WebUI at / with no path rewrite', () => {
     expect(policy.checkIngress(objects())).toEqual([]);

@@ -1,50 +1,14 @@
 // The security and shape policy every rendered overlay must meet. Each check returns one
 // message per violation (empty = pass), so a test can show both that the real overlays pass
 // and that a deliberately broken fixture is caught by exactly the check meant for it.
+import type { V1Container, V1EnvVar, V1PodSpec } from '@kubernetes/client-node';
 import type { KubeObject } from '../../lib/kustomize.ts';
 import { allowed, policiesOf, selects, type Endpoint } from './netpol.ts';
 
-interface SecurityContext {
-  runAsNonRoot?: boolean;
-  runAsUser?: number;
-  runAsGroup?: number;
-  fsGroup?: number;
-  allowPrivilegeEscalation?: boolean;
-  privileged?: boolean;
-  readOnlyRootFilesystem?: boolean;
-  capabilities?: { add?: string[]; drop?: string[] };
-  seccompProfile?: { type?: string };
-}
-interface Probe {
-  httpGet?: { path?: string; port?: number | string };
-}
-interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string } };
-}
-export interface Container {
-  name: string;
-  image?: string;
-  ports?: { containerPort: number; name?: string; hostPort?: number }[];
-  env?: EnvVar[];
-  securityContext?: SecurityContext;
-  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  livenessProbe?: Probe;
-  readinessProbe?: Probe;
-  startupProbe?: Probe;
-}
-export interface PodSpec {
-  containers: Container[];
-  initContainers?: Container[];
-  securityContext?: SecurityContext;
-  volumes?: Record<string, unknown>[];
-  hostNetwork?: boolean;
-  hostPID?: boolean;
-  hostIPC?: boolean;
-  automountServiceAccountToken?: boolean;
-  enableServiceLinks?: boolean;
-}
+// client-node's types for what the rendered YAML holds (its field names are the API's).
+export type Container = V1Container;
+export type PodSpec = V1PodSpec;
+type EnvVar = V1EnvVar;
 export interface Workload {
   object: KubeObject;
   id: string;
@@ -174,6 +138,14 @@ export function checkProbes(objects: KubeObject[]): string[] {
           v.push(`${where}: ${p} uses /health, which needs the master key and calls every model`);
         }
       }
+      // Alive and ready are different questions: the same check for both restarts a pod that is
+      // only busy or waiting for a dependency.
+      if (c.livenessProbe && c.readinessProbe) {
+        const { httpGet: lh, exec: le, tcpSocket: lt } = c.livenessProbe;
+        const { httpGet: rh, exec: re, tcpSocket: rt } = c.readinessProbe;
+        if (JSON.stringify([lh, le, lt]) === JSON.stringify([rh, re, rt]))
+          v.push(`${where}: livenessProbe and readinessProbe run the same check`);
+      }
     }
   }
   return v;
@@ -219,33 +191,22 @@ export function checkAutoscaledReplicas(objects: KubeObject[]): string[] {
     .map((w) => `${w.id}: sets spec.replicas although HorizontalPodAutoscaler/${w.object.metadata.name} owns it`);
 }
 
-/**
- * Images whose upstream contract fixes a system UID (the datastores' 999): they run as exactly that.
- * Everything else runs with UID and GID at or above 10000, clear of ordinary host accounts.
- */
-export const IMAGE_UIDS: Record<string, number> = { 'pgvector/pgvector': 999, redis: 999 };
+/** Every workload runs with UID, GID and fsGroup at or above 10000, clear of ordinary host accounts (the datastores too). */
 export const MIN_APP_ID = 10000;
-/** An image reference without tag or digest, Docker Hub's implicit prefixes dropped. */
-const imageName = (c: Container) => (c.image ?? '').replace(/^docker\.io\/(library\/)?/, '').split(/[:@]/)[0]!;
 
 export function checkHighIds(objects: KubeObject[]): string[] {
   const v: string[] = [];
   for (const w of workloads(objects)) {
     const pod = w.spec.securityContext ?? {};
     for (const { c, where } of allContainers(w)) {
-      const name = imageName(c);
-      const fixed = IMAGE_UIDS[name];
       for (const f of ['runAsUser', 'runAsGroup'] as const) {
         const id = c.securityContext?.[f] ?? pod[f];
         if (id === undefined) continue; // left to the platform (OpenShift's SCC)
-        if (fixed !== undefined ? id !== fixed : id < MIN_APP_ID)
-          v.push(`${where}: ${f} ${id} (${fixed !== undefined ? `${name} runs as ${fixed}` : `use ${MIN_APP_ID} or above`})`);
+        if (id < MIN_APP_ID) v.push(`${where}: ${f} ${id} (use ${MIN_APP_ID} or above)`);
       }
     }
     const fsGroup = pod.fsGroup;
-    if (fsGroup !== undefined && fsGroup < MIN_APP_ID && !w.spec.containers.some((c) => IMAGE_UIDS[imageName(c)] === fsGroup)) {
-      v.push(`${w.id}: fsGroup ${fsGroup} (use ${MIN_APP_ID} or above)`);
-    }
+    if (fsGroup !== undefined && fsGroup < MIN_APP_ID) v.push(`${w.id}: fsGroup ${fsGroup} (use ${MIN_APP_ID} or above)`);
   }
   return v;
 }
@@ -333,6 +294,57 @@ export function checkOpenWebUiScaling(objects: KubeObject[]): string[] {
   }
   return v;
 }
+
+/**
+ * The Postgres connection budget: Postgres's default max_connections (100) minus the 3 kept for
+ * superusers, less headroom for what connects besides the replicas' pools (each starting replica's
+ * lock and migration connections, a backup's pg_dump, a restore, an operator's psql).
+ */
+export const POSTGRES_CONNECTIONS = { maxConnections: 100, superuserReserved: 3, headroom: 12 } as const;
+
+/**
+ * Open WebUI's most Postgres connections: per replica, the sync and async engines (each
+ * DATABASE_POOL_SIZE + DATABASE_POOL_MAX_OVERFLOW) and the pgvector engine (PGVECTOR_POOL_*),
+ * times the most pods at once (the HPA's maximum plus the rollout's surge). Unset pools are
+ * SQLAlchemy's default, 5 + 10 each: flagged, since the sum is then out of the manifests' hands.
+ */
+export function connectionBudget(objects: KubeObject[]): {
+  perReplica: number;
+  pods: number;
+  total: number;
+  limit: number;
+  violations: string[];
+} {
+  const limit = POSTGRES_CONNECTIONS.maxConnections - POSTGRES_CONNECTIONS.superuserReserved - POSTGRES_CONNECTIONS.headroom;
+  const violations: string[] = [];
+  let perReplica = 0;
+  let pods = 0;
+  for (const { w, c } of openWebUi(objects)) {
+    if (!env(c, 'DATABASE_URL')) continue; // SQLite
+    const int = (name: string): number => {
+      const value = env(c, name)?.value;
+      if (value === undefined || !/^\d+$/.test(value)) {
+        violations.push(`${w.id}: ${name} must be set to a number (the pool is otherwise SQLAlchemy's 5 + 10)`);
+        return name.endsWith('OVERFLOW') ? 10 : 5;
+      }
+      return Number(value);
+    };
+    const engines = 2 * (int('DATABASE_POOL_SIZE') + int('DATABASE_POOL_MAX_OVERFLOW'));
+    const vectors = env(c, 'VECTOR_DB')?.value === 'pgvector' ? int('PGVECTOR_POOL_SIZE') + int('PGVECTOR_POOL_MAX_OVERFLOW') : 0;
+    perReplica = engines + vectors;
+    const surge = (w.object['spec'] as { strategy?: { rollingUpdate?: { maxSurge?: number | string } } }).strategy?.rollingUpdate?.maxSurge;
+    pods =
+      maxReplicas(objects, w) +
+      (typeof surge === 'number' ? surge : surge ? Math.ceil((maxReplicas(objects, w) * parseInt(surge, 10)) / 100) : 0);
+    if (perReplica * pods > limit)
+      violations.push(
+        `${w.id}: ${pods} pods x ${perReplica} connections = ${perReplica * pods}, over the budget of ${limit} (Postgres max_connections ${POSTGRES_CONNECTIONS.maxConnections} - ${POSTGRES_CONNECTIONS.superuserReserved} reserved - ${POSTGRES_CONNECTIONS.headroom} headroom)`,
+      );
+  }
+  return { perReplica, pods, total: perReplica * pods, limit, violations };
+}
+
+export const checkConnectionBudget = (objects: KubeObject[]): string[] => connectionBudget(objects).violations;
 
 /** Open WebUI cannot be served under a sub-path: host-only routing, no rewrites. */
 export function checkIngress(objects: KubeObject[]): string[] {

@@ -1,0 +1,213 @@
+"""Open WebUI's start when replicas share one Postgres (components/high-availability).
+
+Open WebUI migrates its database when `open_webui.config` is imported, with no lock: replicas
+starting together on a new database race to create the same tables and the loser crashes. So each
+replica, before the image's own start.sh:
+
+1. resolves the database as Open WebUI does, through its own engines (DATABASE_URL in every form it
+   accepts, or the split DATABASE_TYPE/USER/PASSWORD/HOST/PORT/NAME variables), and connects with
+   each engine it will use: sync (psycopg2), async (psycopg 3), the pgvector store, and Redis.
+   What may pass is retried for a while (the database starting, this pod's NetworkPolicy not yet
+   programmed); what will not (a malformed URL, a wrong password, TLS refused or unverifiable)
+   stops at once with what to change, in the log and the pod's termination message;
+2. migrates while holding a transaction-level advisory lock: a transaction keeps its server
+   connection through a transaction-mode pooler (PgBouncer, Supabase's and Neon's poolers), where
+   a session-level lock would be taken on one server connection and released on another;
+3. writes the settings the manifests own (the LiteLLM connection) over whatever is stored;
+4. execs start.sh.
+
+`--check` stops after step 1 and prints what it resolved as one JSON line (the tests' table of
+URL forms). The image's working directory (/app/backend) holds the `open_webui` package.
+"""
+
+import json
+import os
+import sys
+import time
+from typing import NoReturn
+
+RETRY_SECONDS = 60
+LOCK_WAIT_SECONDS = 240  # below the startup probe's 300 s: a stuck lock is reported, not killed
+LOCK_KEY = "open-webui-migrations"  # the key of the earlier session-level lock: both exclude each other
+
+# A connection error containing one of these will not pass by waiting: stop with the hint.
+PERMANENT = [
+    ("root certificate file", "sslrootcert names a file that is not in the container: mount the CA (a ConfigMap or Secret) at that path"),
+    ("password authentication failed", "the database refused the user or password: check DATABASE_URL in Secret open-webui-datastores"),
+    ("does not exist", "the database or role named in DATABASE_URL does not exist on the server"),
+    ("no encryption", "the server accepts only TLS connections: add ?sslmode=verify-full&sslrootcert=<CA file> (or sslmode=require) to DATABASE_URL"),
+    ("server does not support SSL", "DATABASE_URL asks for TLS but the server offers none: remove sslmode/ssl or enable TLS on the server"),
+    ("certificate verify failed", "the server's certificate is not signed by the CA in sslrootcert (or the system's): mount the provider's CA and name it in sslrootcert"),
+    ("does not match host name", "the server's certificate is for another host name: use the host name it was issued for (or sslmode=verify-ca)"),
+    ("invalid sslmode", "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full"),
+    ("invalid connection option", "DATABASE_URL carries a query parameter libpq does not know"),
+    ("invalid uri query parameter", "DATABASE_URL carries a query parameter libpq does not know"),
+    ("invalid integer value", "the port in DATABASE_URL is not a number"),
+    ("authentication required", "Redis asks for a password: put it in REDIS_URL (redis://:PASSWORD@host:port/0)"),
+    ("invalid username-password", "Redis refused the password in REDIS_URL"),
+    ("wrongpass", "Redis refused the password in REDIS_URL"),
+    ("wrong version number", "the Redis port does not speak TLS: use redis:// for it, or the provider's TLS port with rediss://"),
+    ("noauth", "Redis asks for a password: put it in REDIS_URL (redis://:PASSWORD@host:port/0)"),
+]
+
+
+def say(message: str) -> None:
+    print(f"chat-stack start: {message}", flush=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Stop with one clear line: in the log and where `kubectl describe pod` shows it."""
+    print(f"chat-stack start: error: {message}", file=sys.stderr, flush=True)
+    try:
+        with open("/dev/termination-log", "w") as f:
+            f.write(message)
+    except OSError:
+        pass
+    sys.exit(1)
+
+
+def first_line(error: BaseException) -> str:
+    cause = getattr(error, "orig", None) or error
+    text = str(cause).strip() or type(cause).__name__
+    return text.splitlines()[0]
+
+
+def hint_for(error: BaseException) -> "str | None":
+    text = str(getattr(error, "orig", None) or error).lower()
+    return next((hint for needle, hint in PERMANENT if needle in text), None)
+
+
+def with_retries(what: str, attempt):
+    """attempt() until it succeeds; stop at once on a permanent error, after RETRY_SECONDS on others."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    while True:
+        try:
+            return attempt()
+        except Exception as e:  # the drivers' errors have no common base worth naming
+            hint = hint_for(e)
+            if hint:
+                fail(f"{what}: {first_line(e)}. {hint}")
+            if time.monotonic() > deadline:
+                fail(f"{what}: still failing after {RETRY_SECONDS} s: {first_line(e)}")
+            say(f"waiting for {what}: {first_line(e)}")
+            time.sleep(1)
+
+
+def resolve():
+    """Open WebUI's own engines, built from the environment exactly as the app builds them."""
+    sys.path.insert(0, os.getcwd())
+    try:
+        from open_webui import env
+        from open_webui.internal import db
+    except Exception as e:
+        fail(f"Open WebUI cannot read its database settings: {first_line(e)}. DATABASE_URL must look like postgresql://USER:PASSWORD@HOST:5432/DB?sslmode=require")
+    if db.engine.dialect.name != "postgresql":
+        fail(f"this Deployment needs Postgres, but the database resolves to {db.engine.dialect.name}: set DATABASE_URL in Secret open-webui-datastores")
+    # pgvector builds its own engine from the raw PGVECTOR_DB_URL (by default DATABASE_URL as given),
+    # so a form the main engine normalises (?ssl=require) would fail there: hand it the normalised one.
+    if os.environ.get("VECTOR_DB") == "pgvector" and os.environ.get("PGVECTOR_DB_URL", env.DATABASE_URL) == env.DATABASE_URL:
+        os.environ["PGVECTOR_DB_URL"] = db.engine.url.render_as_string(hide_password=False)
+    return env, db
+
+
+def check_connections(env, db) -> dict:
+    import asyncio
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    shown = db.engine.url.render_as_string(hide_password=True)
+    probe = text("SELECT current_setting('server_version'), coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)")
+
+    def sync():
+        with db.engine.connect() as c:
+            return c.execute(probe).one()
+
+    version, ssl = with_retries(f"the database ({shown})", sync)
+
+    async def run_async():
+        async with db.async_engine.connect() as c:
+            return (await c.execute(probe)).one()
+
+    with_retries(f"the database through the async driver ({shown})", lambda: asyncio.run(run_async()))
+    report = {"database": shown, "serverVersion": version, "tls": bool(ssl)}
+
+    if os.environ.get("VECTOR_DB") == "pgvector":
+        engine = create_engine(os.environ["PGVECTOR_DB_URL"], poolclass=NullPool)
+
+        def vector():
+            with engine.connect() as c:
+                return c.execute(probe).one()
+
+        with_retries(f"the vector store ({engine.url.render_as_string(hide_password=True)})", vector)
+        report["vectorStore"] = "pgvector"
+
+    urls = {u for u in (env.REDIS_URL, os.environ.get("WEBSOCKET_REDIS_URL", "")) if u}
+    for url in sorted(urls):
+        import redis
+
+        def ping(url=url):
+            client = redis.Redis.from_url(url, socket_connect_timeout=5)
+            try:
+                return client.ping()
+            finally:
+                client.close()
+
+        with_retries(f"Redis ({url.split('@')[-1]})", ping)
+    report["redis"] = len(urls)
+    return report
+
+
+def migrate_and_own_settings(db) -> None:
+    from sqlalchemy import text
+
+    started = time.monotonic()
+    with db.engine.connect() as conn:
+        waited = False
+        while True:
+            trans = conn.begin()
+            if conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"), {"k": LOCK_KEY}).scalar():
+                break
+            trans.rollback()
+            if time.monotonic() - started > LOCK_WAIT_SECONDS:
+                fail(
+                    f"another replica has held the migration lock for {LOCK_WAIT_SECONDS} s. If none is migrating, "
+                    "a session still holds it: SELECT pid FROM pg_locks WHERE locktype = 'advisory' shows which"
+                )
+            if not waited:
+                say("another replica is migrating; waiting for it")
+                waited = True
+            time.sleep(1)
+        say("holding the migration lock")
+        import open_webui.config  # runs the migrations
+
+        # The manifests own the LiteLLM connection: its URL and the key from the Secret are written
+        # over whatever an admin or an earlier boot stored (every replica reads the config table on
+        # use), so after a rollout it is the Secret's. Every other setting stays the admin panel's:
+        # stored values are kept, missing ones seeded from the environment.
+        import asyncio
+
+        from open_webui.models.config import Config
+
+        owned = ("openai.enable", "openai.api_base_urls", "openai.api_keys")
+        asyncio.run(Config.upsert({k: open_webui.config.DEFAULT_CONFIG[k] for k in owned}))
+        say("the LiteLLM connection set from the environment: " + ", ".join(owned))
+        say("releasing the migration lock")
+        trans.commit()
+    say(f"migrated and released the lock in {time.monotonic() - started:.1f} s")
+
+
+def main() -> None:
+    env, db = resolve()
+    report = check_connections(env, db)
+    if "--check" in sys.argv[1:]:
+        print(json.dumps(report), flush=True)
+        return
+    say(f"database {report['database']} (Postgres {report['serverVersion']}, TLS {'on' if report['tls'] else 'off'})")
+    migrate_and_own_settings(db)
+    db.engine.dispose()
+    os.execvp("bash", ["bash", "start.sh"])
+
+
+if __name__ == "__main__":
+    main()
