@@ -1,10 +1,10 @@
 // Which cluster and namespace a command acts on: `--kubeconfig` (and `--context`) when given,
 // else the node of a running `npm run dev:up`; the namespace is the one the overlay renders.
-import { existsSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeConfigFromFile } from './kube/config.ts';
 import { overlayDir, renderObjects } from './kustomize.ts';
 import { STATE_FILE, readStackRecord } from './stack-record.ts';
+import { assertKubeconfigFile, stackNamespace } from './preflight.ts';
 
 export interface StackTarget {
   kc: KubeConfig;
@@ -15,12 +15,10 @@ export interface StackTarget {
 
 export async function stackTarget(opts: { overlay: string; kubeconfig?: string; context?: string }): Promise<StackTarget> {
   const objects = await renderObjects(overlayDir(opts.overlay)); // a wrong or malformed overlay fails here
-  const namespaces = objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name);
-  if (namespaces.length !== 1)
-    throw new Error(`overlay ${opts.overlay} renders ${namespaces.length} Namespaces (${namespaces.join(', ')}); expected exactly one`);
+  const namespace = stackNamespace(objects, opts.overlay);
   if (opts.kubeconfig) {
-    if (!existsSync(opts.kubeconfig)) throw new Error(`--kubeconfig ${opts.kubeconfig}: no such file`);
-    return { kc: kubeConfigFromFile(opts.kubeconfig, opts.context), namespace: namespaces[0]!, from: opts.kubeconfig };
+    assertKubeconfigFile(opts.kubeconfig);
+    return { kc: kubeConfigFromFile(opts.kubeconfig, opts.context), namespace, from: opts.kubeconfig };
   }
   const state = readStackRecord();
   if (!state)
@@ -31,5 +29,5 @@ export async function stackTarget(opts: { overlay: string; kubeconfig?: string; 
     throw new Error(
       `the running dev stack is overlay ${state.overlay}, not ${opts.overlay}: pass --overlay ${state.overlay}, or --kubeconfig for another cluster`,
     );
-  return { kc: kubeConfigFromFile(state.kubeconfig), namespace: namespaces[0]!, from: `dev:up's node (${state.kubeconfig})` };
+  return { kc: kubeConfigFromFile(state.kubeconfig), namespace, from: `dev:up's node (${state.kubeconfig})` };
 }

@@ -20,6 +20,7 @@ import { deleteNamespace } from '../../lib/kube/namespace.ts';
 import { prepareClusterFor } from '../../lib/kube/cluster-needs.ts';
 import { useLocalRyuk } from '../../images/factory/testcontainers.ts';
 import { STATE_DIR, type StackRecord } from '../../lib/stack-record.ts';
+import { assertKubeconfigFile, stackNamespace } from '../../lib/preflight.ts';
 
 export interface UpOptions {
   overlay: string;
@@ -122,9 +123,10 @@ export async function up(opts: UpOptions): Promise<Stack> {
   for (const f of tls?.created ?? []) log(`secrets: generated ${relative(REPO_ROOT, f)}`);
   if (reports.some((r) => r.missing.length > 0)) throw new MissingSecretsError(reports, REPO_ROOT);
   const rendered = await renderObjects(dir); // a malformed overlay fails here, with kustomize's reason
+  const namespace = stackNamespace(rendered, opts.overlay, opts.namespace);
   const ports = { openWebui: opts.ports?.openWebui ?? 0, litellm: opts.ports?.litellm ?? 0 };
   for (const p of Object.values(ports)) if (p) await assertPortFree(p);
-  if (opts.kubeconfig && !existsSync(opts.kubeconfig)) throw new Error(`--kubeconfig ${opts.kubeconfig}: no such file`);
+  assertKubeconfigFile(opts.kubeconfig);
   if (!opts.kubeconfig) await ensureEngine(log);
 
   // ---- images
@@ -190,19 +192,12 @@ export async function up(opts: UpOptions): Promise<Stack> {
   t = Date.now();
   const swaps = images?.swaps ?? {};
   const objects = Object.keys(swaps).length === 0 ? rendered : await renderWithImages(dir, swaps);
-  const namespaces = objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name);
-  if (opts.namespace && !namespaces.includes(opts.namespace))
-    throw new Error(`overlay ${opts.overlay} renders no Namespace ${opts.namespace} (it has ${namespaces.join(', ') || 'none'})`);
-  if (!opts.namespace && namespaces.length !== 1)
-    throw new Error(
-      `overlay ${opts.overlay} renders ${namespaces.length ? `several Namespaces (${namespaces.join(', ')}): say which is the stack's` : 'no Namespace'}`,
-    );
-  const namespace = opts.namespace ?? namespaces[0]!;
   await prepareClusterFor(kc, objects, { ownNode: cluster !== undefined, log });
   await applyObjects(kc, objects, { overlay: opts.overlay, namespace }, (l) => log(`apply: ${l}`));
   timings['apply'] = secondsSince(t);
   t = Date.now();
   // Only namespaces that run something: one holding a Gateway or Secrets alone has nothing to wait for.
+  const namespaces = objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name);
   const running = namespaces.filter((ns) =>
     objects.some((o) => (o.kind === 'Deployment' || o.kind === 'StatefulSet') && o.metadata.namespace === ns),
   );

@@ -2,10 +2,15 @@
 // nothing in SQLite, and the NetworkPolicies let Open WebUI alone reach them while they reach
 // nothing. Every denial follows the same probe succeeding where it is allowed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kc, secret, stack } from '../support/live.ts';
+import OpenAI from 'openai';
+import { adminToken, kc, secret, stack } from '../support/live.ts';
+import { streamChat } from '../support/open-webui.ts';
+import { configuredModels } from '../support/models.ts';
 import { sql } from '../support/postgres.ts';
 import { canConnect, createProbePod, networkPolicyEnforcement } from '../support/probes.ts';
 import { deletePod, execIn, listPods, podOf } from '../../lib/kube/pod.ts';
+import { renderObjects } from '../../lib/kustomize.ts';
+import { connectionBudget } from '../static/policy.ts';
 
 const ns = stack.namespace;
 const pod = async (app: string) => (await podOf(kc, ns, app)).metadata!.name!;
@@ -16,6 +21,53 @@ describe('Open WebUI on Postgres', { timeout: 60_000 }, () => {
     expect(tables).toEqual(expect.arrayContaining(['auth', 'chat', 'config', 'user']));
     // The headless admin the first replica created is a row there.
     expect(await sql(`SELECT role FROM "user" WHERE email = '${secret('admin.env', 'WEBUI_ADMIN_EMAIL')}'`)).toBe('admin');
+  });
+
+  it("holds each replica's connections within its pools' size (figure printed)", async () => {
+    // DATABASE_POOL_* and PGVECTOR_POOL_* as rendered: the most one replica may open.
+    const { perReplica } = connectionBudget(await renderObjects(stack.dir));
+    expect(perReplica).toBeGreaterThan(0);
+    const byAddress = new Map(
+      (await sql('SELECT host(client_addr), count(*) FROM pg_stat_activity WHERE client_addr IS NOT NULL GROUP BY 1'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('|') as [string, string]),
+    );
+    const counts: string[] = [];
+    for (const p of await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')) {
+      const n = Number(byAddress.get(p.status!.podIP!) ?? 0);
+      expect(n, `${p.metadata!.name}`).toBeLessThanOrEqual(perReplica);
+      counts.push(`${p.metadata!.name}: ${n}`);
+    }
+    console.log(`Postgres connections per Open WebUI replica at rest (at most ${perReplica}): ${counts.join(', ')}`);
+  });
+
+  it("holds each replica's connections within its pools under 12 concurrent chats (figure printed)", async () => {
+    const { perReplica } = connectionBudget(await renderObjects(stack.dir));
+    const client = new OpenAI({ baseURL: `${stack.urls.openWebui}/api`, apiKey: await adminToken(), maxRetries: 0 });
+    const model = configuredModels()[0]!.name;
+    const ips = new Map((await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')).map((p) => [p.status!.podIP!, p.metadata!.name!]));
+    const most = new Map<string, number>();
+    let done = false;
+    const sample = (async () => {
+      while (!done) {
+        for (const l of (
+          await sql('SELECT host(client_addr), count(*) FROM pg_stat_activity WHERE client_addr IS NOT NULL GROUP BY 1')
+        ).split('\n')) {
+          const [ip, n] = l.split('|');
+          const pod = ips.get(ip ?? '');
+          if (pod) most.set(pod, Math.max(most.get(pod) ?? 0, Number(n)));
+        }
+      }
+    })();
+    const chats = await Promise.all(Array.from({ length: 12 }, (_, i) => streamChat(client, model, `load ${i}`)));
+    done = true;
+    await sample;
+    expect(chats.filter((c) => c.error)).toEqual([]);
+    for (const [pod, n] of most) expect(n, pod).toBeLessThanOrEqual(perReplica);
+    console.log(
+      `Postgres connections per Open WebUI replica under 12 concurrent chats, most seen (at most ${perReplica}): ${[...most].map(([p, n]) => `${p}: ${n}`).join(', ')}`,
+    );
   });
 
   it('has the pgvector extension its vector store uses', async () => {

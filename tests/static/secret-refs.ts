@@ -16,14 +16,22 @@ interface PodSpec {
   volumes?: { secret?: { secretName: string; items?: { key: string }[] } }[];
 }
 
-/** Secret name → the keys read (WHOLE for envFrom and whole-Secret volumes). */
-export function secretReferences(objects: KubeObject[]): Map<string, Set<string>> {
+/**
+ * Secret name → the keys read (WHOLE for envFrom and whole-Secret volumes). `optional` selects:
+ * false (the default) the keys a Secret must have, true the optional ones (secretKeyRef
+ * `optional: true`: present only for a while, such as the second key of a rotation).
+ */
+export function secretReferences(objects: KubeObject[], optional = false): Map<string, Set<string>> {
   const refs = new Map<string, Set<string>>();
-  const add = (name: string, key: string) => refs.set(name, (refs.get(name) ?? new Set()).add(key));
+  const add = (name: string, key: string, isOptional = false) => {
+    if (isOptional === optional) refs.set(name, (refs.get(name) ?? new Set()).add(key));
+  };
   for (const o of objects) {
     const pod = (o['spec'] as { template?: { spec?: PodSpec } } | undefined)?.template?.spec;
     for (const c of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) {
-      for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) add(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
+      for (const e of c.env ?? [])
+        if (e.valueFrom?.secretKeyRef)
+          add(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key, e.valueFrom.secretKeyRef.optional === true);
       for (const e of c.envFrom ?? []) if (e.secretRef) add(e.secretRef.name, WHOLE);
     }
     for (const v of pod?.volumes ?? [])

@@ -18,6 +18,8 @@ interface Row {
   secret: string;
   key: string;
   overlays: string[];
+  /** marked "(optional)": the overlay reads it only when present */
+  optional: boolean;
 }
 
 /** The documented table: one row per Secret and key. */
@@ -33,7 +35,12 @@ function documented(overlays: string[]): Row[] {
         .split('|')
         .slice(1, 4)
         .map((c) => c.trim().replace(/`/g, ''));
-      return { secret: secret!, key: key!, overlays: which === 'all' ? overlays : which!.split(',').map((s) => s.trim()) };
+      return {
+        secret: secret!,
+        key: key!,
+        overlays: which === 'all' ? overlays : which!.split(',').map((s) => s.trim()),
+        optional: /\(optional\)/.test(l),
+      };
     });
 }
 
@@ -67,12 +74,15 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect(objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name)).toEqual([]);
   });
 
-  it('names exactly the Secrets and keys the documented table lists for it', () => {
-    const want = documented(OVERLAYS)
-      .filter((r) => r.overlays.includes(overlay))
-      .map((r) => `${r.secret} ${r.key}`)
-      .sort();
-    expect(pairs(secretReferences(plain.get(overlay)!))).toEqual(want);
+  it('names exactly the Secrets and keys the documented table lists for it (optional ones marked so)', () => {
+    const rows = documented(OVERLAYS).filter((r) => r.overlays.includes(overlay));
+    const want = (optional: boolean) =>
+      rows
+        .filter((r) => r.optional === optional)
+        .map((r) => `${r.secret} ${r.key}`)
+        .sort();
+    expect(pairs(secretReferences(plain.get(overlay)!))).toEqual(want(false));
+    expect(pairs(secretReferences(plain.get(overlay)!, true))).toEqual(want(true));
   });
 
   it('its local instance generates exactly those Secrets, from examples listing exactly those keys', () => {
