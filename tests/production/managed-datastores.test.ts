@@ -1,14 +1,18 @@
 // overlays/production (not the selfhosted one) on datastores as clouds run them: a Postgres that
 // accepts TLS only, behind PgBouncer in transaction mode on 6432, and a Redis that speaks TLS only
 // on 6380 (tests/production/fixtures/managed-datastores, namespace managed-db, certificates from a
-// CA made for the run). The stack goes to its own namespace, chat-managed, configured only through
-// the overlay's parameters: the Secret's URLs (verify-full with the provider's CA, rediss://),
-// components/datastores-ca, and the egress policy narrowed to the pod network on 6432 and 6380.
+// CA made for the run). The stack goes to its own namespace, chat-managed, as a GitOps user deploys
+// it: the overlay itself from a clean clone (no local files), its Secrets created beforehand with
+// `kubectl create secret`, configured only through the overlay's parameters: the Secret's URLs
+// (verify-full with the provider's CA, rediss://), components/datastores-ca, and the egress policy
+// narrowed to the pod network on 6432 and 6380.
 // Two Open WebUI replicas start together on the empty database: one migrates, neither restarts;
 // sessions, chats and the websocket work across them; a port the policy does not list stays closed.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import OpenAI from 'openai';
+import * as k8s from '@kubernetes/client-node';
 import { io, type Socket } from 'socket.io-client';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +21,7 @@ import { api, readChatAndFile, saveChatAndFile, signIn, streamChat } from '../su
 import { configuredModels } from '../support/models.ts';
 import { canConnect } from '../support/probes.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
+import { cleanCopy } from '../support/clean-copy.ts';
 import { PUBLIC_ORIGIN, IDP_ISSUER } from '../support/production-setup.ts';
 import { stackSecret, up, type Stack } from '../../dev/lib/stack.ts';
 import { loadImages } from '../../dev/lib/cluster.ts';
@@ -38,7 +43,9 @@ const model = configuredModels()[0]!;
 
 let ws: Workspace | undefined;
 let managed: Stack | undefined;
+/** The values of the Secrets (the env files a team's secret manager would hold). */
 let secretsDir = '';
+let clean = '';
 const forwards: Forward[] = [];
 const sockets: Socket[] = [];
 const started = { seconds: 0 };
@@ -86,8 +93,23 @@ async function writeDatastores(dir: string, passwords: { postgres: string; redis
   return ca.cert;
 }
 
-/** The production overlay's local instance, given what a team gives it: URLs, the CA, the egress parameters. */
-function writeStack(dir: string, caCert: string): void {
+/** The Secrets the overlay names (docs/operations.md, "Secrets"), made as a team without our tooling makes them. */
+const SECRET_FILES: Record<string, string> = {
+  'litellm-secrets': 'litellm.env',
+  'open-webui-secrets': 'open-webui.env',
+  'open-webui-admin': 'admin.env',
+  'open-webui-datastores': 'datastores.env',
+  'open-webui-oidc': 'oidc.env',
+};
+function createSecretsWithKubectl(kubeconfig: string): void {
+  const kubectl = (...args: string[]) => execFileSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { stdio: 'pipe' });
+  kubectl('create', 'namespace', NS);
+  for (const [name, file] of Object.entries(SECRET_FILES))
+    kubectl('-n', NS, 'create', 'secret', 'generic', name, `--from-env-file=${join(secretsDir, file)}`);
+}
+
+/** The production overlay from a clean clone, given what a team gives it: the CA, the egress parameters. */
+function writeStack(dir: string, caCert: string, clean: string): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'ca.crt'), caCert);
   // The overlay's egress parameter narrowed to where these datastores are (the pod network) and the ports they use.
@@ -115,8 +137,8 @@ function writeStack(dir: string, caCert: string): void {
     join(dir, 'kustomization.yaml'),
     stringify({
       namespace: NS,
-      resources: ['../manifests/local/production'],
-      components: ['../manifests/components/fake-anthropic', '../manifests/components/datastores-ca'],
+      resources: [relative(dir, join(clean, 'manifests/overlays/production'))],
+      components: ['fake-anthropic', 'datastores-ca'].map((c) => relative(dir, join(clean, 'manifests/components', c))),
       configMapGenerator: [{ name: 'datastores-ca', files: ['ca.crt'] }],
       // A strategic merge replaces the policy's egress list (it has no merge key).
       patches: [{ path: 'egress.yaml' }, { path: 'together.yaml' }],
@@ -139,7 +161,9 @@ beforeAll(async () => {
     OAUTH_CLIENT_SECRET: randomSecret(''),
   });
   const caCert = await writeDatastores(join(ws.root, 'managed-db'), passwords);
-  writeStack(join(ws.root, 'managed-stack'), caCert);
+  clean = cleanCopy(['manifests']);
+  writeStack(join(ws.root, 'managed-stack'), caCert, clean);
+  createSecretsWithKubectl(productionStack.kubeconfig);
   const dir = join(ws.root, 'managed-under-test');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: ['../managed-stack', '../managed-db'] }));
@@ -173,9 +197,21 @@ afterAll(async () => {
     for (const ns of [NS, DB_NS]) await deleteNamespace(managed.kc, ns);
   }
   ws?.[Symbol.dispose]();
+  if (clean) rmSync(clean, { recursive: true, force: true });
 }, 300_000);
 
 describe('the production overlay on managed-like datastores', { timeout: 120_000 }, () => {
+  it("runs on the Secrets made with kubectl create secret, by their fixed names (no generator's hash)", async () => {
+    const apps = kc().makeApiClient(k8s.AppsV1Api);
+    const names = new Set<string>();
+    for (const name of ['open-webui', 'litellm']) {
+      const d = await apps.readNamespacedDeployment({ name, namespace: NS });
+      for (const c of d.spec!.template.spec!.containers)
+        for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) names.add(e.valueFrom.secretKeyRef.name!);
+    }
+    expect([...names].sort()).toEqual(Object.keys(SECRET_FILES).sort());
+  });
+
   it('started two replicas together on the empty database: one migrated, the other waited, neither restarted', async () => {
     const pods = await openWebuiPods();
     expect(pods).toHaveLength(2);

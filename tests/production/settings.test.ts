@@ -4,7 +4,9 @@
 // panel's (replicas.test.ts shows one changed through A in effect on B). Then the LiteLLM master
 // key rotated as docs/operations.md says, in three applies of the Secret (LiteLLM accepts a second
 // key meanwhile: manifests/base/litellm-key-rotation.py), under chats through the Gateway: not one
-// fails; afterwards every replica serves with the new key and LiteLLM refuses the old one.
+// fails; afterwards every replica serves with the new key and LiteLLM refuses the old one. Last, a
+// model added to litellm-config.yaml (a setting the manifests own) is offered by every replica after
+// the apply, again with no failed chat through the Gateway.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +37,62 @@ async function storedConnection(): Promise<{ urls: string[]; keys: string[] }> {
     rows.split('\n').map((l) => [l.slice(0, l.indexOf('|')), JSON.parse(l.slice(l.indexOf('|') + 1)) as string[]]),
   );
   return { urls: byKey['openai.api_base_urls'] ?? [], keys: byKey['openai.api_keys'] ?? [] };
+}
+
+/** What a user runs (kubectl apply -k manifests/local/...): here the harness's apply, which waits for every rollout, then for the old pods to go. */
+async function apply(step: string): Promise<string> {
+  const t = Date.now();
+  const applied = await up({
+    overlay: stack.overlay,
+    dir: stack.dir,
+    secretsDir: stack.secretsDir,
+    namespace: ns,
+    kubeconfig: stack.kubeconfig,
+    hermeticImagesLoaded: stack.images.mode === 'hermetic',
+    ports: { openWebui: 0, litellm: 0 },
+    log: (l) => console.log(`[settings] ${step}: ${l}`),
+  });
+  await applied.detach();
+  await oldPodsGone();
+  return `${step} ${((Date.now() - t) / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Chats the whole time through the platform's Gateway as a browser sends them: verified TLS to
+ * Traefik, kept-alive connections, two at once. `stop()` ends them; `failures` says how they went.
+ */
+async function gatewayTraffic(): Promise<{ stop(): Promise<void>; served: () => number; failures: string[] }> {
+  const gw = await gatewayClient(
+    kc,
+    new URL(PUBLIC_ORIGIN).hostname,
+    readFileSync(join(stack.secretsDir, PLATFORM_GATEWAY.caFile), 'utf8'),
+  );
+  const { token } = await signIn(gw.httpsOrigin, admin(), gw.fetch);
+  const client = new OpenAI({ baseURL: `${gw.httpsOrigin}/api`, apiKey: token, maxRetries: 0, timeout: 60_000, fetch: gw.fetch });
+  const want = expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'during the rollout' }] });
+  let served = 0;
+  let running = true;
+  const failures: string[] = [];
+  const loop = async () => {
+    while (running) {
+      const chat = await streamChat(client, model.name, 'during the rollout');
+      if (!chat.error && chat.text === want) served++;
+      else
+        failures.push(
+          `${new Date().toISOString()} ${chat.error?.status ?? ''} ${chat.error?.message ?? `got ${chat.text.length} characters`}`,
+        );
+    }
+  };
+  const load = Promise.all([loop(), loop()]);
+  return {
+    failures,
+    served: () => served,
+    stop: async () => {
+      running = false;
+      await load;
+      await gw.close();
+    },
+  };
 }
 
 /** A rollout reports complete while old pods still finish their preStop sleep: wait until they are gone. */
@@ -110,67 +168,26 @@ describe('settings as code', { timeout: 420_000 }, () => {
         for (const [k, v] of Object.entries(changes)) if (v !== undefined) lines.splice(lines.length - 1, 0, `${k}=${v}`);
         writeFileSync(file, lines.join('\n'), { mode: 0o600 });
       };
-      /** What a user runs (kubectl apply -k manifests/local/...): here the harness's apply, which waits for every rollout. */
-      const apply = async (step: string) => {
-        const t = Date.now();
-        const applied = await up({
-          overlay: stack.overlay,
-          dir: stack.dir,
-          secretsDir: stack.secretsDir,
-          namespace: ns,
-          kubeconfig: stack.kubeconfig,
-          hermeticImagesLoaded: stack.images.mode === 'hermetic',
-          ports: { openWebui: 0, litellm: 0 },
-          log: (l) => console.log(`[rotation] ${step}: ${l}`),
-        });
-        await applied.detach();
-        await oldPodsGone();
-        steps.push(`${step} ${((Date.now() - t) / 1000).toFixed(1)} s`);
-      };
       const steps: string[] = [];
       const before = masterKey();
       const rotated = randomSecret('sk-');
-
-      // Chats the whole time through the platform's Gateway as a browser sends them: verified TLS to
-      // Traefik, kept-alive connections, two at once.
-      const gw = await gatewayClient(
-        kc,
-        new URL(PUBLIC_ORIGIN).hostname,
-        readFileSync(join(stack.secretsDir, PLATFORM_GATEWAY.caFile), 'utf8'),
-      );
-      const { token } = await signIn(gw.httpsOrigin, admin(), gw.fetch);
-      const client = new OpenAI({ baseURL: `${gw.httpsOrigin}/api`, apiKey: token, maxRetries: 0, timeout: 60_000, fetch: gw.fetch });
-      const want = expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'during the rotation' }] });
-      const traffic = { served: 0, failures: [] as string[], running: true };
-      const loop = async () => {
-        while (traffic.running) {
-          const chat = await streamChat(client, model.name, 'during the rotation');
-          if (!chat.error && chat.text === want) traffic.served++;
-          else
-            traffic.failures.push(
-              `${new Date().toISOString()} ${chat.error?.status ?? ''} ${chat.error?.message ?? `got ${chat.text.length} characters`}`,
-            );
-        }
-      };
-      const load = Promise.all([loop(), loop()]);
+      const traffic = await gatewayTraffic();
       const t0 = Date.now();
       try {
         edit({ LITELLM_EXTRA_MASTER_KEY: rotated });
-        await apply('1: LiteLLM also accepts the new key');
+        steps.push(await apply('1: LiteLLM also accepts the new key'));
         edit({ LITELLM_MASTER_KEY: rotated, LITELLM_EXTRA_MASTER_KEY: before });
-        await apply('2: the new key is the master key, the old one still accepted');
+        steps.push(await apply('2: the new key is the master key, the old one still accepted'));
         edit({ LITELLM_EXTRA_MASTER_KEY: undefined });
-        await apply('3: the old key dropped');
+        steps.push(await apply('3: the old key dropped'));
       } finally {
-        traffic.running = false;
-        await load;
-        await gw.close();
+        await traffic.stop();
       }
       console.log(
-        `[rotation] LITELLM_MASTER_KEY in three applies, ${((Date.now() - t0) / 1000).toFixed(1)} s (${steps.join('; ')}): ${traffic.served} chats served through the Gateway, ${traffic.failures.length} failed`,
+        `[rotation] LITELLM_MASTER_KEY in three applies, ${((Date.now() - t0) / 1000).toFixed(1)} s (${steps.join('; ')}): ${traffic.served()} chats served through the Gateway, ${traffic.failures.length} failed`,
       );
       expect(traffic.failures).toEqual([]);
-      expect(traffic.served).toBeGreaterThan(10);
+      expect(traffic.served()).toBeGreaterThan(10);
       expect(masterKey()).toBe(rotated);
       expect(await storedConnection()).toEqual({ urls: [LITELLM_URL], keys: [rotated] });
       await everyReplicaServes();
@@ -180,6 +197,47 @@ describe('settings as code', { timeout: 420_000 }, () => {
       // (LiteLLM 1.108 without a database answers an unknown key 400, "No connected db.")
       expect(await litellm(rotated)).toBe(200);
       expect(await litellm(before)).toBe(400);
+    },
+  );
+
+  it(
+    'a model added to litellm-config.yaml is offered by every replica after the apply, with zero failed chats through the Gateway',
+    { timeout: 600_000 },
+    async () => {
+      // The stack's copy of the manifests (the workspace's), as a team edits its own.
+      const config = join(stack.dir, '../manifests/base/litellm-config.yaml');
+      const text = readFileSync(config, 'utf8');
+      expect(text).toContain('model_list:\n');
+      const added = 'claude-team-default';
+      writeFileSync(
+        config,
+        text.replace(
+          'model_list:\n',
+          `model_list:\n  - model_name: ${added}\n    litellm_params:\n      model: anthropic/${model.anthropicId}\n      api_key: os.environ/ANTHROPIC_API_KEY\n`,
+        ),
+      );
+      const traffic = await gatewayTraffic();
+      let step = '';
+      try {
+        step = await apply('the model added');
+      } finally {
+        await traffic.stop();
+      }
+      console.log(`[settings] ${step}: ${traffic.served()} chats served through the Gateway, ${traffic.failures.length} failed`);
+      expect(traffic.failures).toEqual([]);
+      expect(traffic.served()).toBeGreaterThan(5);
+      const forwards: Forward[] = await forwardEachPod('open-webui', 2);
+      try {
+        for (const f of forwards) {
+          const { token } = await signIn(f.url, admin());
+          expect(await modelIds(f.url, '/api/models', token), `models listed by ${f.url}`).toContain(added);
+          const client = new OpenAI({ baseURL: `${f.url}/api`, apiKey: token, maxRetries: 0 });
+          const chat = await streamChat(client, added, 'the new name');
+          expect(chat.text).toBe(expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'the new name' }] }));
+        }
+      } finally {
+        await closeAll(forwards);
+      }
     },
   );
 });

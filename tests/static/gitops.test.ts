@@ -96,7 +96,7 @@ describe('the release the examples name', () => {
 });
 
 describe('docs/examples', { timeout: 60_000 }, () => {
-  it("consumer: the production overlay as a remote base at the tag, in the consumer's namespace, patched", async () => {
+  it("consumer: the production overlay as a remote base at the tag, in the consumer's namespace, patched, Reloader-annotated", async () => {
     const objects = await renderExample('consumer');
     expect(objects.find((o) => o.kind === 'Namespace')?.metadata.name).toBe('team-chat');
     expect(inNamespace(objects, 'team-chat')).toEqual([]);
@@ -105,6 +105,10 @@ describe('docs/examples', { timeout: 60_000 }, () => {
         .maxReplicas,
     ).toBe(8);
     expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    // Reloader's annotation on every Deployment: what rolls them when a fixed-name Secret changes.
+    const deployments = objects.filter((o) => o.kind === 'Deployment');
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['litellm', 'open-webui']);
+    for (const d of deployments) expect(d.metadata.annotations?.['reloader.stakater.com/auto'], d.metadata.name).toBe('true');
   });
 
   it("own-overlay: the base and components at the tag, with the consumer's public endpoint", async () => {
