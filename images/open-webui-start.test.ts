@@ -199,6 +199,7 @@ describe('the Open WebUI start program against managed-like datastores', { timeo
       { DATABASE_URL: pgUrl('pg-alias:5432', `?sslmode=verify-full&sslrootcert=${CA}`) },
       /does not match host name .*use the host name it was issued for/,
     ],
+    ['a URL that does not parse', { DATABASE_URL: `postgresql:/${USER}:${PASSWORD}@pg/${USER}` }, /cannot read its database settings/],
     [
       'a port that is not a number',
       { DATABASE_URL: pgUrl('pg:port') },

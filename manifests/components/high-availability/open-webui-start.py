@@ -22,6 +22,7 @@ URL forms). The image's working directory (/app/backend) holds the `open_webui` 
 
 import json
 import os
+import re
 import sys
 import time
 from typing import NoReturn
@@ -51,6 +52,17 @@ PERMANENT = [
 ]
 
 
+def scrub(message: str) -> str:
+    """No password in a driver's error (it may quote the URL it was given): all this program prints of one."""
+    message = re.sub(r"(://[^:/@\s]*:)[^@\s]+@", r"\1***@", message)
+    # and the passwords themselves, wherever a malformed URL put them
+    urls = " ".join(os.environ.get(k, "") for k in ("DATABASE_URL", "REDIS_URL", "WEBSOCKET_REDIS_URL", "PGVECTOR_DB_URL"))
+    passwords = set(re.findall(r":([^:@/\s]+)@", urls)) | {os.environ.get("DATABASE_PASSWORD", "")}
+    for password in sorted(passwords - {""}, key=len, reverse=True):
+        message = message.replace(password, "***")
+    return message
+
+
 def say(message: str) -> None:
     print(f"chat-stack start: {message}", flush=True)
 
@@ -69,7 +81,7 @@ def fail(message: str) -> NoReturn:
 def first_line(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     text = str(cause).strip() or type(cause).__name__
-    return text.splitlines()[0]
+    return scrub(text.splitlines()[0])
 
 
 def hint_for(error: BaseException) -> "str | None":
