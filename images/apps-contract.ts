@@ -31,7 +31,7 @@ export interface ContainerContract {
   /** plain env values, in manifest order (later patches win) */
   env: Record<string, string>;
   /** env vars taken from Secrets: name -> {secret, key} (the rendered Secret names, hash suffix included) */
-  secretEnv: Record<string, { secret: string; key: string }>;
+  secretEnv: Record<string, { secret: string; key: string; optional: boolean }>;
   /** emptyDir mount path -> sizeLimit (if any) */
   emptyDirs: Record<string, string | undefined>;
   /** ConfigMap mount path -> ConfigMap name */
@@ -64,7 +64,11 @@ export function containerContract(objects: KubeObject[], deploymentName: string,
   for (const v of container.env ?? []) {
     if (v.value !== undefined) env[v.name] = v.value;
     else if (v.valueFrom?.secretKeyRef)
-      secretEnv[v.name] = { secret: v.valueFrom.secretKeyRef.name ?? '', key: v.valueFrom.secretKeyRef.key };
+      secretEnv[v.name] = {
+        secret: v.valueFrom.secretKeyRef.name ?? '',
+        key: v.valueFrom.secretKeyRef.key,
+        optional: v.valueFrom.secretKeyRef.optional === true,
+      };
     else throw new Error(`Deployment ${deploymentName}: env ${v.name} has a source this test does not model`);
   }
 
@@ -112,13 +116,25 @@ export function containerContract(objects: KubeObject[], deploymentName: string,
   };
 }
 
-/** The decoded value of a key of a rendered Secret (secretGenerator output: `data`, base64). */
-export function renderedSecret(objects: KubeObject[], name: string, key: string): string {
+/**
+ * The decoded value of a key of a rendered Secret (secretGenerator output: `data`, base64);
+ * undefined for a missing key the reference marks optional (the kubelet then sets no variable).
+ */
+export function renderedSecret(objects: KubeObject[], name: string, key: string, optional = false): string | undefined {
   const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === name) as
     (KubeObject & { data?: Record<string, string> }) | undefined;
   const value = secret?.data?.[key];
+  if (value === undefined && optional) return undefined;
   if (value === undefined) throw new Error(`the render has no Secret ${name} with key ${key}`);
   return Buffer.from(value, 'base64').toString('utf8');
+}
+
+/** Every key of a rendered ConfigMap: the files the kubelet puts where it is mounted. */
+export function renderedConfigFiles(objects: KubeObject[], name: string): Record<string, string> {
+  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name) as
+    (KubeObject & { data?: Record<string, string> }) | undefined;
+  if (!cm?.data) throw new Error(`the render has no ConfigMap ${name} with data`);
+  return cm.data;
 }
 
 /** The text of a key of a rendered ConfigMap. */

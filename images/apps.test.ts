@@ -20,7 +20,14 @@ import { pinnedImages } from '../lib/pins.ts';
 import { waitUntil } from '../lib/wait.ts';
 import { createWorkspace } from '../tests/support/workspace.ts';
 import { modelIds, signIn } from '../tests/support/open-webui.ts';
-import { containerContract, renderedConfig, renderedSecret, tmpfsSize, type ContainerContract } from './apps-contract.ts';
+import {
+  containerContract,
+  renderedConfig,
+  renderedConfigFiles,
+  renderedSecret,
+  tmpfsSize,
+  type ContainerContract,
+} from './apps-contract.ts';
 
 const SESSION_LABEL = 'org.testcontainers.session-id';
 const APP_RECIPES = ['fake-anthropic', 'litellm', 'open-webui'] as const;
@@ -149,7 +156,10 @@ class PodContainer extends GenericContainer {
 /** Env for a container as the kubelet gives it: the plain values, and its Secret references filled from the rendered Secrets. */
 function podEnv(contract: ContainerContract, objects: KubeObject[]): Record<string, string> {
   const env: Record<string, string> = { ...contract.env };
-  for (const [name, ref] of Object.entries(contract.secretEnv)) env[name] = renderedSecret(objects, ref.secret, ref.key);
+  for (const [name, ref] of Object.entries(contract.secretEnv)) {
+    const value = renderedSecret(objects, ref.secret, ref.key, ref.optional);
+    if (value !== undefined) env[name] = value;
+  }
   return env;
 }
 
@@ -258,7 +268,9 @@ describe("app images under the manifests' securityContext, offline", { timeout: 
 
     configDir = mkdtempSync(path.join(tmpdir(), 'app-images-'));
     chmodSync(configDir, 0o755);
-    writeFileSync(path.join(configDir, 'config.yaml'), configText, { mode: 0o644 });
+    // Every file of the ConfigMap, as the kubelet mounts it (config.yaml and the custom_auth module beside it).
+    for (const [file, text] of Object.entries(renderedConfigFiles(objects, configMap)))
+      writeFileSync(path.join(configDir, file), text, { mode: 0o644 });
 
     fake = await startApp(refs['fake-anthropic'], undefined, {
       aliases: [FAKE_ALIAS],
