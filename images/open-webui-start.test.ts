@@ -8,7 +8,7 @@
 // starting together through the pooler on an empty database migrate once.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
@@ -33,13 +33,22 @@ const pgUrl = (hostPort: string, query = '', scheme = 'postgresql', password = P
   `${scheme}://${USER}:${password}@${hostPort}/${USER}${query}`;
 const REDIS_URL = `rediss://:${REDIS_PASSWORD}@redis:6380/0?ssl_ca_certs=${CA}`;
 
-function tlsFiles(ca: Pem, leaf: Pem, keyMode: number) {
+function tlsFiles(ca: Pem, leaf: Pem, keyMode: number, dir = '/tls') {
   return [
-    { content: ca.cert, target: CA, mode: 0o644 },
-    { content: leaf.cert, target: '/tls/tls.crt', mode: 0o644 },
-    { content: leaf.key, target: '/tls/tls.key', mode: keyMode },
+    { content: ca.cert, target: `${dir}/ca.crt`, mode: 0o644 },
+    { content: leaf.cert, target: `${dir}/tls.crt`, mode: 0o644 },
+    { content: leaf.key, target: `${dir}/tls.key`, mode: keyMode },
   ];
 }
+
+/**
+ * The production project's managed-datastores fixture (tests/production/fixtures/managed-datastores):
+ * its pg_hba.conf and pgbouncer.ini are used here as they are, at the paths its pods mount them,
+ * and Postgres answers to the in-cluster name the pooler's config gives it.
+ */
+const FIXTURE = join(REPO_ROOT, 'tests/production/fixtures/managed-datastores');
+const fixtureFile = (name: string) => readFileSync(join(FIXTURE, name), 'utf8');
+const POSTGRES_SERVICE = 'postgres.managed-db.svc.cluster.local';
 
 interface Run {
   code: number;
@@ -97,19 +106,19 @@ describe('the Open WebUI start program against managed-like datastores', { timeo
     network = await new Network().start();
     const ca = await makeCa('chat-stack start-test CA', 1);
     // `pg-alias` reaches the same server under a name its certificate does not hold.
-    const leaf = await makeServerCert(ca, ['pg', 'pgbouncer', 'redis'], 1);
+    const leaf = await makeServerCert(ca, ['pg', POSTGRES_SERVICE, 'pgbouncer', 'redis'], 1);
     caDir = mkdtempSync(join(tmpdir(), 'start-test-ca-'));
     chmodSync(caDir, 0o755);
     writeFileSync(join(caDir, 'ca.crt'), ca.cert, { mode: 0o644 });
 
     const postgres = new GenericContainer(refs['postgres']!)
       .withNetwork(network)
-      .withNetworkAliases('pg', 'pg-alias')
+      .withNetworkAliases('pg', 'pg-alias', POSTGRES_SERVICE)
       .withEnvironment({ POSTGRES_USER: USER, POSTGRES_PASSWORD: PASSWORD, POSTGRES_DB: USER })
       .withCopyContentToContainer([
         ...tlsFiles(ca, leaf, 0o600),
         // TLS only, as managed offerings require: no plain `host` line at all.
-        { content: 'local all all trust\nhostssl all all all scram-sha-256\n', target: '/tls/pg_hba.conf', mode: 0o644 },
+        { content: fixtureFile('pg_hba.conf'), target: '/tls/pg_hba.conf', mode: 0o644 },
       ])
       // Postgres reads its key only when the server's own user owns it (0600).
       .withEntrypoint(['bash', '-c', 'chown postgres /tls/tls.key && exec docker-entrypoint.sh "$@"', '--'])
@@ -131,10 +140,11 @@ describe('the Open WebUI start program against managed-like datastores', { timeo
       .withNetwork(network)
       .withNetworkAliases('pgbouncer')
       .withCopyContentToContainer([
-        ...tlsFiles(ca, leaf, 0o644),
-        { content: `"${USER}" "${PASSWORD}"\n`, target: '/etc/pgbouncer/userlist.txt', mode: 0o644 },
-        { content: pgbouncerIni(), target: '/etc/pgbouncer/pgbouncer.ini', mode: 0o644 },
+        ...tlsFiles(ca, leaf, 0o644, '/etc/pgbouncer/tls'),
+        { content: `"${USER}" "${PASSWORD}"\n`, target: '/etc/pgbouncer/auth/userlist.txt', mode: 0o644 },
+        { content: fixtureFile('pgbouncer.ini'), target: '/etc/pgbouncer/config/pgbouncer.ini', mode: 0o644 },
       ])
+      .withCommand(['/etc/pgbouncer/config/pgbouncer.ini'])
       .withWaitStrategy(Wait.forLogMessage(/process up/))
       .start();
     const redis = new GenericContainer(refs['redis']!)
@@ -211,7 +221,7 @@ describe('the Open WebUI start program against managed-like datastores', { timeo
       /query parameter libpq does not know/,
     ],
     ['SQLite (no DATABASE_URL)', { DATABASE_URL: '' }, /needs Postgres, but the database resolves to sqlite/],
-    ['Redis without the CA', { REDIS_URL: `rediss://:${REDIS_PASSWORD}@redis:6380/0` }, /certificate verify failed/],
+    ['Redis without the CA', { REDIS_URL: `rediss://:${REDIS_PASSWORD}@redis:6380/0` }, /certificate verify failed.*Redis: ssl_ca_certs=/],
     ['a wrong Redis password', { REDIS_URL: `rediss://:wrong@redis:6380/0?ssl_ca_certs=${CA}` }, /Redis refused the password/],
   ];
 
@@ -276,27 +286,3 @@ describe('the Open WebUI start program against managed-like datastores', { timeo
     for (const l of logs) expect(l).not.toMatch(/Traceback/);
   }, 600_000);
 });
-
-/** PgBouncer as Supabase's, Neon's and Azure's poolers run: transaction mode, TLS both ways. */
-function pgbouncerIni(): string {
-  return [
-    '[databases]',
-    '* = host=pg port=5432',
-    '[pgbouncer]',
-    'listen_addr = 0.0.0.0',
-    'listen_port = 6432',
-    'unix_socket_dir =',
-    'auth_type = scram-sha-256',
-    'auth_file = /etc/pgbouncer/userlist.txt',
-    'pool_mode = transaction',
-    // psycopg 3 (Open WebUI's async engine) prepares statements it runs often.
-    'max_prepared_statements = 200',
-    'client_tls_sslmode = require',
-    'client_tls_cert_file = /tls/tls.crt',
-    'client_tls_key_file = /tls/tls.key',
-    'server_tls_sslmode = verify-full',
-    `server_tls_ca_file = ${CA}`,
-    'ignore_startup_parameters = extra_float_digits,options',
-    '',
-  ].join('\n');
-}

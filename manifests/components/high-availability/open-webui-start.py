@@ -38,7 +38,7 @@ PERMANENT = [
     ("does not exist", "the database or role named in DATABASE_URL does not exist on the server"),
     ("no encryption", "the server accepts only TLS connections: add ?sslmode=verify-full&sslrootcert=<CA file> (or sslmode=require) to DATABASE_URL"),
     ("server does not support SSL", "DATABASE_URL asks for TLS but the server offers none: remove sslmode/ssl or enable TLS on the server"),
-    ("certificate verify failed", "the server's certificate is not signed by the CA in sslrootcert (or the system's): mount the provider's CA and name it in sslrootcert"),
+    ("certificate verify failed", "the server's certificate is not signed by the CA the URL names (or the system's): mount the provider's CA and name it in the URL (Postgres: sslrootcert=, Redis: ssl_ca_certs=)"),
     ("does not match host name", "the server's certificate is for another host name: use the host name it was issued for (or sslmode=verify-ca)"),
     ("invalid sslmode", "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full"),
     ("invalid connection option", "DATABASE_URL carries a query parameter libpq does not know"),
@@ -98,7 +98,7 @@ def with_retries(what: str, attempt):
         except Exception as e:  # the drivers' errors have no common base worth naming
             hint = hint_for(e)
             if hint:
-                fail(f"{what}: {first_line(e)}. {hint}")
+                fail(f"{what}: {first_line(e).rstrip('.')}. {hint}")
             if time.monotonic() > deadline:
                 fail(f"{what}: still failing after {RETRY_SECONDS} s: {first_line(e)}")
             say(f"waiting for {what}: {first_line(e)}")
