@@ -13,13 +13,15 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import OpenAI from 'openai';
 import * as k8s from '@kubernetes/client-node';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
+import { connectSocket, joinChat, nextEvent } from '../support/websocket.ts';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stack as productionStack } from '../support/live.ts';
 import { api, readChatAndFile, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
 import { canConnect } from '../support/probes.ts';
+import { forwardEachPod } from '../support/replicas.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
 import { cleanCopy } from '../support/clean-copy.ts';
 import { PUBLIC_ORIGIN, IDP_ISSUER } from '../support/production-setup.ts';
@@ -31,7 +33,7 @@ import { fillEmptyValues, randomSecret } from '../../lib/secrets.ts';
 import { makeCa, makeServerCert } from '../../lib/tls.ts';
 import { deleteNamespace } from '../../lib/kube/namespace.ts';
 import { containerLogs, execIn, listPods, podOf } from '../../lib/kube/pod.ts';
-import { forwardService, type Forward } from '../../lib/kube/port-forward.ts';
+import { type Forward } from '../../lib/kube/port-forward.ts';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 
 const NS = 'chat-managed';
@@ -186,7 +188,7 @@ beforeAll(async () => {
   });
   started.seconds = (Date.now() - t0) / 1000;
   log(`applied to every replica Ready (both Open WebUI replicas through the pooler and TLS): ${started.seconds.toFixed(1)} s`);
-  for (const p of await openWebuiPods()) forwards.push(await forwardService(kc(), NS, 'open-webui', { pod: p.metadata!.name! }));
+  forwards.push(...(await forwardEachPod('open-webui', 2, { kc: kc(), namespace: NS })));
 }, 900_000);
 
 afterAll(async () => {
@@ -284,28 +286,14 @@ describe('the production overlay on managed-like datastores', { timeout: 120_000
     expect(created.status).toBe(200);
     const chatId = created.body.id;
     const connect = async (base: string) => {
-      const s = io(base, {
-        path: '/ws/socket.io',
-        transports: ['websocket'],
-        auth: { token },
-        extraHeaders: { origin: PUBLIC_ORIGIN },
-        reconnection: false,
-      });
+      const s = await connectSocket(base, token, PUBLIC_ORIGIN);
       sockets.push(s);
-      await new Promise<void>((resolve, reject) => (s.once('connect', () => resolve()), s.once('connect_error', reject)));
-      expect(await s.timeout(10_000).emitWithAck('events:chat', { chat_id: chatId, data: { type: 'join' } })).toBe(true);
+      expect(await joinChat(s, chatId)).toBe(true);
       return s;
     };
     const sender = await connect(a);
     const other = await connect(b);
-    const seen = new Promise<unknown>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), 5_000);
-      other.on('events', (e: { chat_id?: string; data?: { type?: string } }) => {
-        if (e.chat_id !== chatId || e.data?.type !== 'typing') return;
-        clearTimeout(timer);
-        resolve(e);
-      });
-    });
+    const seen = nextEvent(other, chatId, 'typing');
     expect(
       await sender.timeout(10_000).emitWithAck('events:chat', { chat_id: chatId, data: { type: 'typing', data: { typing: true } } }),
     ).toBe(true);

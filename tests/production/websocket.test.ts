@@ -3,7 +3,8 @@
 // origin; an event sent by a client on one replica reaches a client on the other (Redis carries
 // it between them) as well as one on the same replica (the control).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
+import { connectSocket, joinChat, nextEvent } from '../support/websocket.ts';
 import { adminToken, stack } from '../support/live.ts';
 import { api } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
@@ -14,42 +15,11 @@ import { PUBLIC_ORIGIN } from '../support/production-setup.ts';
 let forwards: Forward[] = [];
 const sockets: Socket[] = [];
 
-/** A socket.io client of Open WebUI at `base`, signed in with `token`, sending `origin`. */
+/** A client of Open WebUI, kept for closing at the end. */
 async function connect(base: string, token: string, origin = PUBLIC_ORIGIN): Promise<Socket> {
-  const socket = io(base, {
-    path: '/ws/socket.io',
-    transports: ['websocket'],
-    auth: { token },
-    extraHeaders: { origin },
-    reconnection: false,
-    timeout: 10_000,
-  });
+  const socket = await connectSocket(base, token, origin);
   sockets.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', (err) => reject(err));
-  });
   return socket;
-}
-
-const joinChat = async (s: Socket, chatId: string) =>
-  expect(await s.timeout(10_000).emitWithAck('events:chat', { chat_id: chatId, data: { type: 'join' } })).toBe(true);
-
-/** Resolves with the next `events` message of type `type` for the chat, or undefined after `ms`. */
-function nextEvent(s: Socket, chatId: string, type: string, ms = 5_000): Promise<Record<string, unknown> | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      s.off('events', on);
-      resolve(undefined);
-    }, ms);
-    const on = (e: { chat_id?: string; data?: { type?: string } }) => {
-      if (e.chat_id !== chatId || e.data?.type !== type) return;
-      clearTimeout(timer);
-      s.off('events', on);
-      resolve(e as Record<string, unknown>);
-    };
-    s.on('events', on);
-  });
 }
 
 beforeAll(async () => {
@@ -82,7 +52,7 @@ describe('the websocket with two replicas', { timeout: 60_000 }, () => {
     const sender = await connect(a, token);
     const sameReplica = await connect(a, token);
     const otherReplica = await connect(b, token);
-    for (const s of [sender, sameReplica, otherReplica]) await joinChat(s, chatId);
+    for (const s of [sender, sameReplica, otherReplica]) expect(await joinChat(s, chatId)).toBe(true);
 
     const seen = [nextEvent(sameReplica, chatId, 'typing'), nextEvent(otherReplica, chatId, 'typing')];
     expect(
