@@ -2,7 +2,8 @@
  * Entrypoint of the fake Anthropic upstream (see server.ts).
  *
  * Env:
- *   FAKE_ANTHROPIC_API_KEY  required: the only x-api-key accepted
+ *   FAKE_ANTHROPIC_API_KEY  required: the x-api-key accepted
+ *   FAKE_ANTHROPIC_EXTRA_API_KEYS  optional, comma-separated: more keys accepted as well (a rotation's overlap)
  *   PORT                    default 8080
  *   TOKEN_DELAY_MS          default 30: pause before each streamed text_delta
  *   FAKE_ANTHROPIC_MODELS   optional, comma-separated allow-list of model ids (others: 404)
@@ -15,6 +16,7 @@ import { createFakeAnthropic, type RequestLogEntry } from './server.ts';
 
 export interface FakeAnthropicConfig {
   apiKey: string;
+  extraApiKeys: string[];
   port: number;
   tokenDelayMs: number;
   models: string[] | undefined;
@@ -32,6 +34,13 @@ function intFromEnv(env: Record<string, string | undefined>, name: string, min: 
   return n;
 }
 
+/** The non-empty items of a comma-separated value. */
+const list = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '');
+
 /** Reads the configuration from `env`; throws ConfigError with a readable message. */
 export function parseConfig(env: Record<string, string | undefined>): FakeAnthropicConfig {
   const apiKey = env['FAKE_ANTHROPIC_API_KEY'];
@@ -39,15 +48,10 @@ export function parseConfig(env: Record<string, string | undefined>): FakeAnthro
     throw new ConfigError('FAKE_ANTHROPIC_API_KEY is required (the x-api-key the fake accepts) but is unset or empty');
   }
   const modelsRaw = env['FAKE_ANTHROPIC_MODELS'];
-  const models =
-    modelsRaw === undefined || modelsRaw.trim() === ''
-      ? undefined
-      : modelsRaw
-          .split(',')
-          .map((m) => m.trim())
-          .filter((m) => m !== '');
+  const models = modelsRaw === undefined || modelsRaw.trim() === '' ? undefined : list(modelsRaw);
   return {
     apiKey,
+    extraApiKeys: list(env['FAKE_ANTHROPIC_EXTRA_API_KEYS'] ?? ''),
     port: intFromEnv(env, 'PORT', 0, 65535) ?? 8080,
     tokenDelayMs: intFromEnv(env, 'TOKEN_DELAY_MS', 0, 60_000) ?? 30,
     models,
@@ -77,6 +81,7 @@ export async function main(env: Record<string, string | undefined> = process.env
   }
   const fake = createFakeAnthropic({
     apiKey: config.apiKey,
+    extraApiKeys: config.extraApiKeys,
     tokenDelayMs: config.tokenDelayMs,
     ...(config.models !== undefined ? { models: config.models } : {}),
     ...(config.maxBodyBytes !== undefined ? { maxBodyBytes: config.maxBodyBytes } : {}),

@@ -45,8 +45,10 @@ export type AnthropicErrorType =
   | 'overloaded_error';
 
 export interface FakeAnthropicOptions {
-  /** The only `x-api-key` accepted on /v1/*. Required, non-empty. */
+  /** The `x-api-key` accepted on /v1/*. Required, non-empty. */
   apiKey: string;
+  /** More keys accepted as well, as a console holds several keys of one workspace (a rotation's overlap). */
+  extraApiKeys?: readonly string[];
   /** Pause before each streamed `content_block_delta`, in ms. Default 0. */
   tokenDelayMs?: number;
   /** If given, only these model ids are served; any other gets 404 not_found_error. */
@@ -177,11 +179,13 @@ function headerValue(req: http.IncomingMessage, name: string): string | undefine
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-function keyMatches(given: string | undefined, expected: string): boolean {
+function keyMatches(given: string | undefined, accepted: readonly string[]): boolean {
   if (given === undefined) return false;
   const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return accepted.some((expected) => {
+    const b = Buffer.from(expected);
+    return a.length === b.length && timingSafeEqual(a, b);
+  });
 }
 
 function nonNegativeInt(value: number | undefined, fallback: number, name: string): number {
@@ -217,7 +221,7 @@ class RequestRecorder {
 }
 
 interface Context {
-  readonly apiKey: string;
+  readonly apiKeys: readonly string[];
   readonly tokenDelayMs: number;
   readonly maxBodyBytes: number;
   /** The allow-list as configured (listed by /v1/models) and as a set (checked). */
@@ -319,10 +323,10 @@ function parseJsonBody(raw: string): Record<string, unknown> {
   return parsed;
 }
 
-function checkAuthAndVersion(req: http.IncomingMessage, apiKey: string): void {
+function checkAuthAndVersion(req: http.IncomingMessage, apiKeys: readonly string[]): void {
   const key = headerValue(req, 'x-api-key');
   if (key === undefined || key === '') throw new HttpError(401, 'authentication_error', 'x-api-key header is required');
-  if (!keyMatches(key, apiKey)) throw new HttpError(401, 'authentication_error', 'invalid x-api-key');
+  if (!keyMatches(key, apiKeys)) throw new HttpError(401, 'authentication_error', 'invalid x-api-key');
   const version = headerValue(req, 'anthropic-version');
   if (version === undefined || version === '') {
     throw new HttpError(400, 'invalid_request_error', 'anthropic-version: header is required');
@@ -393,7 +397,7 @@ async function handleMessages(
   // Read the body first (size limit), so it is recorded even when the request is refused.
   const raw = await readBody(req, ctx.maxBodyBytes);
   rec.body = recordableBody(raw);
-  checkAuthAndVersion(req, ctx.apiKey);
+  checkAuthAndVersion(req, ctx.apiKeys);
   const body = parseJsonBody(raw);
   const problem = validateMessagesBody(body, { requireMaxTokens: !countOnly });
   if (problem !== null) throw new HttpError(400, 'invalid_request_error', problem);
@@ -433,7 +437,7 @@ async function handleMessages(
 }
 
 function handleModels(ctx: Context, req: http.IncomingMessage, res: http.ServerResponse, rec: RecordedRequest): void {
-  checkAuthAndVersion(req, ctx.apiKey);
+  checkAuthAndVersion(req, ctx.apiKeys);
   const ids = ctx.models ?? DEFAULT_MODEL_IDS;
   const data = ids.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }));
   rec.status = 200;
@@ -555,7 +559,7 @@ function newRecord(ctx: Context, req: http.IncomingMessage, requestId: string, m
     method,
     path: rawPath,
     headers: recordedHeaders(req),
-    apiKeyValid: keyMatches(headerValue(req, 'x-api-key'), ctx.apiKey),
+    apiKeyValid: keyMatches(headerValue(req, 'x-api-key'), ctx.apiKeys),
     body: null,
     status: 0,
     stream: false,
@@ -710,8 +714,11 @@ export function createFakeAnthropic(options: FakeAnthropicOptions): FakeAnthropi
   if (typeof options.apiKey !== 'string' || options.apiKey === '') {
     throw new TypeError('createFakeAnthropic: apiKey is required');
   }
+  if (options.extraApiKeys?.some((k) => typeof k !== 'string' || k === '')) {
+    throw new TypeError('createFakeAnthropic: extraApiKeys must be non-empty strings');
+  }
   const ctx: Context = {
-    apiKey: options.apiKey,
+    apiKeys: [options.apiKey, ...(options.extraApiKeys ?? [])],
     tokenDelayMs: nonNegativeInt(options.tokenDelayMs, 0, 'tokenDelayMs'),
     maxBodyBytes: nonNegativeInt(options.maxBodyBytes, 10 * 1024 * 1024, 'maxBodyBytes'),
     models: options.models,

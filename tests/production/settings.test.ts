@@ -12,19 +12,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
-import { up } from '../../dev/lib/stack.ts';
 import { randomSecret } from '../../lib/secrets.ts';
 import { restartDeployment, waitUntilRolledOut } from '../../lib/kube/rollout.ts';
-import { listPods } from '../../lib/kube/pod.ts';
-import { waitUntil } from '../../lib/wait.ts';
 import { type Forward } from '../../lib/kube/port-forward.ts';
 import { admin, kc, masterKey, stack } from '../support/live.ts';
 import { api, modelIds, signIn, streamChat } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
 import { sql } from '../support/postgres.ts';
 import { closeAll, forwardEachPod } from '../support/replicas.ts';
-import { gatewayClient } from '../support/gateway.ts';
-import { PLATFORM_GATEWAY, PUBLIC_ORIGIN } from '../support/production-setup.ts';
+import { applyStack, editEnvFile, everyReplicaServes, underTraffic } from '../support/rollouts.ts';
 
 const ns = stack.namespace;
 const LITELLM_URL = 'http://litellm:4000/v1';
@@ -37,93 +33,6 @@ async function storedConnection(): Promise<{ urls: string[]; keys: string[] }> {
     rows.split('\n').map((l) => [l.slice(0, l.indexOf('|')), JSON.parse(l.slice(l.indexOf('|') + 1)) as string[]]),
   );
   return { urls: byKey['openai.api_base_urls'] ?? [], keys: byKey['openai.api_keys'] ?? [] };
-}
-
-/** What a user runs (kubectl apply -k manifests/local/...): here the harness's apply, which waits for every rollout, then for the old pods to go. */
-async function apply(step: string): Promise<string> {
-  const t = Date.now();
-  const applied = await up({
-    overlay: stack.overlay,
-    dir: stack.dir,
-    secretsDir: stack.secretsDir,
-    namespace: ns,
-    kubeconfig: stack.kubeconfig,
-    hermeticImagesLoaded: stack.images.mode === 'hermetic',
-    ports: { openWebui: 0, litellm: 0 },
-    log: (l) => console.log(`[settings] ${step}: ${l}`),
-  });
-  await applied.detach();
-  await oldPodsGone();
-  return `${step} ${((Date.now() - t) / 1000).toFixed(1)} s`;
-}
-
-/**
- * Chats the whole time through the platform's Gateway as a browser sends them: verified TLS to
- * Traefik, kept-alive connections, two at once. `stop()` ends them; `failures` says how they went.
- */
-async function gatewayTraffic(): Promise<{ stop(): Promise<void>; served: () => number; failures: string[] }> {
-  const gw = await gatewayClient(
-    kc,
-    new URL(PUBLIC_ORIGIN).hostname,
-    readFileSync(join(stack.secretsDir, PLATFORM_GATEWAY.caFile), 'utf8'),
-  );
-  const { token } = await signIn(gw.httpsOrigin, admin(), gw.fetch);
-  const client = new OpenAI({ baseURL: `${gw.httpsOrigin}/api`, apiKey: token, maxRetries: 0, timeout: 60_000, fetch: gw.fetch });
-  const want = expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'during the rollout' }] });
-  let served = 0;
-  let running = true;
-  const failures: string[] = [];
-  const loop = async () => {
-    while (running) {
-      const chat = await streamChat(client, model.name, 'during the rollout');
-      if (!chat.error && chat.text === want) served++;
-      else
-        failures.push(
-          `${new Date().toISOString()} ${chat.error?.status ?? ''} ${chat.error?.message ?? `got ${chat.text.length} characters`}`,
-        );
-    }
-  };
-  const load = Promise.all([loop(), loop()]);
-  return {
-    failures,
-    served: () => served,
-    stop: async () => {
-      running = false;
-      await load;
-      await gw.close();
-    },
-  };
-}
-
-/** A rollout reports complete while old pods still finish their preStop sleep: wait until they are gone. */
-async function oldPodsGone(): Promise<void> {
-  await waitUntil(
-    'the old pods of Open WebUI and LiteLLM gone',
-    async () => {
-      const pods = [
-        ...(await listPods(kc, ns, 'app.kubernetes.io/name=open-webui')),
-        ...(await listPods(kc, ns, 'app.kubernetes.io/name=litellm')),
-      ];
-      return pods.every((p) => !p.metadata?.deletionTimestamp) ? true : undefined;
-    },
-    { timeoutMs: 180_000 },
-  );
-}
-
-/** On each Open WebUI replica, on its own: the models it lists and a streamed chat through it. */
-async function everyReplicaServes(): Promise<void> {
-  const forwards: Forward[] = await forwardEachPod('open-webui', 2);
-  try {
-    for (const f of forwards) {
-      const { token } = await signIn(f.url, admin());
-      expect(await modelIds(f.url, '/api/models', token), `models listed by ${f.url}`).toContain(model.name);
-      const client = new OpenAI({ baseURL: `${f.url}/api`, apiKey: token, maxRetries: 0 });
-      const chat = await streamChat(client, model.name, 'still there?');
-      expect(chat.text).toBe(expectedReply({ model: model.anthropicId, messages: [{ role: 'user', content: 'still there?' }] }));
-    }
-  } finally {
-    await closeAll(forwards);
-  }
 }
 
 describe('settings as code', { timeout: 420_000 }, () => {
@@ -160,32 +69,17 @@ describe('settings as code', { timeout: 420_000 }, () => {
     { timeout: 900_000 },
     async () => {
       const file = join(stack.secretsDir, 'litellm.env');
-      /** Sets (or, with undefined, removes) keys of the env file, as a user edits it. */
-      const edit = (changes: Record<string, string | undefined>) => {
-        const lines = readFileSync(file, 'utf8')
-          .split('\n')
-          .filter((l) => !Object.keys(changes).some((k) => l.startsWith(`${k}=`)));
-        for (const [k, v] of Object.entries(changes)) if (v !== undefined) lines.splice(lines.length - 1, 0, `${k}=${v}`);
-        writeFileSync(file, lines.join('\n'), { mode: 0o600 });
-      };
-      const steps: string[] = [];
       const before = masterKey();
       const rotated = randomSecret('sk-');
-      const traffic = await gatewayTraffic();
-      const t0 = Date.now();
-      try {
-        edit({ LITELLM_EXTRA_MASTER_KEY: rotated });
-        steps.push(await apply('1: LiteLLM also accepts the new key'));
-        edit({ LITELLM_MASTER_KEY: rotated, LITELLM_EXTRA_MASTER_KEY: before });
-        steps.push(await apply('2: the new key is the master key, the old one still accepted'));
-        edit({ LITELLM_EXTRA_MASTER_KEY: undefined });
-        steps.push(await apply('3: the old key dropped'));
-      } finally {
-        await traffic.stop();
-      }
-      console.log(
-        `[rotation] LITELLM_MASTER_KEY in three applies, ${((Date.now() - t0) / 1000).toFixed(1)} s (${steps.join('; ')}): ${traffic.served()} chats served through the Gateway, ${traffic.failures.length} failed`,
-      );
+      const traffic = await underTraffic('LITELLM_MASTER_KEY in three applies', async () => {
+        editEnvFile(file, { LITELLM_EXTRA_MASTER_KEY: rotated });
+        const steps = [await applyStack('1: LiteLLM also accepts the new key')];
+        editEnvFile(file, { LITELLM_MASTER_KEY: rotated, LITELLM_EXTRA_MASTER_KEY: before });
+        steps.push(await applyStack('2: the new key is the master key, the old one still accepted'));
+        editEnvFile(file, { LITELLM_EXTRA_MASTER_KEY: undefined });
+        steps.push(await applyStack('3: the old key dropped'));
+        return steps;
+      });
       expect(traffic.failures).toEqual([]);
       expect(traffic.served()).toBeGreaterThan(10);
       expect(masterKey()).toBe(rotated);
@@ -216,14 +110,7 @@ describe('settings as code', { timeout: 420_000 }, () => {
           `model_list:\n  - model_name: ${added}\n    litellm_params:\n      model: anthropic/${model.anthropicId}\n      api_key: os.environ/ANTHROPIC_API_KEY\n`,
         ),
       );
-      const traffic = await gatewayTraffic();
-      let step = '';
-      try {
-        step = await apply('the model added');
-      } finally {
-        await traffic.stop();
-      }
-      console.log(`[settings] ${step}: ${traffic.served()} chats served through the Gateway, ${traffic.failures.length} failed`);
+      const traffic = await underTraffic('a model added to litellm-config.yaml', async () => [await applyStack('the model added')]);
       expect(traffic.failures).toEqual([]);
       expect(traffic.served()).toBeGreaterThan(5);
       const forwards: Forward[] = await forwardEachPod('open-webui', 2);

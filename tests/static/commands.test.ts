@@ -14,6 +14,9 @@ const COMMANDS = Object.entries(scripts)
   .map(([name, line]) => [name, /^node (\S+\.ts)$/.exec(line)?.[1]] as const)
   .filter((c): c is readonly [string, string] => c[1] !== undefined);
 
+/** How a user types it: `npm test`, `npm run <name>` for the rest. */
+const typed = (name: string) => (name === 'test' ? 'npm test' : `npm run ${name}`);
+
 async function run(file: string, args: string[]) {
   // A command that ignored --help would start its work (a build, a node): the timeout fails it.
   const r = await $({
@@ -40,13 +43,14 @@ describe.concurrent('the commands', { timeout: 60_000 }, () => {
       'pins:check',
       'restore',
       'secrets',
+      'test',
     ]);
   });
 
   it.each(COMMANDS)('npm run %s -- --help prints the usage and exits 0, starting nothing', async (name, file) => {
     const r = await run(file, ['--help']);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(r.stdout).toMatch(new RegExp(`^Usage: npm run ${name}\\b`));
+    expect(r.stdout).toMatch(new RegExp(`^Usage: ${typed(name)}\\b`));
     expect(r.stdout).toMatch(/\n {2}-h, --help +print this usage and exit\n$/);
   });
 
@@ -55,8 +59,8 @@ describe.concurrent('the commands', { timeout: 60_000 }, () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     const [first, blank, usage] = r.stderr.split('\n');
-    expect([first, blank, usage?.startsWith(`Usage: npm run ${name}`)]).toEqual([
-      `npm run ${name}: Unknown option '--no-such-option'`,
+    expect([first, blank, usage?.startsWith(`Usage: ${typed(name)}`)]).toEqual([
+      `${typed(name)}: Unknown option '--no-such-option'`,
       '',
       true,
     ]);

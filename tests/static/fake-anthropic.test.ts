@@ -448,8 +448,21 @@ describe('fake Anthropic options', () => {
     expect(fake.server.listening).toBe(false);
   });
 
+  it('accepts its extra keys as well (a rotation overlap at the console), and no other', async () => {
+    const fake = createFakeAnthropic({ apiKey: KEY, extraApiKeys: ['second-key'] });
+    const url = await fake.listen(0, '127.0.0.1');
+    try {
+      const body = { model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] };
+      const status = async (key: string) => (await post(url, body, { ...goodHeaders, 'x-api-key': key })).status;
+      expect([await status(KEY), await status('second-key'), await status('third-key')]).toEqual([200, 200, 401]);
+    } finally {
+      await fake.close(1000);
+    }
+  });
+
   it('rejects a missing api key at construction', () => {
     expect(() => createFakeAnthropic({ apiKey: '' })).toThrow(/apiKey/);
+    expect(() => createFakeAnthropic({ apiKey: KEY, extraApiKeys: [''] })).toThrow(/extraApiKeys/);
   });
 });
 
@@ -459,6 +472,7 @@ describe('fake Anthropic entrypoint config', () => {
     expect(() => parseConfig({ FAKE_ANTHROPIC_API_KEY: '  ' })).toThrow(/FAKE_ANTHROPIC_API_KEY/);
     expect(parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k' })).toEqual({
       apiKey: 'k',
+      extraApiKeys: [],
       port: 8080,
       tokenDelayMs: 30,
       models: undefined,
@@ -468,6 +482,10 @@ describe('fake Anthropic entrypoint config', () => {
       port: 9090,
       tokenDelayMs: 0,
       models: ['a', 'b'],
+    });
+    expect(parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k', FAKE_ANTHROPIC_EXTRA_API_KEYS: ' k2,, k3 ' })).toMatchObject({
+      apiKey: 'k',
+      extraApiKeys: ['k2', 'k3'],
     });
     expect(() => parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k', PORT: 'http' })).toThrow(/PORT/);
     expect(() => parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k', TOKEN_DELAY_MS: '-5' })).toThrow(/TOKEN_DELAY_MS/);

@@ -33,6 +33,14 @@ export const OIDC_TEST_FILE = 'oidc-test.env';
 /** The run's CA certificate (PEM), beside it: the tests check the provider's TLS against it. */
 export const OIDC_TEST_CA = 'oidc-test-ca.crt';
 /**
+ * The keys the fake Anthropic accepts, as its console holds them: an env file in the stack's
+ * directory (`<workspace>/stack/`, beside the stack's kustomization) made into the Secret the
+ * fake reads. A rotation test adds FAKE_ANTHROPIC_EXTRA_API_KEYS there and applies.
+ */
+export const FAKE_CONSOLE = { file: 'fake-anthropic-console.env', secret: 'fake-anthropic-console' } as const;
+/** The workspace's directories beside the one applied (`stack.dir`): the stack's kustomization and the provider's. */
+export const WORKSPACE_DIRS = { stack: 'stack', provider: 'oidc-provider' } as const;
+/**
  * The platform's Gateway the overlay's public-endpoint.yaml names (gateway-system/public), as a
  * platform team would run it: on the node's Traefik (k3s's), HTTPS for the public host with a
  * certificate from the run's own CA (this file, beside the secrets), routes admitted from "chat".
@@ -82,8 +90,8 @@ function writeProvider(dir: string, clientSecret: string, user: { email: string;
   );
 }
 
-/** The stack under test: the overlay, the fake upstream, and Open WebUI trusting the run's CA. */
-function writeStack(dir: string, certs: string): void {
+/** The stack under test: the overlay, the fake upstream (accepting `anthropicKey`), and Open WebUI trusting the run's CA. */
+function writeStack(dir: string, certs: string, anthropicKey: string): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'ca.crt'), readFileSync(join(certs, 'ca.crt')));
   const openWebuiPatch = {
@@ -120,6 +128,36 @@ function writeStack(dir: string, certs: string): void {
       ],
     },
   };
+  // Anthropic's side of the key: the fake accepts what its "console" Secret holds, not whatever
+  // LiteLLM's Secret says, so a rotation test can overlap two keys as the real console allows.
+  const fakeConsolePatch = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'fake-anthropic' },
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            {
+              name: 'fake-anthropic',
+              env: [
+                {
+                  name: 'FAKE_ANTHROPIC_API_KEY',
+                  valueFrom: { secretKeyRef: { name: FAKE_CONSOLE.secret, key: 'FAKE_ANTHROPIC_API_KEY' } },
+                },
+                {
+                  name: 'FAKE_ANTHROPIC_EXTRA_API_KEYS',
+                  valueFrom: { secretKeyRef: { name: FAKE_CONSOLE.secret, key: 'FAKE_ANTHROPIC_EXTRA_API_KEYS', optional: true } },
+                },
+              ],
+            },
+          ],
+        },
+      },
+    },
+  };
+  writeFileSync(join(dir, FAKE_CONSOLE.file), `FAKE_ANTHROPIC_API_KEY=${anthropicKey}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'fake-anthropic-console.yaml'), stringify(fakeConsolePatch));
   writeFileSync(join(dir, 'open-webui-test-ca.yaml'), stringify(openWebuiPatch));
   writeFileSync(join(dir, 'open-webui-to-test-provider.yaml'), stringify(toProvider));
   writeFileSync(
@@ -129,7 +167,8 @@ function writeStack(dir: string, certs: string): void {
       resources: [`../manifests/local/${OVERLAY}`, 'open-webui-to-test-provider.yaml'],
       components: ['../manifests/components/fake-anthropic'],
       configMapGenerator: [{ name: 'test-ca', files: ['ca.crt'] }],
-      patches: [{ path: 'open-webui-test-ca.yaml' }],
+      secretGenerator: [{ name: FAKE_CONSOLE.secret, envs: [FAKE_CONSOLE.file] }],
+      patches: [{ path: 'open-webui-test-ca.yaml' }, { path: 'fake-anthropic-console.yaml' }],
     }),
   );
 }
@@ -191,9 +230,10 @@ async function boot() {
   const secretsDir = join(ws.localDir, OVERLAY);
   const log = (l: string) => console.log(`[production] ${l}`);
   const clientSecret = randomSecret();
+  const anthropicKey = randomSecret('sk-ant-fake-');
   const user = { email: 'ada@example.com', password: randomSecret() };
   for (const l of [
-    ...fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: randomSecret('sk-ant-fake-') }),
+    ...fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: anthropicKey }),
     ...fillEmptyValues(join(secretsDir, 'oidc.env'), {
       OPENID_PROVIDER_URL: `${IDP_ISSUER}/.well-known/openid-configuration`,
       OAUTH_CLIENT_ID: OIDC_CLIENT_ID,
@@ -204,16 +244,19 @@ async function boot() {
   writeFileSync(join(secretsDir, OIDC_TEST_FILE), `EMAIL=${user.email}\nPASSWORD=${user.password}\n`, { mode: 0o600 });
 
   // In the provider's kustomization directory: kustomize reads generator files only from there.
-  const provider = join(ws.root, 'oidc-provider');
+  const provider = join(ws.root, WORKSPACE_DIRS.provider);
   await makeCertificates(provider);
   writeFileSync(join(secretsDir, OIDC_TEST_CA), readFileSync(join(provider, 'ca.crt')));
   writeProvider(provider, clientSecret, user);
-  writeStack(join(ws.root, 'stack'), provider);
+  writeStack(join(ws.root, WORKSPACE_DIRS.stack), provider, anthropicKey);
   await writePlatformGateway(join(ws.root, 'platform-gateway'), secretsDir);
   pointAtNodeTraefik(join(ws.overlaysDir, OVERLAY));
   const dir = join(ws.root, 'production-under-test');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: ['../stack', '../oidc-provider', '../platform-gateway'] }));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    stringify({ resources: [`../${WORKSPACE_DIRS.stack}`, `../${WORKSPACE_DIRS.provider}`, '../platform-gateway'] }),
+  );
   const stack = await bootForTests('production', {
     overlay: OVERLAY,
     dir,
