@@ -10,7 +10,9 @@ import { defineConfig } from 'vitest/config';
 // before any test, so the stacks are up while static and images run.
 export default defineConfig({
   test: {
-    reporters: ['default', ['junit', { outputFile: 'test-results/junit.xml' }]],
+    reporters: ['default', 'junit'],
+    // npm test (tests/run.ts) gives each of its two runs its own file with --outputFile.junit.
+    outputFile: { junit: 'test-results/junit.xml' },
     projects: [
       {
         test: {

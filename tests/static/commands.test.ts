@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { $ } from 'zx';
+import { execFile } from 'node:child_process';
 import { REPO_ROOT } from '../../lib/paths.ts';
 
 const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
@@ -17,16 +17,20 @@ const COMMANDS = Object.entries(scripts)
 /** How a user types it: `npm test`, `npm run <name>` for the rest. */
 const typed = (name: string) => (name === 'test' ? 'npm test' : `npm run ${name}`);
 
-async function run(file: string, args: string[]) {
-  // A command that ignored --help would start its work (a build, a node): the timeout fails it.
-  const r = await $({
-    cwd: REPO_ROOT,
-    quiet: true,
-    nothrow: true,
-    timeout: '20s',
-    env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
-  })`${process.execPath} ${file} ${args}`;
-  return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+/** Runs a command file with Node directly (no shell between: nothing of the host's shell set-up in its output). */
+async function run(file: string, args: string[]): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile(
+      process.execPath,
+      [file, ...args],
+      // A command that ignored --help would start its work (a build, a node): the timeout fails it.
+      { cwd: REPO_ROOT, timeout: 20_000, env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' } },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : err.killed ? 'killed (timeout)' : String(err.code);
+        resolve({ code, stdout, stderr });
+      },
+    ),
+  );
 }
 
 const STACK_TRACE = /^\s+at .+(:\d+:\d+\)?|\(node:)/m;
