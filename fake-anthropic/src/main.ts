@@ -4,6 +4,7 @@
  * Env:
  *   FAKE_ANTHROPIC_API_KEY  required: the x-api-key accepted
  *   FAKE_ANTHROPIC_EXTRA_API_KEYS  optional, comma-separated: more keys accepted as well (a rotation's overlap)
+ *   FAKE_VOYAGE_API_KEYS    optional, comma-separated: the Bearer keys POST /v1/embeddings (Voyage AI) accepts
  *   PORT                    default 8080
  *   TOKEN_DELAY_MS          default 30: pause before each streamed text_delta
  *   FAKE_ANTHROPIC_MODELS   optional, comma-separated allow-list of model ids (others: 404)
@@ -17,6 +18,7 @@ import { createFakeAnthropic, type RequestLogEntry } from './server.ts';
 export interface FakeAnthropicConfig {
   apiKey: string;
   extraApiKeys: string[];
+  voyageApiKeys: string[];
   port: number;
   tokenDelayMs: number;
   models: string[] | undefined;
@@ -52,6 +54,7 @@ export function parseConfig(env: Record<string, string | undefined>): FakeAnthro
   return {
     apiKey,
     extraApiKeys: list(env['FAKE_ANTHROPIC_EXTRA_API_KEYS'] ?? ''),
+    voyageApiKeys: list(env['FAKE_VOYAGE_API_KEYS'] ?? ''),
     port: intFromEnv(env, 'PORT', 0, 65535) ?? 8080,
     tokenDelayMs: intFromEnv(env, 'TOKEN_DELAY_MS', 0, 60_000) ?? 30,
     models,
@@ -82,6 +85,7 @@ export async function main(env: Record<string, string | undefined> = process.env
   const fake = createFakeAnthropic({
     apiKey: config.apiKey,
     extraApiKeys: config.extraApiKeys,
+    voyageApiKeys: config.voyageApiKeys,
     tokenDelayMs: config.tokenDelayMs,
     ...(config.models !== undefined ? { models: config.models } : {}),
     ...(config.maxBodyBytes !== undefined ? { maxBodyBytes: config.maxBodyBytes } : {}),

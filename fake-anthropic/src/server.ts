@@ -13,6 +13,7 @@
  *   POST   /v1/messages               Messages API, JSON or SSE (`"stream": true`)
  *   POST   /v1/messages/count_tokens  {input_tokens}
  *   GET    /v1/models                 model list (the configured allow-list, else DEFAULT_MODEL_IDS)
+ *   POST   /v1/embeddings             Voyage AI's embeddings API (voyage.ts): Bearer auth, Voyage's shapes
  *   GET    /health                    {"status":"ok"} (no auth)
  *   GET    /_fake/requests            recorded /v1/* requests, oldest first (no auth)
  *   DELETE /_fake/requests            forget them
@@ -20,19 +21,22 @@
  *   GET    /_fake/faults              the rules still active; DELETE clears them
  *
  * The reply is deterministic; see `planReply` / `expectedReply` in reply.ts for the rule.
+ * Anthropic's key may come as `x-api-key` (what LiteLLM sends) or `Authorization: Bearer` (what
+ * the official SDKs send since their 1.x releases); the real API takes both.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { countInputTokens, isRecord, messageObject, planReply, validateMessagesBody, type ReplyPlan } from './reply.ts';
 import { SSE_CONTENT_TYPE, pause, writeMessageStream } from './sse.ts';
+import { VoyageError, embeddingsResponse, validateEmbeddingsBody } from './voyage.ts';
 import { FAULT_ERRORS, FaultRules, FaultSpecError, directiveFault, parseRules, type Fault, type FaultKind } from './faults.ts';
 
 /** Listed by GET /v1/models when no allow-list is configured (any model is then accepted). */
 export const DEFAULT_MODEL_IDS: readonly string[] = ['claude-sonnet-4-5-20250929', 'claude-haiku-4-5-20251001', 'claude-opus-4-1-20250805'];
 
 /** The `anthropic-version` header values the real API accepts. */
-export const ANTHROPIC_VERSIONS: readonly string[] = ['2023-06-01', '2023-01-01'];
+export const ANTHROPIC_VERSIONS: readonly string[] = ['2023-06-01', '2023-01-01', '2026-10-21'];
 
 export type AnthropicErrorType =
   | 'invalid_request_error'
@@ -49,6 +53,8 @@ export interface FakeAnthropicOptions {
   apiKey: string;
   /** More keys accepted as well, as a console holds several keys of one workspace (a rotation's overlap). */
   extraApiKeys?: readonly string[];
+  /** The Bearer keys POST /v1/embeddings (Voyage AI) accepts; none: every embeddings request is refused (401). */
+  voyageApiKeys?: readonly string[];
   /** Pause before each streamed `content_block_delta`, in ms. Default 0. */
   tokenDelayMs?: number;
   /** If given, only these model ids are served; any other gets 404 not_found_error. */
@@ -222,6 +228,7 @@ class RequestRecorder {
 
 interface Context {
   readonly apiKeys: readonly string[];
+  readonly voyageApiKeys: readonly string[];
   readonly tokenDelayMs: number;
   readonly maxBodyBytes: number;
   /** The allow-list as configured (listed by /v1/models) and as a set (checked). */
@@ -323,8 +330,13 @@ function parseJsonBody(raw: string): Record<string, unknown> {
   return parsed;
 }
 
+/** The key a request presents: `x-api-key`, else an `Authorization: Bearer` token. */
+function presentedKey(req: http.IncomingMessage): string | undefined {
+  return headerValue(req, 'x-api-key') ?? /^Bearer\s+(\S+)$/i.exec(headerValue(req, 'authorization') ?? '')?.[1];
+}
+
 function checkAuthAndVersion(req: http.IncomingMessage, apiKeys: readonly string[]): void {
-  const key = headerValue(req, 'x-api-key');
+  const key = presentedKey(req);
   if (key === undefined || key === '') throw new HttpError(401, 'authentication_error', 'x-api-key header is required');
   if (!keyMatches(key, apiKeys)) throw new HttpError(401, 'authentication_error', 'invalid x-api-key');
   const version = headerValue(req, 'anthropic-version');
@@ -436,6 +448,50 @@ async function handleMessages(
   sendJson(ctx, res, 200, messageObject(randomId('msg_'), model, plan), { 'request-id': rec.requestId });
 }
 
+const bearerToken = (req: http.IncomingMessage) => /^Bearer\s+(\S+)$/i.exec(headerValue(req, 'authorization') ?? '')?.[1];
+
+/**
+ * Voyage AI's embeddings API. Its errors are Voyage's (`{"detail": ...}`: 400 invalid request, 401
+ * key, 429 rate limit with `retry-after`, 500, 503), and the fault rules apply per model as for
+ * messages: rate_limit 429, overloaded 503, api_error 500, slow_first_token a delay, stall a
+ * response that never comes, cut a reset connection.
+ */
+async function handleEmbeddings(
+  ctx: Context,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  rec: RecordedRequest,
+  log: RequestLogEntry,
+): Promise<void> {
+  const raw = await readBody(req, ctx.maxBodyBytes);
+  rec.body = recordableBody(raw);
+  const refuse = (status: number, detail: string, headers: Record<string, string> = {}) => {
+    rec.status = status;
+    sendJson(ctx, res, status, { detail }, { 'request-id': rec.requestId, ...headers });
+  };
+  if (!keyMatches(bearerToken(req), ctx.voyageApiKeys)) return refuse(401, 'Provided API key is invalid.');
+  let request;
+  try {
+    request = validateEmbeddingsBody(JSON.parse(raw));
+  } catch (e) {
+    if (e instanceof SyntaxError) return refuse(400, 'Request body is not valid JSON.');
+    if (e instanceof VoyageError) return refuse(e.status, e.message);
+    throw e;
+  }
+  log.model = request.model;
+  const fault = ctx.faults.take(request.model);
+  rec.fault = fault?.kind;
+  if (fault?.kind === 'rate_limit')
+    return refuse(429, 'You have exceeded the rate limit (fake upstream fault).', { 'retry-after': String(fault.retryAfterSeconds ?? 1) });
+  if (fault?.kind === 'overloaded') return refuse(503, 'Service unavailable (fake upstream fault).');
+  if (fault?.kind === 'api_error') return refuse(500, 'Internal server error (fake upstream fault).');
+  if (fault?.kind === 'slow_first_token' && !(await waitOrGone(res, fault.delayMs ?? 5000))) return;
+  const interrupt = interruption(res, fault);
+  if (interrupt && !(await interrupt())) return;
+  rec.status = 200;
+  sendJson(ctx, res, 200, embeddingsResponse(request), { 'request-id': rec.requestId });
+}
+
 function handleModels(ctx: Context, req: http.IncomingMessage, res: http.ServerResponse, rec: RecordedRequest): void {
   checkAuthAndVersion(req, ctx.apiKeys);
   const ids = ctx.models ?? DEFAULT_MODEL_IDS;
@@ -529,6 +585,7 @@ const ROUTES: Record<string, Route> = {
   '/v1/messages': { methods: ['POST'], recorded: true },
   '/v1/messages/count_tokens': { methods: ['POST'], recorded: true },
   '/v1/models': { methods: ['GET'], recorded: true },
+  '/v1/embeddings': { methods: ['POST'], recorded: true },
   '/health': { methods: ['GET', 'HEAD'], recorded: false },
   '/_fake/requests': { methods: ['GET', 'DELETE'], recorded: false },
   '/_fake/faults': { methods: ['GET', 'PUT', 'DELETE'], recorded: false },
@@ -559,7 +616,10 @@ function newRecord(ctx: Context, req: http.IncomingMessage, requestId: string, m
     method,
     path: rawPath,
     headers: recordedHeaders(req),
-    apiKeyValid: keyMatches(headerValue(req, 'x-api-key'), ctx.apiKeys),
+    apiKeyValid:
+      pathnameOf(rawPath) === '/v1/embeddings'
+        ? keyMatches(bearerToken(req), ctx.voyageApiKeys)
+        : keyMatches(presentedKey(req), ctx.apiKeys),
     body: null,
     status: 0,
     stream: false,
@@ -617,6 +677,9 @@ async function dispatch(
       return;
     case '/v1/messages/count_tokens':
       await handleMessages(ctx, req, res, rec, log, true);
+      return;
+    case '/v1/embeddings':
+      await handleEmbeddings(ctx, req, res, rec, log);
       return;
   }
 }
@@ -719,6 +782,7 @@ export function createFakeAnthropic(options: FakeAnthropicOptions): FakeAnthropi
   }
   const ctx: Context = {
     apiKeys: [options.apiKey, ...(options.extraApiKeys ?? [])],
+    voyageApiKeys: options.voyageApiKeys ?? [],
     tokenDelayMs: nonNegativeInt(options.tokenDelayMs, 0, 'tokenDelayMs'),
     maxBodyBytes: nonNegativeInt(options.maxBodyBytes, 10 * 1024 * 1024, 'maxBodyBytes'),
     models: options.models,

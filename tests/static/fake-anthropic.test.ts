@@ -229,13 +229,14 @@ describe('fake Anthropic over HTTP', () => {
     expect(deltaTexts(events).join('')).toBe(expectedReply(capBody));
   });
 
-  it('refuses a missing or wrong x-api-key with 401 authentication_error', async () => {
+  it('refuses a missing or wrong key (x-api-key or Authorization: Bearer) with 401 authentication_error', async () => {
     const { 'x-api-key': _dropped, ...noKey } = goodHeaders;
     await expectAnthropicError(await post(base, request(), noKey), 401, 'authentication_error');
     await expectAnthropicError(await post(base, request(), { ...goodHeaders, 'x-api-key': KEY + 'x' }), 401, 'authentication_error');
     await expectAnthropicError(await post(base, request(), { ...goodHeaders, 'x-api-key': 'short' }), 401, 'authentication_error');
-    // Bearer is not an api key
-    await expectAnthropicError(await post(base, request(), { ...noKey, authorization: `Bearer ${KEY}` }), 401, 'authentication_error');
+    // The official SDKs send the key as a Bearer token (1.x and 2.x), which the real API takes.
+    expect((await post(base, request(), { ...noKey, authorization: `Bearer ${KEY}` })).status).toBe(200);
+    await expectAnthropicError(await post(base, request(), { ...noKey, authorization: `Bearer ${KEY}x` }), 401, 'authentication_error');
   });
 
   it('refuses malformed requests with 400 invalid_request_error', async () => {
@@ -473,6 +474,7 @@ describe('fake Anthropic entrypoint config', () => {
     expect(parseConfig({ FAKE_ANTHROPIC_API_KEY: 'k' })).toEqual({
       apiKey: 'k',
       extraApiKeys: [],
+      voyageApiKeys: [],
       port: 8080,
       tokenDelayMs: 30,
       models: undefined,

@@ -1,0 +1,1 @@
+../../../fake-anthropic/src/voyage.ts
