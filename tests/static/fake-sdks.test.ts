@@ -17,6 +17,15 @@ const run = promisify(execFile);
 const KEY = 'sk-ant-fake-static-0123456789';
 const MODEL = 'claude-sonnet-4-5-20250929';
 const SDK_DIR = join(import.meta.dirname, 'sdk');
+/** The event types of a streamed message (the Python SDK adds its own helper events, e.g. `text`). */
+const STREAM_EVENTS = [
+  'content_block_delta',
+  'content_block_start',
+  'content_block_stop',
+  'message_delta',
+  'message_start',
+  'message_stop',
+];
 
 let fake: FakeAnthropic;
 let base = '';
@@ -77,14 +86,7 @@ describe('the official TypeScript SDK (@anthropic-ai/sdk)', () => {
     const final = await stream.finalMessage();
     expect(text).toBe(expectedReply({ model: MODEL, messages }));
     expect(final.content[0]).toMatchObject({ type: 'text', text });
-    expect([...types].sort()).toEqual([
-      'content_block_delta',
-      'content_block_start',
-      'content_block_stop',
-      'message_delta',
-      'message_start',
-      'message_stop',
-    ]);
+    expect([...types].sort()).toEqual(STREAM_EVENTS);
   });
 
   it('counts tokens and lists models', async () => {
@@ -124,16 +126,7 @@ describe('the official Python SDK (anthropic on PyPI)', () => {
     expect(seen['sdk']).toBe('2.17.0');
     expect(seen['message']).toMatchObject({ type: 'message', role: 'assistant', stop_reason: 'end_turn', text: reply });
     expect(seen['stream']).toMatchObject({ deltas: reply, text: reply });
-    expect((seen['stream'] as { events: string[] }).events).toEqual(
-      expect.arrayContaining([
-        'content_block_delta',
-        'content_block_start',
-        'content_block_stop',
-        'message_delta',
-        'message_start',
-        'message_stop',
-      ]),
-    );
+    expect((seen['stream'] as { events: string[] }).events).toEqual(expect.arrayContaining(STREAM_EVENTS));
     expect(seen['count_tokens']).toBeGreaterThan(0);
     expect(seen['models']).toContain(MODEL);
     expect(seen['errors']).toEqual({
