@@ -21,8 +21,12 @@ interface VoyageModel {
 
 const FLEXIBLE = [256, 512, 1024, 2048] as const;
 
-/** Voyage's current text embedding models, as its documentation lists them. */
+/** Voyage's text embedding models that LiteLLM 1.108.14's model map lists (1024 dimensions by default). */
 export const VOYAGE_MODELS: Readonly<Record<string, VoyageModel>> = {
+  'voyage-4-large': { defaultDimension: 1024, dimensions: FLEXIBLE, contextTokens: 32_000 },
+  'voyage-4': { defaultDimension: 1024, dimensions: FLEXIBLE, contextTokens: 32_000 },
+  'voyage-4-lite': { defaultDimension: 1024, dimensions: FLEXIBLE, contextTokens: 32_000 },
+  'voyage-code-4': { defaultDimension: 1024, dimensions: FLEXIBLE, contextTokens: 32_000 },
   'voyage-3.5': { defaultDimension: 1024, dimensions: FLEXIBLE, contextTokens: 32_000 },
   'voyage-3.5-lite': { defaultDimension: 1024, dimensions: FLEXIBLE, contextTokens: 32_000 },
   'voyage-3-large': { defaultDimension: 1024, dimensions: FLEXIBLE, contextTokens: 32_000 },
