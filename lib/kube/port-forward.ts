@@ -111,6 +111,8 @@ interface Tunnel {
 const WS_OPEN = 1;
 const WS_CLOSING = 2;
 const WS_CLOSED = 3;
+/** How long a closing tunnel waits for the API server's close frame before its connection is dropped. */
+const CLOSE_GRACE_MS = 3_000;
 /** Client bytes queued towards the API server before the client socket is paused. */
 const HIGH_WATER = 1 << 20;
 
@@ -169,7 +171,14 @@ export async function forwardService(kc: k8s.KubeConfig, namespace: string, serv
     let halfClosedTimer: NodeJS.Timeout | undefined;
 
     const closeTunnel = () => {
-      if (tunnel && tunnel.readyState < WS_CLOSING) tunnel.close(1000);
+      if (!tunnel || tunnel.readyState >= WS_CLOSING) return;
+      const t = tunnel;
+      t.close(1000);
+      // The close handshake waits for the API server's answer (ws gives it 30 s); a busy server
+      // would hold a tunnel nobody uses that long. Past the grace, the connection is dropped.
+      setTimeout(() => {
+        if (t.readyState !== WS_CLOSED) t.terminate();
+      }, CLOSE_GRACE_MS).unref();
     };
     const armHalfClosedTimer = () => {
       clearTimeout(halfClosedTimer);

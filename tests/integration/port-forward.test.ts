@@ -593,18 +593,28 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
     }
     // Counted by the forward itself, with its own positive control.
     for (const f of all) {
-      await until(`${f.service}: the forward counts nothing open`, 15_000, async () => {
-        const n = f.connections();
-        return n.sockets === 0 && n.tunnels === 0 ? true : undefined;
-      });
+      await until(
+        `${f.service}: the forward counts nothing open`,
+        15_000,
+        async () => {
+          const n = f.connections();
+          return n.sockets === 0 && n.tunnels === 0 ? true : undefined;
+        },
+        () => f.connections(),
+      );
       const c = await Conn.open(f.localPort);
       expect(status(await c.request('GET', healthPath(f)))).toBe(200);
       expect(f.connections()).toEqual({ sockets: 1, tunnels: 1 });
       c.socket.end();
-      await until(`${f.service}: the forward counts nothing open again`, 15_000, async () => {
-        const n = f.connections();
-        return n.sockets === 0 && n.tunnels === 0 ? true : undefined;
-      });
+      await until(
+        `${f.service}: the forward counts nothing open again`,
+        15_000,
+        async () => {
+          const n = f.connections();
+          return n.sockets === 0 && n.tunnels === 0 ? true : undefined;
+        },
+        () => f.connections(),
+      );
     }
   });
 });
