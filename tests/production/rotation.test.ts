@@ -69,15 +69,15 @@ async function teamAdmin(token: string): Promise<Credentials> {
 
 describe('rotating every secret under traffic through the Gateway', { timeout: 600_000 }, () => {
   it('ANTHROPIC_API_KEY: a second key at Anthropic, the Secret, then the old key revoked: zero failed chats, only the new key sent', async () => {
-    const console_ = workspaceFile(WORKSPACE_DIRS.stack, FAKE_CONSOLE.file);
+    const consoleFile = workspaceFile(WORKSPACE_DIRS.stack, FAKE_CONSOLE.file);
     const before = secret('litellm.env', 'ANTHROPIC_API_KEY');
     const rotated = randomSecret('sk-ant-fake-');
     const traffic = await underTraffic('ANTHROPIC_API_KEY in three steps', async () => {
-      editEnvFile(console_, { FAKE_ANTHROPIC_EXTRA_API_KEYS: rotated });
+      editEnvFile(consoleFile, { FAKE_ANTHROPIC_EXTRA_API_KEYS: rotated });
       const steps = [await applyStack('1: a second key created at Anthropic')];
       editEnvFile(envFile('litellm.env'), { ANTHROPIC_API_KEY: rotated });
       steps.push(await applyStack('2: the new key in the Secret (LiteLLM rolls)'));
-      editEnvFile(console_, { FAKE_ANTHROPIC_API_KEY: rotated, FAKE_ANTHROPIC_EXTRA_API_KEYS: undefined });
+      editEnvFile(consoleFile, { FAKE_ANTHROPIC_API_KEY: rotated, FAKE_ANTHROPIC_EXTRA_API_KEYS: undefined });
       steps.push(await applyStack('3: the old key revoked at Anthropic'));
       return steps;
     });
