@@ -14,7 +14,7 @@ import { REPO_ROOT } from '../lib/paths.ts';
 import { secondsSince } from '../lib/time.ts';
 
 /** The two runs: each a list of projects in vitest.config.ts's order, and the tag its lines carry. */
-export const RUNS = [
+const RUNS = [
   { tag: 'dev-stack', projects: ['static', 'images', 'smoke', 'integration'] },
   { tag: 'production', projects: ['production'] },
 ] as const;

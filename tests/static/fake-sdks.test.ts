@@ -8,13 +8,15 @@ import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomSecret } from '../../lib/secrets.ts';
 import Anthropic from '@anthropic-ai/sdk';
 import { createFakeAnthropic, type FakeAnthropic } from '../../fake-anthropic/src/server.ts';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { BUILD_DIR } from '../../lib/paths.ts';
 
 const run = promisify(execFile);
-const KEY = 'sk-ant-fake-static-0123456789';
+// Made per run: no key-shaped literal in the tree.
+const KEY = randomSecret('fake-anthropic-');
 const MODEL = 'claude-sonnet-4-5-20250929';
 const SDK_DIR = join(import.meta.dirname, 'sdk');
 /** The event types of a streamed message (the Python SDK adds its own helper events, e.g. `text`). */

@@ -1,11 +1,13 @@
 // The fake upstream's second API: Voyage AI's embeddings (fake-anthropic/src/voyage.ts), in
 // Voyage's shapes, with vectors a retrieval test can rely on, and Voyage's errors and faults.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomSecret } from '../../lib/secrets.ts';
 import { createFakeAnthropic, type FakeAnthropic } from '../../fake-anthropic/src/server.ts';
 import { cosine, embed } from '../../fake-anthropic/src/voyage.ts';
 
-const KEY = 'sk-ant-fake-static-0123456789';
-const VOYAGE_KEY = 'pa-fake-voyage-0123456789';
+// Made per run: no key-shaped literal in the tree.
+const KEY = randomSecret('fake-anthropic-');
+const VOYAGE_KEY = randomSecret('fake-voyage-');
 
 let fake: FakeAnthropic;
 let base = '';

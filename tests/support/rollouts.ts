@@ -50,7 +50,7 @@ export async function applyStack(step: string): Promise<string> {
 }
 
 /** A rollout reports complete while old pods still finish their preStop sleep: wait until they are gone. */
-export async function oldPodsGone(): Promise<void> {
+async function oldPodsGone(): Promise<void> {
   await waitUntil(
     'the old pods of the stack gone',
     async () => {
