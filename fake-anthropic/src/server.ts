@@ -332,7 +332,12 @@ function parseJsonBody(raw: string): Record<string, unknown> {
 
 /** The key a request presents: `x-api-key`, else an `Authorization: Bearer` token. */
 function presentedKey(req: http.IncomingMessage): string | undefined {
-  return headerValue(req, 'x-api-key') ?? /^Bearer\s+(\S+)$/i.exec(headerValue(req, 'authorization') ?? '')?.[1];
+  return headerValue(req, 'x-api-key') ?? bearerToken(req);
+}
+
+/** The token of an `Authorization: Bearer` header (Voyage's only way, Anthropic's second). */
+function bearerToken(req: http.IncomingMessage): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(headerValue(req, 'authorization') ?? '')?.[1];
 }
 
 function checkAuthAndVersion(req: http.IncomingMessage, apiKeys: readonly string[]): void {
@@ -447,8 +452,6 @@ async function handleMessages(
   if (interrupt && !(await interrupt())) return;
   sendJson(ctx, res, 200, messageObject(randomId('msg_'), model, plan), { 'request-id': rec.requestId });
 }
-
-const bearerToken = (req: http.IncomingMessage) => /^Bearer\s+(\S+)$/i.exec(headerValue(req, 'authorization') ?? '')?.[1];
 
 /**
  * Voyage AI's embeddings API. Its errors are Voyage's (`{"detail": ...}`: 400 invalid request, 401
