@@ -8,6 +8,8 @@ import { basename, join, relative } from 'node:path';
 
 /** `KEY=@random` or `KEY=@random:prefix-` in an example means "generate a strong value". */
 const RANDOM_MARKER = /^@random(?::(.*))?$/;
+/** `KEY=@optional` in an example: the key may stay empty (the overlay reads it only when set). */
+const OPTIONAL_MARKER = '@optional';
 /** `${KEY}` in an example value is replaced by KEY's value in the same file (a URL built from a generated password). */
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const LINE = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
@@ -19,6 +21,8 @@ export interface EnvFileReport {
   added: string[];
   /** Keys that have no value yet and cannot be generated (an API key, a database URL...). */
   missing: string[];
+  /** Optional keys still empty (`@optional` in the example): worth a mention, not an error. */
+  unset: string[];
 }
 
 export function randomSecret(prefix = ''): string {
@@ -38,8 +42,14 @@ export function parseEnv(text: string): Map<string, string> {
 }
 
 function valueFor(exampleValue: string): string {
+  if (exampleValue === OPTIONAL_MARKER) return '';
   const m = RANDOM_MARKER.exec(exampleValue);
   return m ? randomSecret(m[1] ?? '') : exampleValue;
+}
+
+/** The keys an example marks `@optional`. */
+export function optionalKeys(example: Map<string, string>): Set<string> {
+  return new Set([...example].filter(([, v]) => v === OPTIONAL_MARKER).map(([k]) => k));
 }
 
 /** The values for `entries`: generated, then `${KEY}` references resolved against `known` and themselves. */
@@ -60,7 +70,7 @@ function valuesFor(entries: [string, string][], known: Map<string, string>, exam
 export function ensureEnvFile(examplePath: string): EnvFileReport {
   const file = examplePath.replace(/\.example$/, '');
   const example = parseEnv(readFileSync(examplePath, 'utf8'));
-  const report: EnvFileReport = { file, created: false, added: [], missing: [] };
+  const report: EnvFileReport = { file, created: false, added: [], missing: [], unset: [] };
   if (!existsSync(file)) {
     const lines = valuesFor([...example], new Map(), examplePath).map(([k, v]) => `${k}=${v}`);
     writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
@@ -83,8 +93,10 @@ export function ensureEnvFile(examplePath: string): EnvFileReport {
     }
   }
   chmodSync(file, 0o600);
+  const optional = optionalKeys(example);
   for (const [k, v] of parseEnv(readFileSync(file, 'utf8'))) {
-    if (v === '' || RANDOM_MARKER.test(v)) report.missing.push(k);
+    if (v === '' && optional.has(k)) report.unset.push(k);
+    else if (v === '' || RANDOM_MARKER.test(v) || v === OPTIONAL_MARKER) report.missing.push(k);
   }
   return report;
 }
@@ -104,7 +116,8 @@ export function describeReports(reports: EnvFileReport[], base: string): string[
     const name = relative(base, r.file);
     const state = r.created ? 'created' : r.added.length > 0 ? `kept, added ${r.added.join(', ')}` : 'kept';
     const todo = r.missing.length > 0 ? `; fill in: ${r.missing.join(', ')}` : '';
-    return `${name}: ${state}${todo}`;
+    const later = r.unset.length > 0 ? `; optional, not set: ${r.unset.join(', ')}` : '';
+    return `${name}: ${state}${todo}${later}`;
   });
 }
 

@@ -22,6 +22,10 @@ try {
   const target = await stackTarget({ overlay: values.overlay, kubeconfig: values.kubeconfig, context: values.context });
   const r = await restore(target.kc, { namespace: target.namespace, archive: positionals[0]!, log: (l) => console.log(l) });
   console.log(`restore: done in ${r.seconds.toFixed(1)} s; the data it replaced is kept on the volume in ${r.kept}`);
+  if (r.database === 'sqlite')
+    console.log(
+      'restore: document vectors (embedded Chroma) are not in a SQLite archive: re-index as an admin, POST /api/v1/knowledge/reindex (docs/operations.md, "Documents")',
+    );
 } catch (err) {
   console.error(`restore: ${(err as Error).message}`);
   process.exit(1);

@@ -99,3 +99,13 @@ export async function restartDeployment(kc: k8s.KubeConfig, namespace: string, n
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
   );
 }
+
+/** What `kubectl scale deployment/<name> --replicas=N` does (an HPA leaves a Deployment at 0 alone). */
+export async function scaleDeployment(kc: k8s.KubeConfig, namespace: string, name: string, replicas: number): Promise<void> {
+  await kc
+    .makeApiClient(k8s.AppsV1Api)
+    .patchNamespacedDeploymentScale(
+      { name, namespace, body: { spec: { replicas } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+}

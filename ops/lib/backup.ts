@@ -318,6 +318,8 @@ async function scaleTo(kc: k8s.KubeConfig, namespace: string, replicas: number):
 export interface RestoreResult {
   seconds: number;
   kept: string;
+  /** The database restored; on SQLite the document vectors (embedded Chroma) were not in the archive. */
+  database: 'sqlite' | 'postgres';
 }
 
 /**
@@ -456,5 +458,5 @@ export async function restore(
     async () => ((await listPods(kc, opts.namespace, `app.kubernetes.io/name=${APP}`)).some(isPodReady) ? true : undefined),
     { timeoutMs: 300_000, intervalMs: 1000 },
   );
-  return { seconds: (Date.now() - t0) / 1000, kept: keptDir };
+  return { seconds: (Date.now() - t0) / 1000, kept: keptDir, database: manifest.database };
 }

@@ -18,7 +18,7 @@ import { stringify } from 'yaml';
 import { fillEmptyValues, randomSecret } from '../../lib/secrets.ts';
 import { stackSecret, up, type Stack } from '../../dev/lib/stack.ts';
 import { deletePod, listPods, podOf } from '../../lib/kube/pod.ts';
-import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
+import { scaleDeployment, waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 import {
   channelsDisabled,
   reportChatErrors,
@@ -327,12 +327,7 @@ describe('Open WebUI in a browser through the Gateway (TLS from the local CA, tr
     'catches a broken stack: with LiteLLM scaled to zero the same chat step fails with the error the app shows',
     { timeout: 300_000 },
     async () => {
-      const apps = kc.makeApiClient(k8s.AppsV1Api);
-      const scale = (replicas: number) =>
-        apps.patchNamespacedDeploymentScale(
-          { name: 'litellm', namespace: NAMESPACE, body: { spec: { replicas } } },
-          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-        );
+      const scale = (replicas: number) => scaleDeployment(kc, NAMESPACE, 'litellm', replicas);
       await scale(0);
       try {
         await expect

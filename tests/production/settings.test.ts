@@ -21,23 +21,32 @@ import { configuredModels } from '../support/models.ts';
 import { sql } from '../support/postgres.ts';
 import { closeAll, forwardEachPod } from '../support/replicas.ts';
 import { applyStack, editEnvFile, everyReplicaServes, underTraffic } from '../support/rollouts.ts';
+import { uploadDocument } from '../support/knowledge.ts';
+import { topicDocument } from '../support/documents.ts';
 
 const ns = stack.namespace;
 const LITELLM_URL = 'http://litellm:4000/v1';
 const model = configuredModels()[0]!;
 
-/** The LiteLLM connection Open WebUI's database holds (what every replica sends, read per request). */
-async function storedConnection(): Promise<{ urls: string[]; keys: string[] }> {
-  const rows = await sql("select key, value::text from config where key in ('openai.api_base_urls', 'openai.api_keys') order by key");
-  const byKey = Object.fromEntries(
-    rows.split('\n').map((l) => [l.slice(0, l.indexOf('|')), JSON.parse(l.slice(l.indexOf('|') + 1)) as string[]]),
+/** The LiteLLM connections Open WebUI's database holds, for chats and for embeddings (what every replica sends). */
+async function storedConnection(): Promise<{ urls: string[]; keys: string[]; embeddings: { url: string; key: string } }> {
+  const rows = await sql(
+    "select key, value::text from config where key in ('openai.api_base_urls', 'openai.api_keys', 'rag.openai.api_base_url', 'rag.openai.api_key') order by key",
   );
-  return { urls: byKey['openai.api_base_urls'] ?? [], keys: byKey['openai.api_keys'] ?? [] };
+  const byKey = Object.fromEntries(
+    rows.split('\n').map((l) => [l.slice(0, l.indexOf('|')), JSON.parse(l.slice(l.indexOf('|') + 1)) as unknown]),
+  );
+  return {
+    urls: (byKey['openai.api_base_urls'] as string[] | undefined) ?? [],
+    keys: (byKey['openai.api_keys'] as string[] | undefined) ?? [],
+    embeddings: { url: String(byKey['rag.openai.api_base_url']), key: String(byKey['rag.openai.api_key']) },
+  };
 }
+const expected = (key: string) => ({ urls: [LITELLM_URL], keys: [key], embeddings: { url: LITELLM_URL, key } });
 
 describe('settings as code', { timeout: 420_000 }, () => {
-  it('the database holds the LiteLLM connection of the manifests and the Secret', async () => {
-    expect(await storedConnection()).toEqual({ urls: [LITELLM_URL], keys: [masterKey()] });
+  it('the database holds the LiteLLM connections (chats, embeddings) of the manifests and the Secret', async () => {
+    expect(await storedConnection()).toEqual(expected(masterKey()));
   });
 
   it('an admin who changes the connection breaks chats on every replica, until the next rollout puts it back', async () => {
@@ -60,7 +69,7 @@ describe('settings as code', { timeout: 420_000 }, () => {
 
     await restartDeployment(kc, ns, 'open-webui');
     await waitUntilRolledOut(kc, ns, { timeoutMs: 300_000 });
-    expect(await storedConnection()).toEqual({ urls: [LITELLM_URL], keys: [masterKey()] });
+    expect(await storedConnection()).toEqual(expected(masterKey()));
     await everyReplicaServes();
   });
 
@@ -83,8 +92,19 @@ describe('settings as code', { timeout: 420_000 }, () => {
       expect(traffic.failures).toEqual([]);
       expect(traffic.served()).toBeGreaterThan(10);
       expect(masterKey()).toBe(rotated);
-      expect(await storedConnection()).toEqual({ urls: [LITELLM_URL], keys: [rotated] });
+      expect(await storedConnection()).toEqual(expected(rotated));
       await everyReplicaServes();
+      // Documents are embedded through LiteLLM with the new key too, on every replica.
+      const forwards = await forwardEachPod('open-webui', 2);
+      try {
+        for (const f of forwards) {
+          const { token } = await signIn(f.url, admin());
+          const file = await uploadDocument(f.url, token, 'after-rotation.txt', topicDocument('sourdough').text);
+          expect(file, `a document embedded through ${f.url}`).toEqual({ id: file.id, status: 'completed' });
+        }
+      } finally {
+        await closeAll(forwards);
+      }
       // The old key is refused by LiteLLM now (positive control: the new one is accepted).
       const litellm = (key: string) =>
         fetch(`${stack.urls.litellm}/v1/models`, { headers: { Authorization: `Bearer ${key}` } }).then((r) => r.status);

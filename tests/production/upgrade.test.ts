@@ -4,7 +4,9 @@
 // must migrate while the other waits and then finds the schema current: each migration once, no
 // restart, no error. (A rolling update, maxSurge 1, starts one new pod at a time: an easier case.)
 // The Deployment is scaled to 0 (which its HPA leaves alone), the database emptied and filled by
-// two replicas of the earlier release (images/open-webui-previous), then switched to this release.
+// two replicas of the earlier release (images/open-webui-previous) configured as the earlier
+// manifests were (pgvector's table at Open WebUI's default size, 1536, before retrieval was on),
+// then switched to this release and these manifests' size (voyage-4's 1024).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import * as k8s from '@kubernetes/client-node';
@@ -30,11 +32,35 @@ const log = (l: string) => console.log(`[upgrade] ${l}`);
 const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const scale = (replicas: number) =>
   apps.patchNamespacedDeploymentScale({ name: 'open-webui', namespace: ns, body: { spec: { replicas } } }, merge);
-const setImage = (image: string) =>
+const VECTOR_LENGTH = 'PGVECTOR_INITIALIZE_MAX_VECTOR_LENGTH';
+const BYPASS = 'BYPASS_EMBEDDING_AND_RETRIEVAL';
+type Env = Record<string, string>;
+/** The image, and environment values it runs with (the earlier manifests': retrieval off, the table at Open WebUI's default size). */
+const setImage = (image: string, env?: Env) =>
   apps.patchNamespacedDeployment(
-    { name: 'open-webui', namespace: ns, body: { spec: { template: { spec: { containers: [{ name: 'open-webui', image }] } } } } },
+    {
+      name: 'open-webui',
+      namespace: ns,
+      body: {
+        spec: {
+          template: {
+            spec: {
+              containers: [
+                { name: 'open-webui', image, ...(env ? { env: Object.entries(env).map(([name, value]) => ({ name, value })) } : {}) },
+              ],
+            },
+          },
+        },
+      },
+    },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
   );
+const currentEnv = async (): Promise<Env> => {
+  const env = (await apps.readNamespacedDeployment({ name: 'open-webui', namespace: ns })).spec!.template.spec!.containers[0]!.env!;
+  return Object.fromEntries([VECTOR_LENGTH, BYPASS].map((k) => [k, env.find((e) => e.name === k)!.value!]));
+};
+const vectorColumn = () =>
+  sql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'document_chunk'::regclass AND attname = 'vector'");
 const currentImage = async () =>
   (await apps.readNamespacedDeployment({ name: 'open-webui', namespace: ns })).spec!.template.spec!.containers.find(
     (c) => c.name === 'open-webui',
@@ -55,11 +81,13 @@ const twoReady = (image: string) =>
   );
 
 let pinnedImage = '';
-const made = { revision: '', token: '', chatId: '', chatTitle: '', fileId: '' };
+let pinnedEnv: Env = {};
+const made = { revision: '', token: '', chatId: '', chatTitle: '', fileId: '', vectorColumn: '' };
 const after = { pods: [] as k8s.V1Pod[], logs: new Map<string, string>(), seconds: 0 };
 
 beforeAll(async () => {
   pinnedImage = await currentImage();
+  pinnedEnv = await currentEnv();
   const [previous] = await previousImageEntries(stack.images.mode, stack.clusterId, log, ['ghcr.io/open-webui/open-webui']);
   if (!previous) throw new Error('no earlier Open WebUI release to start from');
   const previousImage = `${previous.newName}:${previous.newTag}`;
@@ -68,7 +96,7 @@ beforeAll(async () => {
   await scale(0);
   await noPods();
   await sql('DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE EXTENSION IF NOT EXISTS vector;');
-  await setImage(previousImage);
+  await setImage(previousImage, { [VECTOR_LENGTH]: '1536', [BYPASS]: 'True' });
   await scale(2);
   await twoReady(previousImage);
   expect(((await (await fetch(`${url}/api/version`)).json()) as { version: string }).version).toBe(previous.newTag.replace(/^v/, ''));
@@ -88,11 +116,12 @@ beforeAll(async () => {
     }),
   );
   made.revision = await sql('SELECT version_num FROM alembic_version');
+  made.vectorColumn = await vectorColumn();
 
   // The upgrade at its worst: both replicas of this release start at once on that schema.
   await scale(0);
   await noPods();
-  await setImage(pinnedImage);
+  await setImage(pinnedImage, pinnedEnv);
   const t0 = Date.now();
   await scale(2);
   after.pods = await twoReady(pinnedImage);
@@ -105,7 +134,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Whatever happened, the Deployment runs the pinned release again at its HPA's minimum.
-  if (pinnedImage && (await currentImage()) !== pinnedImage) await setImage(pinnedImage);
+  if (pinnedImage && ((await currentImage()) !== pinnedImage || JSON.stringify(await currentEnv()) !== JSON.stringify(pinnedEnv)))
+    await setImage(pinnedImage, pinnedEnv);
   await waitUntilRolledOut(kc, ns, { timeoutMs: 240_000 });
 }, 300_000);
 
@@ -124,6 +154,13 @@ describe('two replicas upgraded together on Postgres', { timeout: 120_000 }, () 
     for (const p of await listPods(kc, ns, SELECTOR)) {
       for (const c of p.status?.containerStatuses ?? []) expect(c.restartCount, `${p.metadata!.name} restarts`).toBe(0);
     }
+  });
+
+  it("resize the earlier release's empty vector table to the embedding model's dimension, once", async () => {
+    expect(made.vectorColumn).toBe('vector(1536)');
+    expect(await vectorColumn()).toBe(`vector(${pinnedEnv[VECTOR_LENGTH]})`);
+    const resized = [...after.logs.values()].filter((text) => text.includes(`resized from 1536 to ${pinnedEnv[VECTOR_LENGTH]} dimensions`));
+    expect(resized).toHaveLength(1);
   });
 
   it('keep the user, their chat and their file, the session is valid or cleanly refused, and the chat continues', async () => {

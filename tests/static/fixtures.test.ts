@@ -64,6 +64,11 @@ const CASES: Record<string, { check: (o: KubeObject[]) => string[]; finds: RegEx
     finds:
       /router_settings\.stream_timeout must be set[\s\S]*claude-haiku-5-5 has no fallback model[\s\S]*claude-sonnet-4-5 is not a configured model_name/,
   },
+  'embedding-fallback': {
+    check: (o) => checkLiteLLMConfig(o),
+    finds:
+      /voyage-4: api_base must be os\.environ\/VOYAGE_API_BASE[\s\S]*voyage-4 is an embedding model, which must never fall back[\s\S]*callbacks must include model_listing\.chat_models_only/,
+  },
 };
 
 let ws: Workspace;

@@ -5,7 +5,7 @@ import { listOverlays, type KubeObject } from '../../lib/kustomize.ts';
 import { validateObjects } from './schema.ts';
 import * as policy from './policy.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
-import { checkLiteLLMConfig, documentedModels, liteLLMConfig, modelMap } from './litellm-config.ts';
+import { checkLiteLLMConfig, documentedModels, embeddingModels, liteLLMConfig, modelMap } from './litellm-config.ts';
 import { pinnedImages } from '../../lib/pins.ts';
 
 // What differs per overlay: where its way-in proxy runs (dev has none: port-forwards only);
@@ -44,6 +44,15 @@ let ws: Workspace;
 function openWebuiEnv(objs: KubeObject[]): Record<string, string | undefined> {
   const w = policy.workloads(objs).find((x) => x.id === 'Deployment/open-webui')!;
   return Object.fromEntries((w.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+}
+
+/** Where a container's variable comes from: its value, or `secret/key` of its secretKeyRef. */
+function envSource(objs: KubeObject[], workload: string, name: string): string | undefined {
+  const w = policy.workloads(objs).find((x) => x.id === workload)!;
+  const e = (w.spec.containers[0]!.env ?? []).find((x) => x.name === name) as
+    { value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } } | undefined;
+  const ref = e?.valueFrom?.secretKeyRef;
+  return ref ? `${ref.name.replace(/-[a-z0-9]{10}$/, '')}/${ref.key}` : e?.value;
 }
 
 /** How users reach Open WebUI in a rendered overlay: its HTTPRoute, public URL and who the NetworkPolicy admits. */
@@ -319,5 +328,72 @@ describe('overlay deltas', () => {
       const litellm = policy.workloads(rendered.get(name)!).find((w) => w.id === 'Deployment/litellm')!;
       expect(litellm.spec.containers[0]!.env?.map((e) => e.name)).not.toContain('ANTHROPIC_API_BASE');
     }
+  });
+});
+
+describe('documents: retrieval through the embedding model LiteLLM serves', () => {
+  it('every overlay embeds with the configured embedding model, through LiteLLM with its key, the bypass off', () => {
+    for (const [name, objs] of rendered) {
+      const env = openWebuiEnv(objs);
+      const embedding = embeddingModels(liteLLMConfig(objs)).map((m) => m.model_name);
+      expect({
+        name,
+        bypass: env['BYPASS_EMBEDDING_AND_RETRIEVAL'],
+        engine: env['RAG_EMBEDDING_ENGINE'],
+        modelIsEmbedding: embedding.includes(env['RAG_EMBEDDING_MODEL'] ?? ''),
+        url: env['RAG_OPENAI_API_BASE_URL'],
+        key: envSource(objs, 'Deployment/open-webui', 'RAG_OPENAI_API_KEY'),
+      }).toEqual({
+        name,
+        bypass: 'False',
+        engine: 'openai',
+        modelIsEmbedding: true,
+        url: env['OPENAI_API_BASE_URL'],
+        key: envSource(objs, 'Deployment/open-webui', 'OPENAI_API_KEY'),
+      });
+      expect(Number(env['RAG_EMBEDDING_BATCH_SIZE'])).toBeGreaterThan(1);
+    }
+  });
+  it("sizes pgvector's table to the embedding model's dimension wherever pgvector is the store", () => {
+    const sizes = Object.fromEntries(Object.entries(modelMap().models).map(([id, m]) => [id, m.output_vector_size]));
+    let pgvector = 0;
+    for (const [name, objs] of rendered) {
+      const env = openWebuiEnv(objs);
+      if (env['VECTOR_DB'] !== 'pgvector') continue;
+      pgvector++;
+      const model = embeddingModels(liteLLMConfig(objs)).find((m) => m.model_name === env['RAG_EMBEDDING_MODEL'])!;
+      expect({ name, length: Number(env['PGVECTOR_INITIALIZE_MAX_VECTOR_LENGTH']) }).toEqual({
+        name,
+        length: sizes[model.litellm_params.model],
+      });
+    }
+    expect(pgvector).toBeGreaterThanOrEqual(2); // production and production-selfhosted
+  });
+  it("LiteLLM calls Voyage AI's API with the key of its Secret; only dev's points at the fake", () => {
+    for (const [name, objs] of rendered) {
+      expect({
+        name,
+        base: envSource(objs, 'Deployment/litellm', 'VOYAGE_API_BASE'),
+        key: envSource(objs, 'Deployment/litellm', 'VOYAGE_API_KEY'),
+      }).toEqual({
+        name,
+        base: name === 'dev' ? 'http://fake-anthropic:8080/v1' : 'https://api.voyageai.com/v1',
+        key: 'litellm-secrets/VOYAGE_API_KEY',
+      });
+    }
+  });
+  it('components/full-context-documents switches retrieval off (documents pasted whole) and changes nothing else', async () => {
+    const dir = join(ws.root, 'manifests/examples/full-context');
+    cpSync(join(ws.overlaysDir, 'production'), dir, { recursive: true });
+    const original = readFileSync(join(dir, 'kustomization.yaml'), 'utf8');
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      original.replace(/^components:\n/m, 'components:\n  - ../../components/full-context-documents\n'),
+    );
+    const objs = await ws.render(dir);
+    const env = openWebuiEnv(objs);
+    const before = openWebuiEnv(await ws.render(join(ws.overlaysDir, 'production')));
+    expect(env['BYPASS_EMBEDDING_AND_RETRIEVAL']).toBe('True');
+    expect({ ...env, BYPASS_EMBEDDING_AND_RETRIEVAL: 'False' }).toEqual(before);
   });
 });

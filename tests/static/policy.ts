@@ -258,7 +258,15 @@ export function checkAuth(objects: KubeObject[]): string[] {
  * on: every container sets them itself, so the manifests behave the same on either image.
  */
 export const PINNED_SETTINGS: Record<string, string[]> = {
-  'open-webui': ['VECTOR_DB', 'RAG_EMBEDDING_ENGINE', 'BYPASS_EMBEDDING_AND_RETRIEVAL', 'OFFLINE_MODE', 'DATA_DIR', 'HOME'],
+  'open-webui': [
+    'VECTOR_DB',
+    'RAG_EMBEDDING_ENGINE',
+    'RAG_EMBEDDING_MODEL',
+    'BYPASS_EMBEDDING_AND_RETRIEVAL',
+    'OFFLINE_MODE',
+    'DATA_DIR',
+    'HOME',
+  ],
   litellm: ['HOME', 'XDG_CACHE_HOME'],
 };
 

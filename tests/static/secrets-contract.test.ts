@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { listOverlays, renderObjects, type KubeObject } from '../../lib/kustomize.ts';
 import { REPO_ROOT } from '../../lib/paths.ts';
-import { parseEnv } from '../../lib/secrets.ts';
+import { optionalKeys, parseEnv } from '../../lib/secrets.ts';
 import { cleanCopy } from '../support/clean-copy.ts';
 import { createWorkspace, type Workspace } from '../support/workspace.ts';
 import { secretReferences } from './secret-refs.ts';
@@ -93,13 +93,20 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     };
     expect(kustomization.resources).toContain(`../../overlays/${overlay}`);
     const generated = new Map<string, Set<string>>();
+    const optional = new Map<string, Set<string>>();
     for (const g of kustomization.secretGenerator) {
-      const keys =
-        g.envs?.flatMap((f) => [...parseEnv(readFileSync(join(dir, `${f}.example`), 'utf8')).keys()]) ??
-        g.files!.map((f) => f.split('=')[0]!);
-      generated.set(g.name, new Set(keys));
+      const examples = g.envs?.map((f) => parseEnv(readFileSync(join(dir, `${f}.example`), 'utf8'))) ?? [];
+      const marked = new Set(examples.flatMap((e) => [...optionalKeys(e)]));
+      const keys = g.envs ? examples.flatMap((e) => [...e.keys()]) : g.files!.map((f) => f.split('=')[0]!);
+      generated.set(g.name, new Set(keys.filter((k) => !marked.has(k))));
+      if (marked.size > 0) optional.set(g.name, marked);
     }
-    expect(pairs(generated)).toEqual(pairs(secretReferences(plain.get(overlay)!)));
+    // Every key the overlay needs is generated; besides those, an example may give keys the overlay
+    // reads only when present (generated in dev, or marked @optional to stay empty), nothing else.
+    const required = pairs(secretReferences(plain.get(overlay)!));
+    const readWhenPresent = pairs(secretReferences(plain.get(overlay)!, true));
+    expect(pairs(generated).filter((p) => !readWhenPresent.includes(p))).toEqual(required);
+    for (const p of pairs(optional)) expect(readWhenPresent).toContain(p);
   });
 
   it('its local instance is the overlay plus those Secrets, and no value is a placeholder', () => {

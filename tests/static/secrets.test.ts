@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureEnvFile, ensureOverlaySecrets, parseEnv, MissingSecretsError } from '../../lib/secrets.ts';
+import { describeReports, ensureEnvFile, ensureOverlaySecrets, parseEnv, MissingSecretsError } from '../../lib/secrets.ts';
 
 const dirs: string[] = [];
 function scratch(): string {
@@ -75,5 +75,18 @@ describe('npm run secrets', () => {
     const reports = ensureOverlaySecrets(join(d, 'local/prod'));
     expect(reports[0]!.missing).toEqual(['ANTHROPIC_API_KEY']);
     expect(new MissingSecretsError(reports, d).message).toContain('local/prod/litellm.env: ANTHROPIC_API_KEY');
+  });
+
+  it('leaves an @optional key empty without calling it missing, names it, and keeps a value given later', () => {
+    const d = scratch();
+    writeFileSync(join(d, 'litellm.env.example'), 'ANTHROPIC_API_KEY=\nVOYAGE_API_KEY=@optional\n');
+    let r = ensureEnvFile(join(d, 'litellm.env.example'));
+    expect(r).toMatchObject({ created: true, missing: ['ANTHROPIC_API_KEY'], unset: ['VOYAGE_API_KEY'] });
+    expect(parseEnv(readFileSync(join(d, 'litellm.env'), 'utf8')).get('VOYAGE_API_KEY')).toBe('');
+    expect(describeReports([r], d)).toEqual(['litellm.env: created; fill in: ANTHROPIC_API_KEY; optional, not set: VOYAGE_API_KEY']);
+    writeFileSync(join(d, 'litellm.env'), 'ANTHROPIC_API_KEY=a\nVOYAGE_API_KEY=v\n');
+    r = ensureEnvFile(join(d, 'litellm.env.example'));
+    expect(r).toMatchObject({ missing: [], unset: [] });
+    expect(parseEnv(readFileSync(join(d, 'litellm.env'), 'utf8')).get('VOYAGE_API_KEY')).toBe('v');
   });
 });

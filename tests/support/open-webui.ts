@@ -49,7 +49,7 @@ export async function modelIds(baseUrl: string, path: string, token: string): Pr
 
 /**
  * Uploads a text document (processed at once) and adds it to a new knowledge base; returns both
- * ids. Adding runs the overlay's vector store client (embeddings are bypassed in every overlay).
+ * ids. Both steps embed its chunks (through LiteLLM) into the overlay's vector store.
  */
 export async function documentInNewKnowledgeBase(
   baseUrl: string,

@@ -233,7 +233,8 @@ async function boot() {
   const anthropicKey = randomSecret('sk-ant-fake-');
   const user = { email: 'ada@example.com', password: randomSecret() };
   for (const l of [
-    ...fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: anthropicKey }),
+    // Voyage AI's key as the fake's Voyage API accepts it (it reads the same Secret's value).
+    ...fillEmptyValues(join(secretsDir, 'litellm.env'), { ANTHROPIC_API_KEY: anthropicKey, VOYAGE_API_KEY: randomSecret('pa-fake-') }),
     ...fillEmptyValues(join(secretsDir, 'oidc.env'), {
       OPENID_PROVIDER_URL: `${IDP_ISSUER}/.well-known/openid-configuration`,
       OAUTH_CLIENT_ID: OIDC_CLIENT_ID,

@@ -13,8 +13,12 @@ replica, before the image's own start.sh:
 2. migrates while holding a transaction-level advisory lock: a transaction keeps its server
    connection through a transaction-mode pooler (PgBouncer, Supabase's and Neon's poolers), where
    a session-level lock would be taken on one server connection and released on another;
-3. writes the settings the manifests own (the LiteLLM connection) over whatever is stored;
-4. execs start.sh.
+3. writes the settings the manifests own (the LiteLLM connection, the embedding model and its
+   connection, retrieval on or off) over whatever is stored;
+4. sizes pgvector's table to the embedding model's dimension (PGVECTOR_INITIALIZE_MAX_VECTOR_LENGTH)
+   when it is still empty: Open WebUI fixes the size when it creates the table and refuses to start
+   on a mismatch, and releases before retrieval created it at 1536 (Open WebUI's default) unused;
+5. execs start.sh.
 
 `--check` stops after step 1 and prints what it resolved as one JSON line (the tests' table of
 URL forms). The image's working directory (/app/backend) holds the `open_webui` package.
@@ -201,12 +205,71 @@ def migrate_and_own_settings(db) -> None:
 
         from open_webui.models.config import Config
 
-        owned = ("openai.enable", "openai.api_base_urls", "openai.api_keys")
-        asyncio.run(Config.upsert({k: open_webui.config.DEFAULT_CONFIG[k] for k in owned}))
-        say("the LiteLLM connection set from the environment: " + ", ".join(owned))
+        # The embedding model belongs with them: its dimension sizes the vector table, and each
+        # replica builds its query embedder once, at start, so a model changed in the admin panel
+        # would embed documents and questions with different models until every replica restarted.
+        owned = (
+            "openai.enable",
+            "openai.api_base_urls",
+            "openai.api_keys",
+            "rag.bypass_embedding_and_retrieval",
+            "rag.embedding_engine",
+            "rag.embedding_model",
+            "rag.openai.api_base_url",
+            "rag.openai.api_key",
+        )
+        async def own():
+            # one event loop for both: the async engine's pooled connections belong to it
+            stored = await Config.get("rag.embedding_model")
+            await Config.upsert({k: open_webui.config.DEFAULT_CONFIG[k] for k in owned})
+            return stored
+
+        before = asyncio.run(own())
+        say("set from the environment: " + ", ".join(owned))
+        size_vector_table(before, open_webui.config.DEFAULT_CONFIG["rag.embedding_model"])
         say("releasing the migration lock")
         trans.commit()
     say(f"migrated and released the lock in {time.monotonic() - started:.1f} s")
+
+
+def size_vector_table(model_before, model_now) -> None:
+    """pgvector's column sized for the embedding model while it holds nothing; otherwise say what to do."""
+    if os.environ.get("VECTOR_DB") != "pgvector":
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    want = int(os.environ.get("PGVECTOR_INITIALIZE_MAX_VECTOR_LENGTH", "1536"))
+    engine = create_engine(os.environ["PGVECTOR_DB_URL"], poolclass=NullPool)
+    try:
+        with engine.begin() as c:
+            column = c.execute(
+                text(
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = to_regclass('document_chunk') AND attname = 'vector' AND NOT attisdropped"
+                )
+            ).scalar()
+            if column is None:
+                return  # no table yet: Open WebUI creates it at the configured size
+            rows = c.execute(text("SELECT count(*) FROM document_chunk")).scalar()
+            if rows and model_before and model_before != model_now:
+                say(
+                    f"the embedding model changed from {model_before} to {model_now}: the {rows} stored vectors are "
+                    "the old model's; reindex (POST /api/v1/knowledge/reindex as an admin; docs/operations.md, \"Documents\")"
+                )
+            m = re.fullmatch(r"(vector|halfvec)\((\d+)\)", column)
+            if not m or int(m.group(2)) == want:
+                return
+            if rows:
+                fail(
+                    f"document_chunk holds {rows} vectors of {m.group(2)} dimensions, and PGVECTOR_INITIALIZE_MAX_VECTOR_LENGTH "
+                    f"is {want} (the embedding model's): they cannot be compared. Empty it (TRUNCATE document_chunk), "
+                    "then reindex as an admin: POST /api/v1/knowledge/reindex (docs/operations.md, \"Documents\")"
+                )
+            c.execute(text(f"ALTER TABLE document_chunk ALTER COLUMN vector TYPE {m.group(1)}({want})"))
+            say(f"pgvector's empty table resized from {m.group(2)} to {want} dimensions (the embedding model's)")
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
