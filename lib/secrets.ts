@@ -52,9 +52,13 @@ export function optionalKeys(example: Map<string, string>): Set<string> {
   return new Set([...example].filter(([, v]) => v === OPTIONAL_MARKER).map(([k]) => k));
 }
 
-/** The values for `entries`: generated, then `${KEY}` references resolved against `known` and themselves. */
+/**
+ * The values for `entries`: a key `known` already holds keeps that value (a key that moved to
+ * another file of the directory), the others are generated; then `${KEY}` references are resolved
+ * against `known` and themselves.
+ */
 function valuesFor(entries: [string, string][], known: Map<string, string>, examplePath: string): [string, string][] {
-  const values = new Map([...known, ...entries.map(([k, v]): [string, string] => [k, valueFor(v)])]);
+  const values = new Map([...known, ...entries.filter(([k]) => !known.has(k)).map(([k, v]): [string, string] => [k, valueFor(v)])]);
   return entries.map(([k]) => {
     const resolved = values.get(k)!.replace(REFERENCE, (_, ref: string) => {
       const v = values.get(ref);
@@ -66,13 +70,17 @@ function valuesFor(entries: [string, string][], known: Map<string, string>, exam
   });
 }
 
-/** Makes `<name>.env` from `<name>.env.example` if missing (mode 0600); never rewrites a value. */
-export function ensureEnvFile(examplePath: string): EnvFileReport {
+/**
+ * Makes `<name>.env` from `<name>.env.example` if missing (mode 0600); never rewrites a value.
+ * `siblings`: the values of the other env files of its directory, which keys moved from there keep
+ * and `${KEY}` references may name.
+ */
+export function ensureEnvFile(examplePath: string, siblings: Map<string, string> = new Map()): EnvFileReport {
   const file = examplePath.replace(/\.example$/, '');
   const example = parseEnv(readFileSync(examplePath, 'utf8'));
   const report: EnvFileReport = { file, created: false, added: [], missing: [], unset: [] };
   if (!existsSync(file)) {
-    const lines = valuesFor([...example], new Map(), examplePath).map(([k, v]) => `${k}=${v}`);
+    const lines = valuesFor([...example], siblings, examplePath).map(([k, v]) => `${k}=${v}`);
     writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
     report.created = true;
   } else {
@@ -84,7 +92,7 @@ export function ensureEnvFile(examplePath: string): EnvFileReport {
       appendFileSync(
         file,
         sep +
-          valuesFor(extra, current, examplePath)
+          valuesFor(extra, new Map([...siblings, ...current]), examplePath)
             .map(([k, v]) => `${k}=${v}`)
             .join('\n') +
           '\n',
@@ -101,13 +109,26 @@ export function ensureEnvFile(examplePath: string): EnvFileReport {
   return report;
 }
 
-/** Ensures every env file of an overlay's local instance (manifests/local/<overlay>). */
+/**
+ * Ensures every env file of an overlay's local instance (manifests/local/<overlay>), in name order.
+ * Each sees the values of the others (existing files first, then what was just made): a key moved
+ * from one file to another keeps its value, and a URL may be built from another file's password.
+ */
 export function ensureOverlaySecrets(dir: string): EnvFileReport[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir)
+  const examples = readdirSync(dir)
     .filter((f) => f.endsWith('.env.example'))
-    .sort()
-    .map((f) => ensureEnvFile(join(dir, f)));
+    .sort();
+  const known = new Map<string, string>();
+  for (const f of examples) {
+    const file = join(dir, f.replace(/\.example$/, ''));
+    if (existsSync(file)) for (const [k, v] of parseEnv(readFileSync(file, 'utf8'))) if (v !== '') known.set(k, v);
+  }
+  return examples.map((f) => {
+    const report = ensureEnvFile(join(dir, f), known);
+    for (const [k, v] of parseEnv(readFileSync(report.file, 'utf8'))) if (v !== '' && !known.has(k)) known.set(k, v);
+    return report;
+  });
 }
 
 /** One line per file, plus what the user still has to fill in; `base` shortens the paths. */

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeReports, ensureEnvFile, ensureOverlaySecrets, parseEnv, MissingSecretsError } from '../../lib/secrets.ts';
+import { describeReports, ensureEnvFile, ensureOverlaySecrets, parseEnv, randomSecret, MissingSecretsError } from '../../lib/secrets.ts';
 
 const dirs: string[] = [];
 function scratch(): string {
@@ -88,5 +88,37 @@ describe('npm run secrets', () => {
     r = ensureEnvFile(join(d, 'litellm.env.example'));
     expect(r).toMatchObject({ missing: [], unset: [] });
     expect(parseEnv(readFileSync(join(d, 'litellm.env'), 'utf8')).get('VOYAGE_API_KEY')).toBe('v');
+  });
+
+  it('keeps the value of a key that moved to another file, and builds URLs from another file of the directory', () => {
+    const d = scratch();
+    // An install made when one file held the passwords and the URL...
+    const kept = randomSecret();
+    const url = (password: string) => ['postgresql://app', `${password}@db/app`].join(':');
+    writeFileSync(join(d, 'datastores.env'), `POSTGRES_PASSWORD=${kept}\nDATABASE_URL=${url(kept)}\n`);
+    // ...meets examples that moved the password to a file of its own.
+    writeFileSync(join(d, 'datastore-servers.env.example'), 'POSTGRES_PASSWORD=@random\nREDIS_PASSWORD=@random\n');
+    writeFileSync(
+      join(d, 'datastores.env.example'),
+      'DATABASE_URL=postgresql://app:${POSTGRES_PASSWORD}@db/app\nREDIS_URL=redis://:${REDIS_PASSWORD}@redis:6379/0\n',
+    );
+    const reports = ensureOverlaySecrets(d);
+    expect(reports.map((r) => [r.created, r.added])).toEqual([
+      [true, []],
+      [false, ['REDIS_URL']],
+    ]);
+    const servers = parseEnv(readFileSync(join(d, 'datastore-servers.env'), 'utf8'));
+    const urls = parseEnv(readFileSync(join(d, 'datastores.env'), 'utf8'));
+    expect(servers.get('POSTGRES_PASSWORD')).toBe(kept);
+    expect(servers.get('REDIS_PASSWORD')).toHaveLength(43);
+    expect(urls.get('DATABASE_URL')).toBe(url(kept));
+    expect(urls.get('REDIS_URL')).toBe(`redis://:${servers.get('REDIS_PASSWORD')}@redis:6379/0`);
+    // A fresh directory: the URLs are built from the passwords generated in the other file.
+    const fresh = scratch();
+    for (const f of ['datastore-servers.env.example', 'datastores.env.example']) writeFileSync(join(fresh, f), readFileSync(join(d, f)));
+    ensureOverlaySecrets(fresh);
+    const password = parseEnv(readFileSync(join(fresh, 'datastore-servers.env'), 'utf8')).get('POSTGRES_PASSWORD');
+    expect(password).toHaveLength(43);
+    expect(parseEnv(readFileSync(join(fresh, 'datastores.env'), 'utf8')).get('DATABASE_URL')).toBe(url(password!));
   });
 });
