@@ -206,7 +206,7 @@ describe('rotating every secret under traffic through the Gateway', { timeout: 6
     }
   });
 
-  it('the in-cluster Postgres and Redis passwords: alternating logins, zero failed chats, the servers never restart', async () => {
+  it('the in-cluster Postgres and Redis passwords, twice (alternating logins both ways): zero failed chats, the servers never restart', async () => {
     const { token } = await signIn(stack.urls.openWebui, admin());
     const users = [await teamAdmin(token), await teamAdmin(token)];
     const title = `kept across the datastore passwords ${Date.now()}`;
@@ -214,11 +214,6 @@ describe('rotating every secret under traffic through the Gateway', { timeout: 6
     const made = await saveChatAndFile(stack.urls.openWebui, token, { title, model: model.name, fileName: 'kept.txt', fileText });
     const owner = secret('datastore-servers.env', 'POSTGRES_USER');
     const db = secret('datastore-servers.env', 'POSTGRES_DB');
-    const before = loginOf(secret('datastores.env', 'DATABASE_URL'));
-    // The login not in use now gets the new password; Open WebUI moves to it; the old one retires.
-    const next = { user: before.user === owner ? `${owner}_alt` : owner, password: randomSecret() };
-    const oldRedis = secret('datastore-servers.env', 'REDIS_PASSWORD');
-    const redis = randomSecret();
     const servers = async () =>
       Promise.all(
         ['postgres', 'redis'].map(async (name) => {
@@ -229,45 +224,8 @@ describe('rotating every secret under traffic through the Gateway', { timeout: 6
     const serversBefore = await servers();
     const redisCli = async (password: string, ...args: string[]) =>
       execIn(kc, ns, (await podOf(kc, ns, 'redis')).metadata!.name!, 'redis', ['env', `REDISCLI_AUTH=${password}`, 'redis-cli', ...args]);
-
-    const traffic = await underTraffic(
-      'the datastore passwords, alternating logins',
-      async () => {
-        // The docs' steps. 1: the servers accept the new credentials beside the old ones.
-        await sql(
-          next.user === owner
-            ? `ALTER ROLE ${owner} WITH LOGIN PASSWORD '${next.password}'`
-            : `DO $$ BEGIN CREATE ROLE ${next.user}; EXCEPTION WHEN duplicate_object THEN NULL; END $$;` +
-                ` ALTER ROLE ${next.user} WITH LOGIN PASSWORD '${next.password}'; GRANT ${owner} TO ${next.user};` +
-                ` ALTER ROLE ${next.user} SET role = '${owner}'`,
-        );
-        expect((await redisCli(oldRedis, 'ACL', 'SETUSER', 'default', `>${redis}`)).stdout.trim()).toBe('OK');
-        // 2: the Secrets, applied: Open WebUI rolls onto the new login; the servers' Secret changes in place.
-        editEnvFile(envFile('datastores.env'), {
-          DATABASE_URL: `postgresql://${next.user}:${next.password}@postgres:5432/${db}`,
-          REDIS_URL: `redis://:${redis}@redis:6379/0`,
-        });
-        editEnvFile(envFile('datastore-servers.env'), {
-          REDIS_PASSWORD: redis,
-          ...(next.user === owner ? { POSTGRES_PASSWORD: next.password } : {}),
-        });
-        const steps = [await applyStack('the Secrets (Open WebUI rolls onto the new login)')];
-        // 3: the old credentials retired, once no pod uses them.
-        await sql(`ALTER ROLE ${before.user} PASSWORD NULL`);
-        expect((await redisCli(redis, 'ACL', 'SETUSER', 'default', `<${oldRedis}`)).stdout.trim()).toBe('OK');
-        return steps;
-      },
-      { users: () => users },
-    );
-    expect(traffic.failures).toEqual([]);
-    expect(traffic.served()).toBeGreaterThan(5);
-    // Neither server restarted, so nothing it held was lost.
-    expect(await servers()).toEqual(serversBefore);
-    await keptOnEveryReplica(token, made, title, fileText);
-    await everyReplicaServes(users[0]);
-    // Postgres checks passwords over the network (its own loopback is trusted, as upstream's image
-    // sets it): the new login is accepted, the old one refused. Redis likewise.
     const pgPod = await podOf(kc, ns, 'postgres');
+    // Postgres checks passwords over the network (its own loopback is trusted, as upstream's image sets it).
     const psql = (user: string, password: string) =>
       execIn(kc, ns, pgPod.metadata!.name!, 'postgres', [
         'env',
@@ -282,12 +240,57 @@ describe('rotating every secret under traffic through the Gateway', { timeout: 6
         '-tAc',
         'SELECT current_user',
       ]);
-    // Open WebUI's objects stay the owner's whichever login it uses.
-    expect((await psql(next.user, next.password)).stdout.trim()).toBe(owner);
-    const withOld = await psql(before.user, before.password);
-    expect(withOld.code).not.toBe(0);
-    expect(withOld.stderr).toMatch(/password authentication failed/);
-    expect((await redisCli(redis, 'ping')).stdout.trim()).toBe('PONG');
-    expect((await redisCli(oldRedis, 'ping')).stdout).toMatch(/WRONGPASS|NOAUTH/);
+
+    for (const round of [1, 2]) {
+      const before = loginOf(secret('datastores.env', 'DATABASE_URL'));
+      // The login not in use now gets the new password; Open WebUI moves to it; the old one retires.
+      const next = { user: before.user === owner ? `${owner}_alt` : owner, password: randomSecret() };
+      expect(next.user, `round ${round}`).toBe(round === 1 ? `${owner}_alt` : owner);
+      const oldRedis = secret('datastore-servers.env', 'REDIS_PASSWORD');
+      const redis = randomSecret();
+      const traffic = await underTraffic(
+        `the datastore passwords, round ${round}: ${before.user} -> ${next.user}`,
+        async () => {
+          // The docs' steps. 1: the servers accept the new credentials beside the old ones.
+          await sql(
+            next.user === owner
+              ? `ALTER ROLE ${owner} WITH LOGIN PASSWORD '${next.password}'`
+              : `DO $$ BEGIN CREATE ROLE ${next.user}; EXCEPTION WHEN duplicate_object THEN NULL; END $$;` +
+                  ` ALTER ROLE ${next.user} WITH LOGIN PASSWORD '${next.password}'; GRANT ${owner} TO ${next.user};` +
+                  ` ALTER ROLE ${next.user} SET role = '${owner}'`,
+          );
+          expect((await redisCli(oldRedis, 'ACL', 'SETUSER', 'default', `>${redis}`)).stdout.trim()).toBe('OK');
+          // 2: the Secrets, applied: Open WebUI rolls onto the new login; the servers' Secret changes in place.
+          editEnvFile(envFile('datastores.env'), {
+            DATABASE_URL: `postgresql://${next.user}:${next.password}@postgres:5432/${db}`,
+            REDIS_URL: `redis://:${redis}@redis:6379/0`,
+          });
+          editEnvFile(envFile('datastore-servers.env'), {
+            REDIS_PASSWORD: redis,
+            ...(next.user === owner ? { POSTGRES_PASSWORD: next.password } : {}),
+          });
+          const steps = [await applyStack('the Secrets (Open WebUI rolls onto the new login)')];
+          // 3: the old credentials retired, once no pod uses them.
+          await sql(`ALTER ROLE ${before.user} PASSWORD NULL`);
+          expect((await redisCli(redis, 'ACL', 'SETUSER', 'default', `<${oldRedis}`)).stdout.trim()).toBe('OK');
+          return steps;
+        },
+        { users: () => users },
+      );
+      expect(traffic.failures, `round ${round}`).toEqual([]);
+      expect(traffic.served()).toBeGreaterThan(5);
+      // The new login is accepted and acts as the owner (Open WebUI's objects stay the owner's), the
+      // old one is refused; Redis likewise.
+      expect((await psql(next.user, next.password)).stdout.trim()).toBe(owner);
+      const withOld = await psql(before.user, before.password);
+      expect(withOld.code).not.toBe(0);
+      expect(withOld.stderr).toMatch(/password authentication failed/);
+      expect((await redisCli(redis, 'ping')).stdout.trim()).toBe('PONG');
+      expect((await redisCli(oldRedis, 'ping')).stdout).toMatch(/WRONGPASS|NOAUTH/);
+    }
+    // Neither server restarted, so nothing it held was lost.
+    expect(await servers()).toEqual(serversBefore);
+    await keptOnEveryReplica(token, made, title, fileText);
+    await everyReplicaServes(users[0]);
   });
 });
