@@ -253,8 +253,10 @@ describe('the Open WebUI start program against managed-like datastores', { timeo
       for (let i = 0; i < 240; i++) {
         const logs = await dockerTry('logs', '--timestamps', name);
         if (/migrated and released the lock/.test(logs.stdout)) return logs.stdout;
-        const running = await dockerTry('inspect', '--format', '{{.State.Running}}', name);
-        if (running.stdout.trim() === 'false') throw new Error(`${name} stopped before migrating:\n${logs.stdout}${logs.stderr}`);
+        // (created is not stopped: under load `docker run` may not have started it yet)
+        const state = await dockerTry('inspect', '--format', '{{.State.Status}}', name);
+        if (['exited', 'dead'].includes(state.stdout.trim()))
+          throw new Error(`${name} stopped before migrating:\n${logs.stdout}${logs.stderr}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
       throw new Error(`${name} did not migrate in 240 s`);

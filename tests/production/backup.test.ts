@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import { backup, readArchive, restore, type BackupResult } from '../../ops/lib/backup.ts';
 import { listPods, isPodReady } from '../../lib/kube/pod.ts';
 import { expectedReply } from '../../fake-anthropic/src/reply.ts';
-import { admin, kc, stack } from '../support/live.ts';
+import { admin, adminToken, kc, stack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
 import { api, saveChatAndFile, signIn, streamChat } from '../support/open-webui.ts';
 import { rewriteArchive } from '../support/backup-archive.ts';
@@ -27,7 +27,7 @@ const readyOpenWebui = async () => (await listPods(kc, stack.namespace, 'app.kub
 
 beforeAll(async () => {
   outDir = mkdtempSync(join(tmpdir(), 'chatstack-pg-backups-'));
-  const { token } = await signIn(webui, admin());
+  const token = await adminToken(webui);
   made.title = `kept by the Postgres backup ${Date.now()}`;
   Object.assign(
     made,

@@ -3,9 +3,9 @@
 // are embedded (voyage-4 through LiteLLM, against the fake's Voyage API) into Postgres, sized to
 // the model's dimension, and a question asked through replica B gets the right passage.
 import { describe, expect, it } from 'vitest';
-import { admin } from '../support/live.ts';
+import { adminToken } from '../support/live.ts';
 import { sql } from '../support/postgres.ts';
-import { knowledgeFileIds, signIn } from '../support/open-webui.ts';
+import { knowledgeFileIds } from '../support/open-webui.ts';
 import { closeAll, forwardEachPod } from '../support/replicas.ts';
 import { resetUpstream, upstreamRequests } from '../support/fake-upstream.ts';
 import { PASSAGES, QUESTIONS, TOPIC_NAMES, topicDocument } from '../support/documents.ts';
@@ -20,7 +20,7 @@ describe('knowledge on pgvector with two replicas', { timeout: 180_000 }, () => 
     const forwards = await forwardEachPod('open-webui', 2);
     try {
       const [a, b] = forwards.map((f) => f.url) as [string, string];
-      const { token } = await signIn(a, admin());
+      const token = await adminToken(a);
       const knowledgeId = await newKnowledgeBase(a, token, 'replicas');
       for (const topic of TOPIC_NAMES) {
         const doc = topicDocument(topic);

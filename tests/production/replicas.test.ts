@@ -1,8 +1,8 @@
 // Two Open WebUI replicas behave as one: each is reached on its own (a port-forward pinned to
 // the pod, not the Service), and what one issues or writes the other accepts and reads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin } from '../support/live.ts';
-import { api, signIn } from '../support/open-webui.ts';
+import { admin, adminToken } from '../support/live.ts';
+import { api } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
 import { type Forward } from '../../lib/kube/port-forward.ts';
 import { closeAll, forwardEachPod } from '../support/replicas.ts';
@@ -23,7 +23,7 @@ describe('two Open WebUI replicas', { timeout: 60_000 }, () => {
   });
 
   it("accept each other's session tokens (one WEBUI_SECRET_KEY), and refuse a forged one", async () => {
-    const { token } = await signIn(a, admin());
+    const token = await adminToken(a);
     const me = await api<{ email: string; role: string }>(b, '/api/v1/auths/', token);
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ email: admin().email, role: 'admin' });
@@ -34,7 +34,7 @@ describe('two Open WebUI replicas', { timeout: 60_000 }, () => {
   });
 
   it('share settings: an admin setting changed through A is in effect on B', async () => {
-    const { token } = await signIn(a, admin());
+    const token = await adminToken(a);
     const before = await api<Record<string, unknown>>(a, '/api/v1/auths/admin/config', token);
     expect(before.status).toBe(200);
     const flipped = !(before.body['ENABLE_MESSAGE_RATING'] as boolean);
@@ -53,7 +53,7 @@ describe('two Open WebUI replicas', { timeout: 60_000 }, () => {
   });
 
   it('share chats: one written through A is read through B', async () => {
-    const { token } = await signIn(a, admin());
+    const token = await adminToken(a);
     const title = `written on A ${Date.now()}`;
     const created = await api<{ id: string }>(a, '/api/v1/chats/new', token, {
       method: 'POST',

@@ -15,7 +15,7 @@ import { expectedReply } from '../../fake-anthropic/src/reply.ts';
 import { randomSecret } from '../../lib/secrets.ts';
 import { restartDeployment, waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 import { type Forward } from '../../lib/kube/port-forward.ts';
-import { admin, kc, masterKey, stack } from '../support/live.ts';
+import { admin, adminToken, kc, masterKey, stack } from '../support/live.ts';
 import { api, modelIds, signIn, streamChat } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
 import { sql } from '../support/postgres.ts';
@@ -98,7 +98,7 @@ describe('settings as code', { timeout: 420_000 }, () => {
       const forwards = await forwardEachPod('open-webui', 2);
       try {
         for (const f of forwards) {
-          const { token } = await signIn(f.url, admin());
+          const token = await adminToken(f.url);
           const file = await uploadDocument(f.url, token, 'after-rotation.txt', topicDocument('sourdough').text);
           expect(file, `a document embedded through ${f.url}`).toEqual({ id: file.id, status: 'completed' });
         }
@@ -136,7 +136,7 @@ describe('settings as code', { timeout: 420_000 }, () => {
       const forwards: Forward[] = await forwardEachPod('open-webui', 2);
       try {
         for (const f of forwards) {
-          const { token } = await signIn(f.url, admin());
+          const token = await adminToken(f.url);
           expect(await modelIds(f.url, '/api/models', token), `models listed by ${f.url}`).toContain(added);
           const client = new OpenAI({ baseURL: `${f.url}/api`, apiKey: token, maxRetries: 0 });
           const chat = await streamChat(client, added, 'the new name');

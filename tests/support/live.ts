@@ -16,8 +16,21 @@ export const admin = (): Credentials => ({
   email: secret('admin.env', 'WEBUI_ADMIN_EMAIL'),
   password: secret('admin.env', 'WEBUI_ADMIN_PASSWORD'),
 });
-/** The headless admin's session token, through the stack's Open WebUI forward. */
-export const adminToken = async () => (await signIn(stack.urls.openWebui, admin())).token;
+let adminSession: string | undefined;
+/**
+ * The headless admin's session token: one session reused while Open WebUI still accepts it (any
+ * replica does: one WEBUI_SECRET_KEY), a new sign-in otherwise. Open WebUI allows 15 sign-ins per
+ * account in 3 minutes, and tests that only act as the admin must not spend them; tests of
+ * signing in itself call signIn.
+ */
+export async function adminToken(baseUrl = stack.urls.openWebui): Promise<string> {
+  if (adminSession) {
+    const me = await fetch(`${baseUrl}/api/v1/auths/`, { headers: { authorization: `Bearer ${adminSession}` } });
+    if (me.status === 200) return adminSession;
+  }
+  adminSession = (await signIn(baseUrl, admin())).token;
+  return adminSession;
+}
 
 afterEach(async (ctx) => {
   if (ctx.task.result?.state !== 'fail') return;
