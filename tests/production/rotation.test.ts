@@ -7,21 +7,20 @@
 // The LiteLLM master key's rotation is in settings.test.ts.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { randomSecret } from '../../lib/secrets.ts';
 import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 import { execIn, podOf } from '../../lib/kube/pod.ts';
 import { forwardService } from '../../lib/kube/port-forward.ts';
-import { admin, kc, secret, stack } from '../support/live.ts';
-import { api, readChatAndFile, saveChatAndFile, signIn, type Credentials } from '../support/open-webui.ts';
+import { admin, adminToken, kc, secret, stack } from '../support/live.ts';
+import { api, readChatAndFile, saveChatAndFile, signIn } from '../support/open-webui.ts';
 import { configuredModels } from '../support/models.ts';
 import { sql } from '../support/postgres.ts';
 import { closeAll, forwardEachPod } from '../support/replicas.ts';
 import { resetUpstream, upstreamRequests } from '../support/fake-upstream.ts';
 import { signInWithOidc } from '../support/oidc.ts';
-import { applyStack, editEnvFile, everyReplicaServes, underTraffic } from '../support/rollouts.ts';
+import { applyStack, editEnvFile, everyReplicaServes, teamAdmin, underTraffic } from '../support/rollouts.ts';
 import {
   FAKE_CONSOLE,
   IDP_NAMESPACE,
@@ -55,21 +54,6 @@ async function keptOnEveryReplica(token: string, made: { chatId: string; fileId:
   } finally {
     await closeAll(forwards);
   }
-}
-
-/**
- * Another admin account, added by the headless admin (`token`): traffic that must not be touched
- * by a change to the headless admin, or clients that each need their own account (Open WebUI allows
- * 15 sign-ins per account in 3 minutes).
- */
-async function teamAdmin(token: string): Promise<Credentials> {
-  const creds = { email: `team-${randomUUID()}@example.com`, password: randomSecret() };
-  const added = await api(stack.urls.openWebui, '/api/v1/auths/add', token, {
-    method: 'POST',
-    body: JSON.stringify({ ...creds, name: 'Team admin', role: 'admin' }),
-  });
-  expect(added.status).toBe(200);
-  return creds;
 }
 
 describe('rotating every secret under traffic through the Gateway', { timeout: 600_000 }, () => {
@@ -108,8 +92,8 @@ describe('rotating every secret under traffic through the Gateway', { timeout: 6
   });
 
   it('WEBUI_SECRET_KEY: everyone is signed out and signs in again, no chat fails otherwise; chats and files intact', async () => {
-    const { token: old } = await signIn(stack.urls.openWebui, admin());
-    const users = [await teamAdmin(old), await teamAdmin(old)];
+    const old = await adminToken();
+    const users = [await teamAdmin(), await teamAdmin()];
     const title = `kept across the secret key ${Date.now()}`;
     const fileText = 'written before WEBUI_SECRET_KEY changed';
     const made = await saveChatAndFile(stack.urls.openWebui, old, { title, model: model.name, fileName: 'kept.txt', fileText });
@@ -132,15 +116,14 @@ describe('rotating every secret under traffic through the Gateway', { timeout: 6
     } finally {
       await closeAll(forwards);
     }
-    const { token } = await signIn(stack.urls.openWebui, admin());
-    await keptOnEveryReplica(token, made, title, fileText);
+    await keptOnEveryReplica(await adminToken(), made, title, fileText);
     await everyReplicaServes();
   });
 
   it("WEBUI_ADMIN_PASSWORD: changed in Open WebUI, then in the Secret: another admin's chats never fail; only the new password signs in", async () => {
     const before = admin();
-    const { token } = await signIn(stack.urls.openWebui, before);
-    const team = await teamAdmin(token);
+    const token = await adminToken();
+    const team = await teamAdmin();
     const next = randomSecret();
     const traffic = await underTraffic(
       'WEBUI_ADMIN_PASSWORD',
@@ -207,8 +190,8 @@ describe('rotating every secret under traffic through the Gateway', { timeout: 6
   });
 
   it('the in-cluster Postgres and Redis passwords, twice (alternating logins both ways): zero failed chats, the servers never restart', async () => {
-    const { token } = await signIn(stack.urls.openWebui, admin());
-    const users = [await teamAdmin(token), await teamAdmin(token)];
+    const token = await adminToken();
+    const users = [await teamAdmin(), await teamAdmin()];
     const title = `kept across the datastore passwords ${Date.now()}`;
     const fileText = 'written before the datastore passwords changed';
     const made = await saveChatAndFile(stack.urls.openWebui, token, { title, model: model.name, fileName: 'kept.txt', fileText });

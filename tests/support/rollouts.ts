@@ -12,8 +12,10 @@ import { listPods } from '../../lib/kube/pod.ts';
 import { waitUntil } from '../../lib/wait.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Forward } from '../../lib/kube/port-forward.ts';
-import { admin, kc, stack } from './live.ts';
-import { modelIds, signIn, streamChat, type Credentials } from './open-webui.ts';
+import { randomUUID } from 'node:crypto';
+import { randomSecret } from '../../lib/secrets.ts';
+import { adminToken, kc, stack } from './live.ts';
+import { api, modelIds, signIn, streamChat, type Credentials } from './open-webui.ts';
 import { configuredModels } from './models.ts';
 import { closeAll, forwardEachPod } from './replicas.ts';
 import { gatewayClient } from './gateway.ts';
@@ -80,13 +82,30 @@ export interface GatewayTraffic {
  * refusal is counted in `signedOut`, not in `failures`. Open WebUI allows 15 sign-ins per account
  * in 3 minutes, so give each client its own account then.
  */
+/**
+ * Another admin account, added by the headless admin: clients that each need a sign-in budget of
+ * their own (Open WebUI allows 15 sign-ins per account in 3 minutes, failed ones included), and
+ * traffic that must not be touched by a change to the headless admin.
+ */
+export async function teamAdmin(): Promise<Credentials> {
+  const creds = { email: `team-${randomUUID()}@example.com`, password: randomSecret() };
+  const added = await api(stack.urls.openWebui, '/api/v1/auths/add', await adminToken(), {
+    method: 'POST',
+    body: JSON.stringify({ ...creds, name: 'Team admin', role: 'admin' }),
+  });
+  if (added.status !== 200) throw new Error(`add a team admin: HTTP ${added.status} ${JSON.stringify(added.body)}`);
+  return creds;
+}
+
+/** `users` default: two accounts of their own. */
 export async function gatewayTraffic(opts: { signInAgain?: boolean; users?: () => Credentials[] } = {}): Promise<GatewayTraffic> {
   const gw = await gatewayClient(
     kc,
     new URL(PUBLIC_ORIGIN).hostname,
     readFileSync(join(stack.secretsDir, PLATFORM_GATEWAY.caFile), 'utf8'),
   );
-  const users = opts.users ?? (() => [admin(), admin()]);
+  const own = opts.users ? [] : [await teamAdmin(), await teamAdmin()];
+  const users = opts.users ?? (() => own);
   const session = async (creds: Credentials) => {
     const { token } = await signIn(gw.httpsOrigin, creds, gw.fetch);
     return new OpenAI({ baseURL: `${gw.httpsOrigin}/api`, apiKey: token, maxRetries: 0, timeout: 60_000, fetch: gw.fetch });
@@ -152,12 +171,13 @@ export async function underTraffic(
   return traffic;
 }
 
-/** On each Open WebUI replica, on its own: signed in as `creds`, the models it lists and a streamed chat through it. */
-export async function everyReplicaServes(creds: Credentials = admin()): Promise<void> {
+/** On each Open WebUI replica, on its own: signed in as `creds` (default: a new account), the models it lists and a streamed chat through it. */
+export async function everyReplicaServes(creds?: Credentials): Promise<void> {
+  const who = creds ?? (await teamAdmin());
   const forwards: Forward[] = await forwardEachPod('open-webui', 2);
   try {
     for (const f of forwards) {
-      const { token } = await signIn(f.url, creds);
+      const { token } = await signIn(f.url, who);
       expect(await modelIds(f.url, '/api/models', token), `models listed by ${f.url}`).toContain(model.name);
       const client = new OpenAI({ baseURL: `${f.url}/api`, apiKey: token, maxRetries: 0 });
       const chat = await streamChat(client, model.name, 'still there?');
