@@ -283,6 +283,9 @@ describe('the Open WebUI start program against managed-like datastores', { timeo
     );
     const db = (sql: string) => started[0]!.exec(['psql', '-U', USER, '-d', 'fresh', '-tAc', sql]);
     expect((await db('SELECT count(*) FROM alembic_version')).stdout.trim()).toBe('1');
+    // pgvector's table, made under the lock by the replica that held it first (not raced for at import).
+    expect(logs.filter((l) => /the vector store is ready \(pgvector\)/.test(l))).toHaveLength(2);
+    expect((await db("SELECT to_regclass('public.document_chunk') IS NOT NULL")).stdout.trim()).toBe('t');
     // The LiteLLM connection, written by the program from the environment.
     expect((await db("SELECT value FROM config WHERE key = 'openai.api_keys'")).stdout.trim()).toBe('["sk-test-key"]');
     for (const l of logs) expect(l).not.toMatch(/Traceback/);

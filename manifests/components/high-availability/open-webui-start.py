@@ -18,6 +18,7 @@ replica, before the image's own start.sh:
 4. sizes pgvector's table to the embedding model's dimension (PGVECTOR_INITIALIZE_MAX_VECTOR_LENGTH)
    when it is still empty: Open WebUI fixes the size when it creates the table and refuses to start
    on a mismatch, and releases before retrieval created it at 1536 (Open WebUI's default) unused;
+   then creates pgvector's table and indexes, still under the lock (Open WebUI would race to);
 5. execs start.sh.
 
 `--check` stops after step 1 and prints what it resolved as one JSON line (the tests' table of
@@ -227,6 +228,7 @@ def migrate_and_own_settings(db) -> None:
         before = asyncio.run(own())
         say("set from the environment: " + ", ".join(owned))
         size_vector_table(before, open_webui.config.DEFAULT_CONFIG["rag.embedding_model"])
+        create_vector_store()
         say("releasing the migration lock")
         trans.commit()
     say(f"migrated and released the lock in {time.monotonic() - started:.1f} s")
@@ -270,6 +272,26 @@ def size_vector_table(model_before, model_now) -> None:
             say(f"pgvector's empty table resized from {m.group(2)} to {want} dimensions (the embedding model's)")
     finally:
         engine.dispose()
+
+
+def create_vector_store() -> None:
+    """pgvector's table and indexes, made under the lock: Open WebUI makes them when it is imported,
+    in one transaction without a lock, so replicas starting together on a new database race to
+    create the same table and the loser crashes (as with the migrations)."""
+    if os.environ.get("VECTOR_DB") != "pgvector":
+        return
+    try:
+        from open_webui.retrieval.vector.dbs.pgvector import PgvectorClient
+
+        client = PgvectorClient()
+    except Exception as e:  # Open WebUI's own message says what is wrong with the store
+        fail(f"the vector store (pgvector): {first_line(e)}")
+    try:
+        client.session.remove()
+        client.session.get_bind().dispose()
+    except Exception:  # only tidying before exec replaces this process
+        pass
+    say("the vector store is ready (pgvector)")
 
 
 def main() -> None:
