@@ -4,7 +4,8 @@
 // never open Chroma: no store on the volume, and the knowledge calls below would fail.
 import { describe, expect, it } from 'vitest';
 import { adminToken, kc, stack } from '../support/live.ts';
-import { api, documentInNewKnowledgeBase, knowledgeFileIds } from '../support/open-webui.ts';
+import { api } from '../support/open-webui.ts';
+import { documentInNewKnowledgeBase, knowledgeFileIds } from '../support/knowledge.ts';
 import { execIn, podOf } from '../../lib/kube/pod.ts';
 
 const webui = stack.urls.openWebui;

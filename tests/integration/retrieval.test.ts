@@ -16,6 +16,7 @@ import {
   fileState,
   newKnowledgeBase,
   setRetrievalQueryGeneration,
+  topicKnowledgeBase,
   uploadDocument,
 } from '../support/knowledge.ts';
 import type { FaultRule } from '../../fake-anthropic/src/faults.ts';
@@ -53,14 +54,7 @@ describe('knowledge bases that retrieve (embedded Chroma, voyage-4 through LiteL
     queryGenerationBefore = await setRetrievalQueryGeneration(webui, token, true);
     await setFaults([]);
     await resetUpstream();
-    knowledgeId = await newKnowledgeBase(webui, token, 'three topics');
-    for (const topic of TOPIC_NAMES) {
-      const doc = topicDocument(topic);
-      const file = await uploadDocument(webui, token, doc.name, doc.text);
-      expect(file).toEqual({ id: file.id, status: 'completed' });
-      const added = await addToKnowledge(webui, token, knowledgeId, file.id);
-      expect(added.status, JSON.stringify(added.body)).toBe(200);
-    }
+    knowledgeId = await topicKnowledgeBase(webui, token, 'three topics');
   });
   afterAll(async () => {
     await setFaults([]);

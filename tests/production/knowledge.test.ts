@@ -5,11 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { adminToken } from '../support/live.ts';
 import { sql } from '../support/postgres.ts';
-import { knowledgeFileIds } from '../support/open-webui.ts';
 import { closeAll, forwardEachPod } from '../support/replicas.ts';
 import { resetUpstream, upstreamRequests } from '../support/fake-upstream.ts';
-import { PASSAGES, QUESTIONS, TOPIC_NAMES, topicDocument } from '../support/documents.ts';
-import { addToKnowledge, askWithKnowledge, newKnowledgeBase, setRetrievalQueryGeneration, uploadDocument } from '../support/knowledge.ts';
+import { PASSAGES, QUESTIONS, topicDocument } from '../support/documents.ts';
+import { askWithKnowledge, knowledgeFileIds, setRetrievalQueryGeneration, topicKnowledgeBase } from '../support/knowledge.ts';
 import { configuredModels } from '../../lib/models.ts';
 
 /** voyage-4's dimension (the model map of the pinned LiteLLM; the static tier ties it to the table's size). */
@@ -21,14 +20,7 @@ describe('knowledge on pgvector with two replicas', { timeout: 180_000 }, () => 
     try {
       const [a, b] = forwards.map((f) => f.url) as [string, string];
       const token = await adminToken(a);
-      const knowledgeId = await newKnowledgeBase(a, token, 'replicas');
-      for (const topic of TOPIC_NAMES) {
-        const doc = topicDocument(topic);
-        const file = await uploadDocument(a, token, doc.name, doc.text);
-        expect(file).toEqual({ id: file.id, status: 'completed' });
-        const added = await addToKnowledge(a, token, knowledgeId, file.id);
-        expect(added.status, JSON.stringify(added.body)).toBe(200);
-      }
+      const knowledgeId = await topicKnowledgeBase(a, token, 'replicas');
       expect((await knowledgeFileIds(b, token, knowledgeId)).length).toBe(3);
 
       // The vectors are pgvector's, in Postgres: a column of the model's size, a row per chunk.

@@ -2,6 +2,7 @@
 // text extracted and embedded), a knowledge base, the file added to it (embedded again, into the
 // base's collection), and a question asked with the base attached.
 import { api } from './open-webui.ts';
+import { TOPIC_NAMES, topicDocument } from './documents.ts';
 
 export interface UploadedFile {
   id: string;
@@ -46,6 +47,40 @@ export function addToKnowledge(baseUrl: string, token: string, knowledgeId: stri
     method: 'POST',
     body: JSON.stringify({ file_id: fileId }),
   });
+}
+
+/** Uploads a text document and adds it to a new knowledge base; returns both ids. */
+export async function documentInNewKnowledgeBase(
+  baseUrl: string,
+  token: string,
+  name: string,
+  text: string,
+): Promise<{ fileId: string; knowledgeId: string }> {
+  const file = await uploadDocument(baseUrl, token, `${name}.txt`, text);
+  const knowledgeId = await newKnowledgeBase(baseUrl, token, name);
+  const added = await addToKnowledge(baseUrl, token, knowledgeId, file.id);
+  if (added.status !== 200) throw new Error(`add ${name} to its knowledge base: HTTP ${added.status} ${JSON.stringify(added.body)}`);
+  return { fileId: file.id, knowledgeId };
+}
+
+/** A new knowledge base of the three topic documents (documents.ts), each processed and added. */
+export async function topicKnowledgeBase(baseUrl: string, token: string, name: string): Promise<string> {
+  const knowledgeId = await newKnowledgeBase(baseUrl, token, name);
+  for (const topic of TOPIC_NAMES) {
+    const doc = topicDocument(topic);
+    const file = await uploadDocument(baseUrl, token, doc.name, doc.text);
+    if (file.status !== 'completed') throw new Error(`${doc.name}: processing ${file.status}: ${file.error ?? ''}`);
+    const added = await addToKnowledge(baseUrl, token, knowledgeId, file.id);
+    if (added.status !== 200) throw new Error(`add ${doc.name}: HTTP ${added.status} ${JSON.stringify(added.body)}`);
+  }
+  return knowledgeId;
+}
+
+/** The ids of the files a knowledge base lists. */
+export async function knowledgeFileIds(baseUrl: string, token: string, knowledgeId: string): Promise<string[]> {
+  const listed = await api<{ items?: { id: string }[] } | { id: string }[]>(baseUrl, `/api/v1/knowledge/${knowledgeId}/files`, token);
+  if (listed.status !== 200) throw new Error(`list knowledge base ${knowledgeId}: HTTP ${listed.status} ${JSON.stringify(listed.body)}`);
+  return (Array.isArray(listed.body) ? listed.body : (listed.body.items ?? [])).map((f) => f.id);
 }
 
 export interface KnowledgeAnswer {

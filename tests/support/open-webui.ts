@@ -47,45 +47,6 @@ export async function modelIds(baseUrl: string, path: string, token: string): Pr
   return res.body.data.map((m) => m.id).sort();
 }
 
-/**
- * Uploads a text document (processed at once) and adds it to a new knowledge base; returns both
- * ids. Both steps embed its chunks (through LiteLLM) into the overlay's vector store.
- */
-export async function documentInNewKnowledgeBase(
-  baseUrl: string,
-  token: string,
-  name: string,
-  text: string,
-): Promise<{ fileId: string; knowledgeId: string }> {
-  const form = new FormData();
-  form.append('file', new Blob([text], { type: 'text/plain' }), `${name}.txt`);
-  const uploaded = await fetch(`${baseUrl}/api/v1/files/?process=true&process_in_background=false`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}` },
-    body: form,
-  });
-  const file = (await uploaded.json()) as { id?: string };
-  if (uploaded.status !== 200 || !file.id) throw new Error(`upload ${name}: HTTP ${uploaded.status} ${JSON.stringify(file)}`);
-  const kb = await api<{ id?: string }>(baseUrl, '/api/v1/knowledge/create', token, {
-    method: 'POST',
-    body: JSON.stringify({ name: `${name} ${Date.now()}`, description: name }),
-  });
-  if (kb.status !== 200 || !kb.body.id) throw new Error(`create knowledge base ${name}: HTTP ${kb.status} ${JSON.stringify(kb.body)}`);
-  const added = await api(baseUrl, `/api/v1/knowledge/${kb.body.id}/file/add`, token, {
-    method: 'POST',
-    body: JSON.stringify({ file_id: file.id }),
-  });
-  if (added.status !== 200) throw new Error(`add ${name} to its knowledge base: HTTP ${added.status} ${JSON.stringify(added.body)}`);
-  return { fileId: file.id, knowledgeId: kb.body.id };
-}
-
-/** The ids of the files a knowledge base lists. */
-export async function knowledgeFileIds(baseUrl: string, token: string, knowledgeId: string): Promise<string[]> {
-  const listed = await api<{ items?: { id: string }[] } | { id: string }[]>(baseUrl, `/api/v1/knowledge/${knowledgeId}/files`, token);
-  if (listed.status !== 200) throw new Error(`list knowledge base ${knowledgeId}: HTTP ${listed.status} ${JSON.stringify(listed.body)}`);
-  return (Array.isArray(listed.body) ? listed.body : (listed.body.items ?? [])).map((f) => f.id);
-}
-
 /** What a streamed chat gave the client: the text received, and the error that ended it, if any. */
 export interface StreamedChat {
   text: string;
