@@ -29,6 +29,8 @@ export const HERMETIC_RECIPES: Record<string, string> = {
   'ghcr.io/dexidp/dex': 'dex',
   // a test fixture (the production project's transaction-mode pooler)
   'edoburu/pgbouncer': 'pgbouncer',
+  // a test fixture (the monitoring test's scraper; promtool for the alerts' unit tests)
+  'prom/prometheus': 'prometheus',
 };
 /**
  * Upstream image name -> the recipe of the earlier release an upgrade starts from (the upgrade

@@ -1,5 +1,6 @@
 // Offline schema validation of rendered objects with kubernetes-models (the Kubernetes
-// OpenAPI schemas compiled to validators, the Gateway API's from its CRDs). Route is OpenShift's,
+// OpenAPI schemas compiled to validators, the Gateway API's and the Prometheus Operator's from
+// their CRDs). Route is OpenShift's,
 // outside those schemas.
 import type { KubeObject } from '../../lib/kustomize.ts';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
@@ -17,6 +18,8 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { Gateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
 import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 
 interface Validatable {
   validate(): void;
@@ -40,6 +43,9 @@ const MODELS: Record<string, ModelClass> = {
   // the Gateway API's CRD schemas (kubernetes-models' gateway-api package)
   'gateway.networking.k8s.io/v1/Gateway': Gateway,
   'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,
+  // the Prometheus Operator's CRD schemas (components/monitoring)
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
 
 /** route.openshift.io/v1 Route: the fields this project uses, checked by hand. */
