@@ -40,6 +40,9 @@ export const TYPICAL_COLD_SECONDS: Record<string, number> = {
   postgres: 35,
   redis: 10,
   dex: 120,
+  pgbouncer: 15,
+  // a test fixture compiled from Go modules (measured beside the node image on a fresh machine)
+  prometheus: 240,
 };
 
 export interface EnsureOptions {
