@@ -7,31 +7,15 @@
 # runs -mod=readonly, so nothing moves unless this recipe changes. Dex's own go.mod has one
 # replace, github.com/dexidp/dex/api/v2 => ./api/v2 (a nested module the zip leaves out); the
 # release's api/v2 differs from the published api/v2 v2.4.0, which src/go.mod resolves to, only
-# in its go.mod/go.sum, so no replace is needed here. Go's build and module caches stay in their
-# default places.
+# in its go.mod/go.sum, so no replace is needed here.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${CONTEXT_DIR:?CONTEXT_DIR must be set}"
 : "${INPUT_DEX:=v0.0.0-20260303133905-11d2eeb52b42}" "${INPUT_DEX_RELEASE:=v2.45.1}" "${INPUT_GO_MIN:=1.25}"
-export GOTOOLCHAIN=local
-
-if ! command -v go >/dev/null; then
-  if [[ "$(id -u)" != 0 ]]; then
-    echo "dex: needs a Go toolchain >= $INPUT_GO_MIN (https://go.dev/dl, or Debian's golang-go if new enough)" >&2
-    exit 1
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null
-fi
-gov="$(go env GOVERSION)"
-case "$gov" in go1.2[5-9]* | go1.[3-9]*) ;; *) echo "dex: needs Go >= $INPUT_GO_MIN (dex $INPUT_DEX_RELEASE's go.mod says go 1.25.0), have $gov" >&2; exit 1 ;; esac
-
+. "$HERE/go-build.sh"
+go_toolchain dex "$INPUT_GO_MIN"
 cd "$HERE/src"
-pinned="$(go list -m -mod=readonly -f '{{.Version}}' github.com/dexidp/dex)"
-if [[ "$pinned" != "$INPUT_DEX" ]]; then
-  echo "dex: src/go.mod requires github.com/dexidp/dex $pinned, image.json inputs.dex says $INPUT_DEX" >&2
-  exit 1
-fi
+go_pinned dex github.com/dexidp/dex "$INPUT_DEX"
 
 t0=$(date +%s)
 # -s -w and main.version as upstream's `make release-binary` (which links statically too).

@@ -10,30 +10,15 @@
 # (upstream builds them with npm and embeds them with the builtinassets tag): the HTTP API, the
 # rule and alert endpoints and /metrics work without them; the UI pages answer 404.
 # ./src/go.mod requires the release and go.sum pins every module; `go build` runs -mod=readonly.
-# Go's build and module caches stay in their default places.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${CONTEXT_DIR:?CONTEXT_DIR must be set}"
 : "${INPUT_PROMETHEUS:=v0.316.0}" "${INPUT_PROMETHEUS_RELEASE:=3.16.0}" "${INPUT_GO_MIN:=1.26.7}"
 : "${INPUT_TAGS:=remove_all_sd,enable_kubernetes_sd,netgo}"
-export GOTOOLCHAIN=local
-
-if ! command -v go >/dev/null; then
-  echo "prometheus: needs a Go toolchain >= $INPUT_GO_MIN (https://go.dev/dl)" >&2
-  exit 1
-fi
-gov="$(go env GOVERSION)"
-if ! printf '%s\n' "go$INPUT_GO_MIN" "$gov" | sort -V -C; then
-  echo "prometheus: needs Go >= $INPUT_GO_MIN (prometheus $INPUT_PROMETHEUS's go.mod), have $gov" >&2
-  exit 1
-fi
-
+. "$HERE/go-build.sh"
+go_toolchain prometheus "$INPUT_GO_MIN"
 cd "$HERE/src"
-pinned="$(go list -m -mod=readonly -f '{{.Version}}' github.com/prometheus/prometheus)"
-if [[ "$pinned" != "$INPUT_PROMETHEUS" ]]; then
-  echo "prometheus: src/go.mod requires github.com/prometheus/prometheus $pinned, image.json inputs.prometheus says $INPUT_PROMETHEUS" >&2
-  exit 1
-fi
+go_pinned prometheus github.com/prometheus/prometheus "$INPUT_PROMETHEUS"
 
 t0=$(date +%s)
 # -s -w and the version variables as upstream's promu (.promu.yml) sets them.
