@@ -21,6 +21,7 @@ import { podOf } from '../../lib/kube/pod.ts';
 import { REPO_ROOT, renderObjects, type KubeObject } from '../../lib/kustomize.ts';
 import { waitUntil } from '../../lib/wait.ts';
 import type { FaultRule } from '../../fake-anthropic/src/faults.ts';
+import { setFaults as setFaultsOf } from '../support/fake-upstream.ts';
 import { kc, stack as devStack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
 import { streamChat } from '../support/open-webui.ts';
@@ -114,14 +115,7 @@ function writeApplied(dir: string): void {
   );
 }
 
-async function setFaults(rules: FaultRule[]): Promise<void> {
-  const res = await fetch(`${stack!.info.urls.fakeAnthropic}/_fake/faults`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(rules),
-  });
-  if (!res.ok) throw new Error(`PUT /_fake/faults: ${res.status} ${await res.text()}`);
-}
+const setFaults = (rules: FaultRule[]) => setFaultsOf(rules, stack!.info.urls.fakeAnthropic);
 
 /** Sums of `exprs` once Prometheus has scraped past `after` (so a change the test caused is in them). */
 async function valuesAfter(after: number, exprs: Record<string, string>): Promise<Record<string, number>> {

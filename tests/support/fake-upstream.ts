@@ -19,10 +19,10 @@ export async function resetUpstream(): Promise<void> {
   if (!res.ok) throw new Error(`DELETE /_fake/requests: ${res.status}`);
 }
 
-/** Replaces the fake's fault rules (fake-anthropic/src/faults.ts); [] clears them. */
-export async function setFaults(rules: FaultRule[]): Promise<void> {
-  if (!stack.urls.fakeAnthropic) throw new Error('the stack has no forward to fake-anthropic (dev overlay only)');
-  const res = await fetch(`${stack.urls.fakeAnthropic}/_fake/faults`, {
+/** Replaces the fake's fault rules (fake-anthropic/src/faults.ts); [] clears them. `baseUrl`: another stack's forward to its fake. */
+export async function setFaults(rules: FaultRule[], baseUrl = stack.urls.fakeAnthropic): Promise<void> {
+  if (!baseUrl) throw new Error('the stack has no forward to fake-anthropic (dev overlay only)');
+  const res = await fetch(`${baseUrl}/_fake/faults`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(rules),
