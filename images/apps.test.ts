@@ -5,7 +5,7 @@
 // fake Anthropic upstream, and does the job the stack needs. Prints build time, size and
 // start-to-healthy time of each image (not asserted). Images are built here if missing or stale.
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
@@ -356,6 +356,18 @@ describe("app images under the manifests' securityContext, offline", { timeout: 
       expect(r.stdout).toContain('logo.png');
       const ui = await fetch(`http://${ll.ip}:${litellm.port}/ui/login/`);
       expect(ui.status).toBe(200);
+    });
+
+    it('litellm: its CPython survives a ContextVar.set re-entered from the GC, which kills CPython 3.11 (the control)', async () => {
+      // python/cpython#148891: LiteLLM on bookworm's 3.11 died with SIGSEGV while serving. The
+      // same program is the control: open-webui's image still runs 3.11 (its release requires < 3.13
+      // and Debian has no 3.12), where it must crash, or the check below proves nothing.
+      const program = readFileSync(new URL('./fixtures/contextvar-gc-reentry.py', import.meta.url), 'utf8');
+      const control = await ow.container.exec(['python3', '-c', program]);
+      expect(control.exitCode, `CPython 3.11 survived: ${control.output}`).toBe(139);
+      const r = await ll.container.exec(['python3', '-c', program]);
+      expect(r.exitCode, r.output).toBe(0);
+      expect(r.stdout).toMatch(/^survived 3\.(1[2-9]|[2-9]\d)\./m);
     });
 
     it('open-webui: paths resolve as in the upstream source tree', async () => {

@@ -8,10 +8,12 @@ die() { echo "$IMAGE_NAME: $*" >&2; exit 1; }
 command -v python3 >/dev/null || die "needs python3 with pip on the host (Debian: apt-get install python3-pip)"
 python3 -m pip --version >/dev/null 2>&1 || die "needs pip for python3 on the host (Debian: apt-get install python3-pip)"
 
-# The image's interpreter: CPython 3.11 on glibc 2.36 (bookworm), x86_64. pip does not expand a
-# manylinux_2_36 platform to the older tags it implies, so list them all.
+# The image's interpreter (image.json inputs.python), x86_64. pip does not expand a manylinux_2_N
+# platform to the older tags it implies, so list them all.
+. "$RECIPE_DIR/python-target.sh"  # linked into each recipe, so it counts in the recipe hash
+python_target "$RECIPE_DIR"
 platforms=()
-for minor in $(seq 36 -1 5); do platforms+=(--platform "manylinux_2_${minor}_x86_64"); done
+for minor in $(seq "$PY_GLIBC" -1 5); do platforms+=(--platform "manylinux_2_${minor}_x86_64"); done
 platforms+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --platform manylinux1_x86_64)
 
 # Wheels are kept in a host cache; the context gets them from there, offline and hash-checked.
@@ -25,7 +27,7 @@ flock 9
 download() {
   python3 -m pip download --disable-pip-version-check --quiet \
     --no-deps --require-hashes --only-binary=:all: \
-    "${platforms[@]}" --python-version 3.11 --implementation cp --abi cp311 \
+    "${platforms[@]}" --python-version "$PY_VERSION" --implementation cp --abi "$PY_ABI" \
     -r "$RECIPE_DIR/requirements.txt" "$@"
 }
 rm -rf "$CONTEXT_DIR/wheels"

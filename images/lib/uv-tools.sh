@@ -34,13 +34,17 @@ image_input() {
   python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["inputs"][sys.argv[2]])' "$here/image.json" "$1"
 }
 
-# uv pip compile for the images' interpreter: CPython 3.11 on Debian bookworm (glibc 2.36),
-# x86_64, wheels only (nothing built from source, so no unpinned build dependencies), hashes for
-# every file, nothing uploaded after $EXCLUDE_NEWER (the app release's own upload time: the
+. "$(dirname "${BASH_SOURCE[0]}")/python-target.sh"
+python_target "$here"
+
+# uv pip compile for the image's interpreter (python-target.sh: its CPython and Debian's glibc),
+# x86_64 (uv 0.13 knows manylinux tags up to 2_40: trixie's 2.41 resolves as 2_40, which only
+# leaves out wheels that need the newest glibc), wheels only (nothing built from source, so no
+# unpinned build dependencies), hashes for every file, nothing uploaded after $EXCLUDE_NEWER (the app release's own upload time: the
 # resolution is reproducible and never newer than what the upstream image could have shipped).
 compile_for_image() {
   uv pip compile "$@" \
     --no-config --index-url https://pypi.org/simple \
-    --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+    --python-version "$PY_VERSION" --python-platform "x86_64-manylinux_2_$((PY_GLIBC < 40 ? PY_GLIBC : 40))" \
     --only-binary :all: --generate-hashes --exclude-newer "$EXCLUDE_NEWER" >/dev/null
 }
