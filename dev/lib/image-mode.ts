@@ -31,6 +31,8 @@ export const HERMETIC_RECIPES: Record<string, string> = {
   'edoburu/pgbouncer': 'pgbouncer',
   // a test fixture (the monitoring test's scraper; promtool for the alerts' unit tests)
   'prom/prometheus': 'prometheus',
+  // a test fixture (the monitoring test's trace receiver)
+  'otel/opentelemetry-collector': 'otel-collector',
 };
 /**
  * Upstream image name -> the recipe of the earlier release an upgrade starts from (the upgrade

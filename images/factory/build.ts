@@ -41,8 +41,9 @@ export const TYPICAL_COLD_SECONDS: Record<string, number> = {
   redis: 10,
   dex: 120,
   pgbouncer: 15,
-  // a test fixture compiled from Go modules (measured beside the node image on a fresh machine)
+  // test fixtures compiled from Go modules (measured beside the node image on a fresh machine)
   prometheus: 240,
+  'otel-collector': 120,
 };
 
 export interface EnsureOptions {

@@ -17,14 +17,14 @@ import { loadImages } from '../../dev/lib/cluster.ts';
 import { ensureImages } from '../../images/factory/build.ts';
 import { forwardService, type Forward } from '../../lib/kube/port-forward.ts';
 import { deleteNamespace } from '../../lib/kube/namespace.ts';
-import { podOf } from '../../lib/kube/pod.ts';
+import { containerLogs, podOf } from '../../lib/kube/pod.ts';
 import { REPO_ROOT, renderObjects, type KubeObject } from '../../lib/kustomize.ts';
 import { waitUntil } from '../../lib/wait.ts';
 import type { FaultRule } from '../../fake-anthropic/src/faults.ts';
 import { setFaults as setFaultsOf } from '../support/fake-upstream.ts';
 import { kc, stack as devStack } from '../support/live.ts';
 import { configuredModels } from '../support/models.ts';
-import { streamChat } from '../support/open-webui.ts';
+import { chatThroughOpenWebui, streamChat } from '../support/open-webui.ts';
 import { canConnect, createProbePod } from '../support/probes.ts';
 import {
   PrometheusApi,
@@ -41,6 +41,7 @@ const MON_NS = 'monitoring-test';
 /** Scrape and rule evaluation every 5 s, and every alert's `for` shortened to this (promtool checks the real ones). */
 const FOR = '15s';
 const log = (l: string) => console.log(`[monitoring] ${l}`);
+const FIXTURE_RECIPES = ['prometheus', 'otel-collector'];
 
 const model = (name: string) => {
   const m = configuredModels().find((c) => c.name === name);
@@ -58,6 +59,7 @@ let rendered: KubeObject[];
 let podMonitor: PodMonitor;
 let rule: PrometheusRule;
 let litellm: OpenAI;
+let secretsDir: string;
 
 function find<T extends KubeObject>(kind: string, name: string): T {
   const o = rendered.find((x) => x.kind === kind && x.metadata.name === name);
@@ -94,7 +96,7 @@ function writePrometheus(dir: string): void {
   writeFileSync(
     join(dir, 'kustomization.yaml'),
     stringify({
-      resources: [relative(dir, join(REPO_ROOT, 'tests/integration/fixtures/prometheus')), 'rbac.yaml'],
+      resources: [relative(dir, join(REPO_ROOT, 'tests/integration/fixtures/monitoring')), 'rbac.yaml'],
       configMapGenerator: [{ name: 'prometheus-config', namespace: MON_NS, files: ['prometheus.yml', 'chat-stack.rules.yaml'] }],
     }),
   );
@@ -154,13 +156,17 @@ beforeAll(async () => {
   writePrometheus(join(ws.root, 'prometheus'));
   writeApplied(join(ws.root, 'applied'));
 
-  // Prometheus is the one image the dev node was not started with.
+  // Prometheus and the collector are the images the dev node was not started with.
   const hermetic = devStack.images.mode === 'hermetic';
   if (hermetic) {
-    const built = (await ensureImages(['prometheus'], { log })).find((b) => b.name === 'prometheus')!;
-    await loadImages({ id: devStack.clusterId! }, [built.ref], log);
+    const built = (await ensureImages(FIXTURE_RECIPES, { log })).filter((b) => FIXTURE_RECIPES.includes(b.name));
+    await loadImages(
+      { id: devStack.clusterId! },
+      built.map((b) => b.ref),
+      log,
+    );
   }
-  const secretsDir = join(ws.localDir, 'dev');
+  secretsDir = join(ws.localDir, 'dev');
   stack = await up({
     overlay: 'dev',
     dir: join(ws.root, 'applied'),
@@ -344,6 +350,14 @@ describe('the names the rules and the dashboard use', () => {
       ),
     ];
     const live = new Set(await prom.metricNames());
+    // The scrape's size once every kind of request above has been counted (a figure, not asserted).
+    const pod = (await podOf(stack!.kc, NS, 'litellm')).metadata!.name!;
+    const [samples, bytes, seconds] = await Promise.all(
+      ['scrape_samples_scraped', 'scrape_body_size_bytes', 'scrape_duration_seconds'].map((m) => prom.value(`${m}${sel({ pod })}`)),
+    );
+    log(
+      `scrape of ${pod} after the tests' traffic: ${samples} samples, ${(bytes! / 1024).toFixed(1)} KiB, ${(seconds! * 1000).toFixed(1)} ms`,
+    );
     const missing: string[] = [];
     const external = new Set<string>();
     for (const { where, expr } of exprs)
@@ -382,5 +396,90 @@ describe('the metrics port', { timeout: 120_000 }, () => {
     // Positive control: Open WebUI reaches the API port.
     expect(await canConnect(stack!.kc, NS, openWebui, 'open-webui', 'python', ip, 4000)).toBe(true);
     expect(await canConnect(kc, MON_NS, 'probe-scraper', 'probe', 'node', ip, 4000)).toBe(false);
+  });
+});
+
+interface ExportedSpan {
+  service: string;
+  traceId: string;
+  name: string;
+  text: string;
+}
+
+/** The spans the collector's debug exporter printed (verbosity: detailed), with their resource's service.name. */
+function spansIn(log: string): ExportedSpan[] {
+  const spans: ExportedSpan[] = [];
+  for (const resource of log.split(/ResourceSpans #\d+/).slice(1)) {
+    const service = /service\.name: Str\(([^)]+)\)/.exec(resource)?.[1] ?? '';
+    for (const span of resource.split(/\nSpan #\d+/).slice(1)) {
+      const traceId = /Trace ID\s*: (\w+)/.exec(span)?.[1];
+      if (traceId) spans.push({ service, traceId, name: /Name\s*: (.*)/.exec(span)?.[1]?.trim() ?? '', text: span });
+    }
+  }
+  return spans;
+}
+
+async function collectorLog(): Promise<string> {
+  const pod = (await podOf(stack!.kc, MON_NS, 'otel-collector')).metadata!.name!;
+  return containerLogs(stack!.kc, MON_NS, pod, 'otel-collector', 100_000);
+}
+
+describe('traces in a real OpenTelemetry Collector', { timeout: 180_000 }, () => {
+  it("puts LiteLLM's span for a chat in the trace of the Open WebUI request that asked for it", async () => {
+    const admin = {
+      email: stackSecret(secretsDir, 'admin.env', 'WEBUI_ADMIN_EMAIL'),
+      password: stackSecret(secretsDir, 'admin.env', 'WEBUI_ADMIN_PASSWORD'),
+    };
+    const model = configuredModels()[0]!;
+    const { got, want } = await chatThroughOpenWebui(stack!.info.urls.openWebui, admin, 'one trace, please');
+    expect(got).toEqual(want);
+    const trace = await waitUntil(
+      'a trace holding spans of both Open WebUI and LiteLLM for the chat',
+      async () => {
+        const spans = spansIn(await collectorLog());
+        const chatTraces = new Set(spans.filter((x) => x.service === 'litellm' && x.text.includes(model.name)).map((x) => x.traceId));
+        const id = [...chatTraces].find((t) => spans.some((x) => x.traceId === t && x.service === 'open-webui'));
+        return id ? spans.filter((x) => x.traceId === id) : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 2_000 },
+    );
+    const byService = (svc: string) => trace.filter((x) => x.service === svc).map((x) => x.name);
+    log(
+      `trace ${trace[0]!.traceId}: open-webui ${JSON.stringify(byService('open-webui'))}; litellm ${JSON.stringify(byService('litellm'))}`,
+    );
+    expect(byService('open-webui').length).toBeGreaterThan(0);
+    expect(byService('litellm').length).toBeGreaterThan(0);
+  });
+
+  it("receives Open WebUI's metrics", async () => {
+    const metrics = await waitUntil(
+      "Open WebUI's metrics in the collector",
+      async () => {
+        const resources = (await collectorLog()).split(/ResourceMetrics #\d+/).slice(1);
+        const own = resources.filter((r) => /service\.name: Str\(open-webui\)/.test(r));
+        return own.length ? own.join('\n') : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 2_000 },
+    );
+    const names = [...new Set([...metrics.matchAll(/-> Name: (\S+)/g)].map((m) => m[1]))];
+    log(`Open WebUI metrics: ${names.join(', ')}`);
+    expect(names.length).toBeGreaterThan(0);
+  });
+
+  beforeAll(async () => {
+    const probeImage = (await podOf(kc, devStack.namespace, 'fake-anthropic')).spec!.containers[0]!.image!;
+    await createProbePod(kc, MON_NS, 'probe-otlp', probeImage, { run: 'probe' });
+  }, 180_000);
+
+  it('lets the apps reach the collector on OTLP gRPC only', async () => {
+    const ip = (await podOf(stack!.kc, MON_NS, 'otel-collector')).status!.podIP!;
+    const openWebui = (await podOf(stack!.kc, NS, 'open-webui')).metadata!.name!;
+    const litellmPod = (await podOf(stack!.kc, NS, 'litellm')).metadata!.name!;
+    // Positive controls: both apps reach 4317.
+    expect(await canConnect(stack!.kc, NS, openWebui, 'open-webui', 'python', ip, 4317)).toBe(true);
+    expect(await canConnect(stack!.kc, NS, litellmPod, 'litellm', 'python', ip, 4317)).toBe(true);
+    // The collector's OTLP HTTP port listens (a pod no policy restricts reaches it), but is not opened to the apps.
+    expect(await canConnect(kc, MON_NS, 'probe-otlp', 'probe', 'node', ip, 4318)).toBe(true);
+    expect(await canConnect(stack!.kc, NS, openWebui, 'open-webui', 'python', ip, 4318)).toBe(false);
   });
 });

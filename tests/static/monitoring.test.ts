@@ -1,4 +1,5 @@
-// components/monitoring, rendered onto the dev overlay: what it switches on and who may reach it.
+// components/monitoring and components/tracing, rendered onto the dev overlay: what they switch on
+// and who may reach what.
 // Its objects against the Prometheus Operator's CRD schemas, the metrics port wired the same way
 // in the Deployment, the PodMonitor and the NetworkPolicy, the policy's flows, and every alert
 // with a severity and a runbook that exists. (The live proof is tests/integration/monitoring.test.ts.)
@@ -23,10 +24,18 @@ const find = <T extends KubeObject>(kind: string, name: string): T => {
   if (!o) throw new Error(`no ${kind}/${name} in the render`);
   return o as T;
 };
-const litellmContainer = () =>
+const container = (app: string) =>
   (
-    find('Deployment', 'litellm') as KubeObject & { spec: { template: { spec: { containers: V1Container[] } } } }
-  ).spec.template.spec.containers.find((c) => c.name === 'litellm')!;
+    find('Deployment', app) as KubeObject & { spec: { template: { spec: { containers: V1Container[] } } } }
+  ).spec.template.spec.containers.find((c) => c.name === app)!;
+const litellmContainer = () => container('litellm');
+const envOf = (app: string) => Object.fromEntries((container(app).env ?? []).map((e) => [e.name, e.value]));
+const pod = (namespace: string, labels: Record<string, string>) => ({
+  namespace,
+  labels,
+  namespaceLabels: { 'kubernetes.io/metadata.name': namespace },
+  ip: '10.42.0.20',
+});
 
 beforeAll(async () => {
   ws = await createWorkspace();
@@ -81,12 +90,6 @@ describe('components/monitoring', () => {
       namespaceLabels: { 'kubernetes.io/metadata.name': NS },
       ip: '10.42.0.10',
     };
-    const pod = (namespace: string, labels: Record<string, string>) => ({
-      namespace,
-      labels,
-      namespaceLabels: { 'kubernetes.io/metadata.name': namespace },
-      ip: '10.42.0.20',
-    });
     const scraper = pod(MON_NS, { 'app.kubernetes.io/name': 'prometheus' });
     expect(allowed(policies, scraper, litellm, port)).toBe(true);
     expect(allowed(policies, scraper, litellm, 4000)).toBe(false);
@@ -97,8 +100,8 @@ describe('components/monitoring', () => {
     expect(allowed(policies, pod(NS, { 'app.kubernetes.io/name': 'open-webui' }), litellm, 4000)).toBe(true);
   });
 
-  it('gives every alert a severity, a summary, a description and a runbook that docs/alerts.md has', () => {
-    const docs = readFileSync(join(REPO_ROOT, 'docs/alerts.md'), 'utf8');
+  it('gives every alert a severity, a summary, a description and a runbook that docs/observability.md has', () => {
+    const docs = readFileSync(join(REPO_ROOT, 'docs/observability.md'), 'utf8');
     // GitHub's heading anchors: lower case, spaces to hyphens, punctuation dropped.
     const anchors = new Set(
       [...docs.matchAll(/^#+ (.+)$/gm)].map((m) =>
@@ -114,7 +117,7 @@ describe('components/monitoring', () => {
       if (!['critical', 'warning'].includes(r.labels?.['severity'] ?? '')) problems.push(`${r.alert}: severity`);
       for (const a of ['summary', 'description', 'runbook']) if (!r.annotations?.[a]) problems.push(`${r.alert}: no ${a}`);
       const runbook = r.annotations?.['runbook'] ?? '';
-      if (runbook !== `docs/alerts.md#${r.alert.toLowerCase()}` || !anchors.has(r.alert.toLowerCase()))
+      if (runbook !== `docs/observability.md#${r.alert.toLowerCase()}` || !anchors.has(r.alert.toLowerCase()))
         problems.push(`${r.alert}: runbook ${runbook}`);
     }
     expect(problems).toEqual([]);
@@ -134,5 +137,42 @@ describe('components/monitoring', () => {
       expect(p.targets.length, p.title).toBeGreaterThan(0);
       for (const t of p.targets) expect(t.expr, p.title).toContain('namespace="$namespace"');
     }
+  });
+});
+
+describe('components/tracing', () => {
+  it("points both apps at the collector by OTLP gRPC, and LiteLLM's traces callback at the same", () => {
+    const endpoint = `http://otel-collector.${MON_NS}.svc.cluster.local:4317`;
+    expect(envOf('open-webui')).toMatchObject({
+      ENABLE_OTEL: 'true',
+      ENABLE_OTEL_TRACES: 'true',
+      ENABLE_OTEL_METRICS: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_OTLP_SPAN_EXPORTER: 'grpc',
+      OTEL_SERVICE_NAME: 'open-webui',
+    });
+    expect(envOf('litellm')).toMatchObject({
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER: 'otlp_grpc',
+      OTEL_SERVICE_NAME: 'litellm',
+    });
+    // The callback that turns into LiteLLM's OpenTelemetry integration when the endpoint is set.
+    expect([liteLLMConfig(objects).litellm_settings?.callbacks ?? []].flat()).toContain('tracing.when_configured');
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('litellm-config')) as KubeObject & {
+      data: Record<string, string>;
+    };
+    expect(cm.data['tracing.py']).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT/);
+  });
+
+  it("lets the apps reach the collector's OTLP gRPC port, and nothing else there", () => {
+    const policies = policiesOf(objects);
+    const collector = pod(MON_NS, { 'app.kubernetes.io/name': 'otel-collector' });
+    for (const app of ['open-webui', 'litellm']) {
+      const from = pod(NS, { 'app.kubernetes.io/name': app });
+      expect(allowed(policies, from, collector, 4317), app).toBe(true);
+      expect(allowed(policies, from, collector, 4318), app).toBe(false);
+      expect(allowed(policies, from, pod(MON_NS, { 'app.kubernetes.io/name': 'prometheus' }), 4317), app).toBe(false);
+    }
+    expect(allowed(policies, pod(NS, { 'app.kubernetes.io/name': 'fake-anthropic' }), collector, 4317)).toBe(false);
   });
 });

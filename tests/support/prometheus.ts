@@ -1,4 +1,5 @@
-// A real Prometheus as the test's scraper, without the Prometheus Operator (it does not build from
+// A real Prometheus as the test's scraper (and a real OpenTelemetry Collector as the traces'
+// receiver), without the Prometheus Operator (it does not build from
 // the Go module proxy): what the operator would generate from the monitoring component's
 // PodMonitor and PrometheusRule, generated here, and Prometheus's HTTP API to read back what it
 // scraped and how its alerts stand.
@@ -27,22 +28,36 @@ export interface PrometheusRule extends KubeObject {
 
 /**
  * A kustomization in `dir` (a directory of a test workspace, beside its `manifests/`): the dev
- * overlay's local instance with components/monitoring, in `namespace`, scraped from `prometheusNamespace`.
+ * overlay's local instance with components/monitoring and components/tracing, in `namespace`,
+ * scraped from `monitoringNamespace`, sending traces to the collector there.
  */
-export function writeMonitoredDev(dir: string, namespace: string, prometheusNamespace: string): void {
+export function writeMonitoredDev(dir: string, namespace: string, monitoringNamespace: string): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'monitoring.yaml'),
+  const params = (name: string, data: Record<string, string>) =>
     stringify({
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: 'monitoring', annotations: { 'config.kubernetes.io/local-config': 'true' } },
-      data: { prometheusNamespace, prometheusName: 'prometheus', release: 'chat-stack-test' },
-    }),
+      metadata: { name, annotations: { 'config.kubernetes.io/local-config': 'true' } },
+      data,
+    });
+  writeFileSync(
+    join(dir, 'parameters.yaml'),
+    [
+      params('monitoring', { prometheusNamespace: monitoringNamespace, prometheusName: 'prometheus', release: 'chat-stack-test' }),
+      params('tracing', {
+        endpoint: `http://otel-collector.${monitoringNamespace}.svc.cluster.local:4317`,
+        collectorNamespace: monitoringNamespace,
+        collectorName: 'otel-collector',
+      }),
+    ].join('---\n'),
   );
   writeFileSync(
     join(dir, 'kustomization.yaml'),
-    stringify({ namespace, resources: ['../manifests/local/dev', 'monitoring.yaml'], components: ['../manifests/components/monitoring'] }),
+    stringify({
+      namespace,
+      resources: ['../manifests/local/dev', 'parameters.yaml'],
+      components: ['../manifests/components/monitoring', '../manifests/components/tracing'],
+    }),
   );
 }
 
