@@ -10,21 +10,15 @@
 //            upstream, LiteLLM and Open WebUI: TTFT and total time, req/s, errors, each hop's
 //            overhead over the floor, each pod's CPU throttling and memory (dev/bench/load.ts)
 //   --suites: the wall time of each test project (npm run test:<project>)
-//   --litellm-metrics both: the load part twice on the same node, with LiteLLM's prometheus
-//            callback (the base config) and without it, to see what counting costs
 import { intOption, listOption, parseCommand, UsageError } from '../lib/cli.ts';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
 import { $ } from 'zx';
-import { parseDocument, stringify, type Scalar, type YAMLSeq } from 'yaml';
 import OpenAI from 'openai';
 import { docker } from '../lib/docker.ts';
 import { secondsSince } from '../lib/time.ts';
 import { benchForward, formatBenchForward } from './bench-forward.ts';
 import { benchLoad, formatLoad } from './bench/load.ts';
 import { removeNodes } from './lib/cluster.ts';
-import { REPO_ROOT, localDir } from '../lib/kustomize.ts';
+import { localDir } from '../lib/kustomize.ts';
 import { up, stackSecret, type Stack } from './lib/stack.ts';
 
 const { values } = parseCommand(
@@ -40,12 +34,6 @@ const { values } = parseCommand(
       node: { type: 'string', value: 'NAME', default: 'bench', help: "the node's name (dev: a running dev:up's node, with --keep)" },
       keep: { type: 'boolean', help: 'leave the stack running afterwards' },
       suites: { type: 'boolean', help: 'also time each test project (npm run test:<project>)' },
-      'litellm-metrics': {
-        type: 'string',
-        value: 'on|off|both',
-        default: 'on',
-        help: "LiteLLM's prometheus callback during the load part: on (the base config), off, both (one run each, same node)",
-      },
     },
   },
   (v) => {
@@ -54,8 +42,6 @@ const { values } = parseCommand(
     for (const p of listOption(v.only))
       if (!['up', 'forward', 'load'].includes(p)) throw new UsageError(`--only ${v.only}: expected a list of up, forward, load`);
     for (const c of listOption(v.concurrency)) intOption('concurrency', c, 1, 1000, 'a list of stream counts');
-    if (!['on', 'off', 'both'].includes(v['litellm-metrics'] ?? 'on'))
-      throw new UsageError(`--litellm-metrics ${v['litellm-metrics']}: expected on, off or both`);
   },
 );
 // --node dev --keep: measure the stack of a running dev:up (its manifests re-applied from this tree).
@@ -67,29 +53,7 @@ const seconds = Number(values.seconds);
 const TIERS = ['static', 'images', 'smoke', 'integration'];
 const figures: [string, string][] = [];
 let forwardTable = '';
-const loadTables: [string, string][] = [];
-
-/**
- * The dev overlay with LiteLLM's `prometheus` callback taken out of its config (a throwaway
- * kustomization that replaces the config file of the generated ConfigMap).
- */
-function withoutLiteLLMMetrics(namespace: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chatstack-bench-'));
-  const config = parseDocument(readFileSync(join(REPO_ROOT, 'manifests/base/litellm-config.yaml'), 'utf8'));
-  const callbacks = config.getIn(['litellm_settings', 'callbacks']) as YAMLSeq<Scalar<string>>;
-  const i = callbacks.items.findIndex((c) => c.value === 'prometheus');
-  if (i < 0) throw new Error('bench: manifests/base/litellm-config.yaml has no prometheus callback to take out');
-  callbacks.items.splice(i, 1);
-  writeFileSync(join(dir, 'config.yaml'), config.toString());
-  writeFileSync(
-    join(dir, 'kustomization.yaml'),
-    stringify({
-      resources: [relative(dir, localDir('dev'))],
-      configMapGenerator: [{ name: 'litellm-config', namespace, behavior: 'merge', files: ['config.yaml'] }],
-    }),
-  );
-  return dir;
-}
+let loadTable = '';
 
 async function firstToken(litellmUrl: string): Promise<void> {
   const client = new OpenAI({
@@ -149,25 +113,10 @@ try {
       await benchForward({ kubeconfig: stack.info.kubeconfig, namespace: stack.info.namespace, masterKey, log: () => {} }),
     );
   }
-  if (parts.has('load')) {
-    const metrics = values['litellm-metrics'] === 'both' ? ['on', 'off'] : [values['litellm-metrics']];
-    for (const m of metrics) {
-      if (m === 'off') {
-        // The same node, LiteLLM rolled onto the config without the callback.
-        await stack.detach();
-        stack = await up({
-          overlay: 'dev',
-          dir: withoutLiteLLMMetrics(stack.info.namespace),
-          secretsDir: localDir('dev'),
-          reuse: true,
-          clusterName: NAME,
-          log: () => {},
-        });
-      }
-      const results = await benchLoad(stack, { concurrency, seconds, words, hops: values.hops.split(','), log: (l) => console.log(l) });
-      loadTables.push([`LiteLLM metrics ${m}`, formatLoad(results)]);
-    }
-  }
+  if (parts.has('load'))
+    loadTable = formatLoad(
+      await benchLoad(stack, { concurrency, seconds, words, hops: values.hops.split(','), log: (l) => console.log(l) }),
+    );
   if (values.keep) await stack.detach();
   else await stack.stop();
   if (values.suites) for (const tier of TIERS) await suite(tier);
@@ -177,6 +126,5 @@ try {
 console.log('\nfigure | value\n---|---');
 for (const [k, v] of figures) console.log(`${k} | ${v}`);
 if (forwardTable) console.log(`\nport-forward latency (ms)\n${forwardTable}`);
-for (const [label, table] of loadTables)
-  console.log(`\nstreamed chats under load, from inside the cluster (${seconds} s per run; ${label})\n${table}`);
+if (loadTable) console.log(`\nstreamed chats under load, from inside the cluster (${seconds} s per run)\n${loadTable}`);
 process.exit(0);

@@ -3,30 +3,15 @@
 # with the components the tests use, the OTLP receiver and the debug exporter, as a static binary
 # from the Go module proxy, into $CONTEXT_DIR. ./src/main.go is the main the collector's builder
 # (ocb) would generate for that component list, written out by hand; ./src/go.mod and go.sum pin
-# every module and `go build` runs -mod=readonly. Go's build and module caches stay in their
-# default places.
+# every module and `go build` runs -mod=readonly.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${CONTEXT_DIR:?CONTEXT_DIR must be set}"
 : "${INPUT_OTELCOL:=v0.165.0}" "${INPUT_GO_MIN:=1.26.7}"
-export GOTOOLCHAIN=local
-
-if ! command -v go >/dev/null; then
-  echo "otel-collector: needs a Go toolchain >= $INPUT_GO_MIN (https://go.dev/dl)" >&2
-  exit 1
-fi
-gov="$(go env GOVERSION)"
-if ! printf '%s\n' "go$INPUT_GO_MIN" "$gov" | sort -V -C; then
-  echo "otel-collector: needs Go >= $INPUT_GO_MIN, have $gov" >&2
-  exit 1
-fi
-
+. "$HERE/go-build.sh"
+go_toolchain otel-collector "$INPUT_GO_MIN"
 cd "$HERE/src"
-pinned="$(go list -m -mod=readonly -f '{{.Version}}' go.opentelemetry.io/collector/otelcol)"
-if [[ "$pinned" != "$INPUT_OTELCOL" ]]; then
-  echo "otel-collector: src/go.mod requires go.opentelemetry.io/collector/otelcol $pinned, image.json inputs.otelcol says $INPUT_OTELCOL" >&2
-  exit 1
-fi
+go_pinned otel-collector go.opentelemetry.io/collector/otelcol "$INPUT_OTELCOL"
 
 t0=$(date +%s)
 CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" -o "$CONTEXT_DIR/otelcol" .

@@ -58,8 +58,8 @@ describe('components/monitoring', () => {
     );
   });
 
-  it('counts always (the prometheus callback is in the base config), serving them on a port of their own here', () => {
-    expect([liteLLMConfig(objects).litellm_settings?.callbacks ?? []].flat()).toContain('prometheus');
+  it("switches on LiteLLM's metrics (the observability.metrics callback of the base config), served on a port of their own", () => {
+    expect([liteLLMConfig(objects).litellm_settings?.callbacks ?? []].flat()).toContain('observability.metrics');
     const c = litellmContainer();
     const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
     const port = c.ports?.find((p) => p.name === 'metrics');
@@ -157,11 +157,12 @@ describe('components/tracing', () => {
       OTEL_SERVICE_NAME: 'litellm',
     });
     // The callback that turns into LiteLLM's OpenTelemetry integration when the endpoint is set.
-    expect([liteLLMConfig(objects).litellm_settings?.callbacks ?? []].flat()).toContain('tracing.when_configured');
+    expect([liteLLMConfig(objects).litellm_settings?.callbacks ?? []].flat()).toContain('observability.traces');
     const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('litellm-config')) as KubeObject & {
       data: Record<string, string>;
     };
-    expect(cm.data['tracing.py']).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT/);
+    expect(cm.data['observability.py']).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT/);
+    expect(cm.data['observability.py']).toMatch(/PROMETHEUS_METRICS_PORT/);
   });
 
   it("lets the apps reach the collector's OTLP gRPC port, and nothing else there", () => {
