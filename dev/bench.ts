@@ -10,15 +10,22 @@
 //            upstream, LiteLLM and Open WebUI: TTFT and total time, req/s, errors, each hop's
 //            overhead over the floor, each pod's CPU throttling and memory (dev/bench/load.ts)
 //   --suites: the wall time of each test project (npm run test:<project>)
+//   --litellm-metrics both: the load part twice on the same node, as the dev overlay runs (LiteLLM
+//            counts nothing) and with components/monitoring's LiteLLM settings (it counts, and a
+//            second process serves the metrics), to see what counting costs
 import { intOption, listOption, parseCommand, UsageError } from '../lib/cli.ts';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { $ } from 'zx';
+import { stringify } from 'yaml';
 import OpenAI from 'openai';
 import { docker } from '../lib/docker.ts';
 import { secondsSince } from '../lib/time.ts';
 import { benchForward, formatBenchForward } from './bench-forward.ts';
 import { benchLoad, formatLoad } from './bench/load.ts';
 import { removeNodes } from './lib/cluster.ts';
-import { localDir } from '../lib/kustomize.ts';
+import { REPO_ROOT, localDir } from '../lib/kustomize.ts';
 import { up, stackSecret, type Stack } from './lib/stack.ts';
 
 const { values } = parseCommand(
@@ -34,6 +41,12 @@ const { values } = parseCommand(
       node: { type: 'string', value: 'NAME', default: 'bench', help: "the node's name (dev: a running dev:up's node, with --keep)" },
       keep: { type: 'boolean', help: 'leave the stack running afterwards' },
       suites: { type: 'boolean', help: 'also time each test project (npm run test:<project>)' },
+      'litellm-metrics': {
+        type: 'string',
+        value: 'off|on|both',
+        default: 'off',
+        help: "LiteLLM's metrics during the load part: off (the dev overlay), on (components/monitoring's LiteLLM settings), both",
+      },
     },
   },
   (v) => {
@@ -42,6 +55,8 @@ const { values } = parseCommand(
     for (const p of listOption(v.only))
       if (!['up', 'forward', 'load'].includes(p)) throw new UsageError(`--only ${v.only}: expected a list of up, forward, load`);
     for (const c of listOption(v.concurrency)) intOption('concurrency', c, 1, 1000, 'a list of stream counts');
+    if (!['off', 'on', 'both'].includes(v['litellm-metrics'] ?? 'off'))
+      throw new UsageError(`--litellm-metrics ${v['litellm-metrics']}: expected off, on or both`);
   },
 );
 // --node dev --keep: measure the stack of a running dev:up (its manifests re-applied from this tree).
@@ -53,7 +68,19 @@ const seconds = Number(values.seconds);
 const TIERS = ['static', 'images', 'smoke', 'integration'];
 const figures: [string, string][] = [];
 let forwardTable = '';
-let loadTable = '';
+const loadTables: [string, string][] = [];
+
+/**
+ * The dev overlay with components/monitoring's patch of LiteLLM (its metrics port and
+ * multiprocess directory; the component's other objects need the Prometheus Operator's CRDs and
+ * cost LiteLLM nothing), in a throwaway kustomization.
+ */
+function withLiteLLMMetrics(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'chatstack-bench-'));
+  const patch = readFileSync(join(REPO_ROOT, 'manifests/components/monitoring/litellm-deployment.yaml'), 'utf8');
+  writeFileSync(join(dir, 'kustomization.yaml'), stringify({ resources: [relative(dir, localDir('dev'))], patches: [{ patch }] }));
+  return dir;
+}
 
 async function firstToken(litellmUrl: string): Promise<void> {
   const client = new OpenAI({
@@ -113,10 +140,25 @@ try {
       await benchForward({ kubeconfig: stack.info.kubeconfig, namespace: stack.info.namespace, masterKey, log: () => {} }),
     );
   }
-  if (parts.has('load'))
-    loadTable = formatLoad(
-      await benchLoad(stack, { concurrency, seconds, words, hops: values.hops.split(','), log: (l) => console.log(l) }),
-    );
+  if (parts.has('load')) {
+    const metrics = values['litellm-metrics'] === 'both' ? ['off', 'on'] : [values['litellm-metrics']];
+    for (const m of metrics) {
+      if (m === 'on') {
+        // The same node; LiteLLM rolls onto the monitoring component's settings.
+        await stack.detach();
+        stack = await up({
+          overlay: 'dev',
+          dir: withLiteLLMMetrics(),
+          secretsDir: localDir('dev'),
+          reuse: true,
+          clusterName: NAME,
+          log: () => {},
+        });
+      }
+      const results = await benchLoad(stack, { concurrency, seconds, words, hops: values.hops.split(','), log: (l) => console.log(l) });
+      loadTables.push([`LiteLLM metrics ${m}`, formatLoad(results)]);
+    }
+  }
   if (values.keep) await stack.detach();
   else await stack.stop();
   if (values.suites) for (const tier of TIERS) await suite(tier);
@@ -126,5 +168,6 @@ try {
 console.log('\nfigure | value\n---|---');
 for (const [k, v] of figures) console.log(`${k} | ${v}`);
 if (forwardTable) console.log(`\nport-forward latency (ms)\n${forwardTable}`);
-if (loadTable) console.log(`\nstreamed chats under load, from inside the cluster (${seconds} s per run)\n${loadTable}`);
+for (const [label, table] of loadTables)
+  console.log(`\nstreamed chats under load, from inside the cluster (${seconds} s per run; ${label})\n${table}`);
 process.exit(0);
