@@ -1,12 +1,15 @@
-// components/monitoring against a real Prometheus (built from its Go module, images/prometheus):
-// the dev overlay with the component, in a namespace of its own on the dev node, scraped by a
-// Prometheus in `monitoring-test` that stands where kube-prometheus-stack's does. There is no
-// Prometheus Operator here (it does not build from the module proxy), so the test generates what
-// the operator would from the component's PodMonitor and PrometheusRule (tests/support/prometheus.ts)
-// and applies everything else of the render as it is. Chats and faults driven through the fake
-// upstream must show up as exactly the counts the test caused; the rules must load, and 529s
-// must take the upstream-errors alert through pending to firing; every metric the rules and the
-// dashboard use must be one the scrape really has; and only the scraper reaches the metrics port.
+// components/monitoring and components/tracing against a real Prometheus (built from its Go
+// module, images/prometheus) and a real OpenTelemetry Collector (images/otel-collector): the dev
+// overlay with both components, in a namespace of its own on the dev node, scraped by a Prometheus
+// in `monitoring-test` that stands where kube-prometheus-stack's does, and sending its traces to
+// the collector there. There is no Prometheus Operator here (it does not build from the module
+// proxy), so the test generates what the operator would from the component's PodMonitor and
+// PrometheusRule (tests/support/prometheus.ts) and applies everything else of the render as it is.
+// Chats and faults driven through the fake upstream must show up as exactly the counts the test
+// caused; the rules must load, and 529s must take the upstream-errors alert through pending to
+// firing; every metric the rules and the dashboard use must be one the scrape really has; a chat
+// must be one trace across Open WebUI and LiteLLM; and only their peers reach the metrics and
+// OTLP ports.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
