@@ -33,6 +33,8 @@ export const HERMETIC_RECIPES: Record<string, string> = {
   'prom/prometheus': 'prometheus',
   // a test fixture (the monitoring test's trace receiver)
   'otel/opentelemetry-collector': 'otel-collector',
+  // a test fixture (the monitoring test's pod restart and OOM metrics)
+  'registry.k8s.io/kube-state-metrics/kube-state-metrics': 'kube-state-metrics',
 };
 /**
  * Upstream image name -> the recipe of the earlier release an upgrade starts from (the upgrade

@@ -44,6 +44,7 @@ export const TYPICAL_COLD_SECONDS: Record<string, number> = {
   // test fixtures compiled from Go modules (measured beside the node image on a fresh machine)
   prometheus: 240,
   'otel-collector': 120,
+  'kube-state-metrics': 150,
 };
 
 export interface EnsureOptions {

@@ -7,10 +7,12 @@
 // PrometheusRule (tests/support/prometheus.ts) and applies everything else of the render as it is.
 // Chats and faults driven through the fake upstream must show up as exactly the counts the test
 // caused; the rules must load, and 529s must take the upstream-errors alert through pending to
-// firing; every metric the rules and the dashboard use must be one the scrape really has; a chat
-// must be one trace across Open WebUI and LiteLLM; and only their peers reach the metrics and
-// OTLP ports.
+// firing; every metric the rules and the dashboard use must be one the scrape really has
+// (kube-state-metrics, images/kube-state-metrics, is scraped too, and a LiteLLM killed for memory
+// at every start takes the pod alerts to firing); a chat must be one trace across Open WebUI and
+// LiteLLM; and only their peers reach the metrics and OTLP ports.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import * as k8s from '@kubernetes/client-node';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
@@ -20,7 +22,8 @@ import { loadImages } from '../../dev/lib/cluster.ts';
 import { ensureImages } from '../../images/factory/build.ts';
 import { forwardService, type Forward } from '../../lib/kube/port-forward.ts';
 import { deleteNamespace } from '../../lib/kube/namespace.ts';
-import { containerLogs, podOf } from '../../lib/kube/pod.ts';
+import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
+import { containerLogs, deletePod, listPods, podOf } from '../../lib/kube/pod.ts';
 import { REPO_ROOT, renderObjects, type KubeObject } from '../../lib/kustomize.ts';
 import { waitUntil } from '../../lib/wait.ts';
 import type { FaultRule } from '../../fake-anthropic/src/faults.ts';
@@ -44,7 +47,7 @@ const MON_NS = 'monitoring-test';
 /** Scrape and rule evaluation every 5 s, and every alert's `for` shortened to this (promtool checks the real ones). */
 const FOR = '15s';
 const log = (l: string) => console.log(`[monitoring] ${l}`);
-const FIXTURE_RECIPES = ['prometheus', 'otel-collector'];
+const FIXTURE_RECIPES = ['prometheus', 'otel-collector', 'kube-state-metrics'];
 
 const model = (name: string) => {
   const m = configuredModels().find((c) => c.name === name);
@@ -76,7 +79,11 @@ function writePrometheus(dir: string): void {
   const config = {
     global: { scrape_interval: '5s', evaluation_interval: '5s', extra_scrape_metrics: true },
     rule_files: ['/etc/prometheus/chat-stack.rules.yaml'],
-    scrape_configs: scrapeConfigsFor(podMonitor, '5s'),
+    scrape_configs: [
+      ...scrapeConfigsFor(podMonitor, '5s'),
+      // As kube-prometheus-stack scrapes it: its own namespace, pod and container labels kept.
+      { job_name: 'kube-state-metrics', honor_labels: true, static_configs: [{ targets: [`kube-state-metrics.${MON_NS}.svc:8080`] }] },
+    ],
   };
   writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
   writeFileSync(join(dir, 'chat-stack.rules.yaml'), stringify(ruleFileFor(rule, FOR)));
@@ -94,6 +101,14 @@ function writePrometheus(dir: string): void {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'prometheus-discovery' },
       subjects: [{ kind: 'ServiceAccount', name: 'prometheus', namespace: MON_NS }],
     },
+    // kube-state-metrics watches the stack's pods only (--namespaces below), so it needs no ClusterRole.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'kube-state-metrics', namespace: NS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'prometheus-discovery' },
+      subjects: [{ kind: 'ServiceAccount', name: 'kube-state-metrics', namespace: MON_NS }],
+    },
   ];
   writeFileSync(join(dir, 'rbac.yaml'), rbac.map((o) => stringify(o)).join('---\n'));
   writeFileSync(
@@ -101,6 +116,12 @@ function writePrometheus(dir: string): void {
     stringify({
       resources: [relative(dir, join(REPO_ROOT, 'tests/integration/fixtures/monitoring')), 'rbac.yaml'],
       configMapGenerator: [{ name: 'prometheus-config', namespace: MON_NS, files: ['prometheus.yml', 'chat-stack.rules.yaml'] }],
+      patches: [
+        {
+          target: { kind: 'Deployment', name: 'kube-state-metrics' },
+          patch: stringify([{ op: 'add', path: '/spec/template/spec/containers/0/args/-', value: `--namespaces=${NS}` }]),
+        },
+      ],
     }),
   );
 }
@@ -264,6 +285,17 @@ describe('the alerts', { timeout: 240_000 }, () => {
 });
 
 describe('counts in Prometheus', { timeout: 180_000 }, () => {
+  // The scrape's size once every kind of request below has been counted (a figure, not asserted).
+  afterAll(async () => {
+    const pod = (await podOf(stack!.kc, NS, 'litellm')).metadata!.name!;
+    const [samples, bytes, seconds] = await Promise.all(
+      ['scrape_samples_scraped', 'scrape_body_size_bytes', 'scrape_duration_seconds'].map((m) => prom.value(`${m}${sel({ pod })}`)),
+    );
+    log(
+      `scrape of ${pod} after the tests' traffic: ${samples} samples, ${(bytes! / 1024).toFixed(1)} KiB, ${(seconds! * 1000).toFixed(1)} ms`,
+    );
+  });
+
   it('counts the chats the test made, with their time to first token and tokens', async () => {
     const d = await delta(
       {
@@ -336,43 +368,6 @@ describe('counts in Prometheus', { timeout: 180_000 }, () => {
   });
 });
 
-describe('the names the rules and the dashboard use', () => {
-  /** Metrics that come from kube-state-metrics (kube-prometheus-stack runs it); this node has none. */
-  const KUBE_STATE_METRICS = new Set(['kube_pod_container_status_restarts_total', 'kube_pod_container_status_last_terminated_reason']);
-
-  it('are all in the live scrape (no alert or panel on a metric that does not exist)', async () => {
-    const dashboard = JSON.parse(
-      find<KubeObject & { data: Record<string, string> }>('ConfigMap', 'chat-stack-dashboard').data['chat-stack.json']!,
-    ) as {
-      panels: { title: string; targets: { expr: string }[] }[];
-    };
-    const exprs = [
-      ...rule.spec.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
-      ...dashboard.panels.flatMap((p) =>
-        p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr.replaceAll('$namespace', NS) })),
-      ),
-    ];
-    const live = new Set(await prom.metricNames());
-    // The scrape's size once every kind of request above has been counted (a figure, not asserted).
-    const pod = (await podOf(stack!.kc, NS, 'litellm')).metadata!.name!;
-    const [samples, bytes, seconds] = await Promise.all(
-      ['scrape_samples_scraped', 'scrape_body_size_bytes', 'scrape_duration_seconds'].map((m) => prom.value(`${m}${sel({ pod })}`)),
-    );
-    log(
-      `scrape of ${pod} after the tests' traffic: ${samples} samples, ${(bytes! / 1024).toFixed(1)} KiB, ${(seconds! * 1000).toFixed(1)} ms`,
-    );
-    const missing: string[] = [];
-    const external = new Set<string>();
-    for (const { where, expr } of exprs)
-      for (const name of await prom.selectedMetrics(expr)) {
-        if (KUBE_STATE_METRICS.has(name)) external.add(name);
-        else if (!live.has(name)) missing.push(`${where}: ${name}`);
-      }
-    log(`${exprs.length} expressions parsed; kube-state-metrics names (not on this node): ${[...external].join(', ')}`);
-    expect(missing).toEqual([]);
-  });
-});
-
 describe('the metrics port', { timeout: 120_000 }, () => {
   let probeImage = '';
   beforeAll(async () => {
@@ -384,6 +379,20 @@ describe('the metrics port', { timeout: 120_000 }, () => {
       createProbePod(kc, NS, 'probe-scraper-here', probeImage, { 'app.kubernetes.io/name': 'prometheus' }),
     ]);
   }, 180_000);
+  // probe-scraper carries Prometheus's labels, so the prometheus Service (and the test's forward to
+  // it) would pick it too.
+  afterAll(async () => {
+    await Promise.all([
+      deletePod(kc, MON_NS, 'probe-scraper'),
+      deletePod(kc, MON_NS, 'probe-unlabelled'),
+      deletePod(kc, NS, 'probe-scraper-here'),
+    ]);
+    await waitUntil(
+      'the probe pods gone',
+      async () => ((await listPods(kc, MON_NS, 'app.kubernetes.io/name=prometheus')).length === 1 ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+  }, 120_000);
 
   it("is reached by the monitoring namespace's Prometheus, and by no one else", async () => {
     const ip = (await podOf(stack!.kc, NS, 'litellm')).status!.podIP!;
@@ -484,5 +493,87 @@ describe('traces in a real OpenTelemetry Collector', { timeout: 180_000 }, () =>
     // The collector's OTLP HTTP port listens (a pod no policy restricts reaches it), but is not opened to the apps.
     expect(await canConnect(kc, MON_NS, 'probe-otlp', 'probe', 'node', ip, 4318)).toBe(true);
     expect(await canConnect(stack!.kc, NS, openWebui, 'open-webui', 'python', ip, 4318)).toBe(false);
+  });
+});
+
+// Last: it leaves LiteLLM crash-looping (the namespace goes with the test).
+/** LiteLLM's container resources, as `kubectl patch` would set them. */
+async function patchLiteLLM(resources: object): Promise<void> {
+  await stack!.kc
+    .makeApiClient(k8s.AppsV1Api)
+    .patchNamespacedDeployment(
+      { name: 'litellm', namespace: NS, body: { spec: { template: { spec: { containers: [{ name: 'litellm', resources }] } } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+    );
+}
+
+describe('the pod alerts (kube-state-metrics)', { timeout: 420_000 }, () => {
+  it('take ChatStackOOMKilled and ChatStackPodRestarting to firing while LiteLLM is killed for memory at every start', async () => {
+    const active = async () =>
+      Object.fromEntries(
+        (await prom.alerts())
+          .filter((a) => a.labels['namespace'] === NS && a.labels['container'] === 'litellm')
+          .map((a) => [a.labels['alertname']!, a.state]),
+      );
+    // Control: neither is active while LiteLLM runs within its limit.
+    const before = await active();
+    expect(before['ChatStackOOMKilled']).toBeUndefined();
+    expect(before['ChatStackPodRestarting']).toBeUndefined();
+    // 96 MiB: less than LiteLLM needs to import itself, so the kernel kills it at every start.
+    await patchLiteLLM({ requests: { memory: '96Mi' }, limits: { memory: '96Mi' } });
+    const seen: string[] = [];
+    const t0 = Date.now();
+    await waitUntil(
+      'ChatStackOOMKilled and ChatStackPodRestarting firing',
+      async () => {
+        const a = await active();
+        for (const [name, state] of Object.entries(a)) if (!seen.includes(`${name} ${state}`)) seen.push(`${name} ${state}`);
+        return a['ChatStackOOMKilled'] === 'firing' && a['ChatStackPodRestarting'] === 'firing' ? true : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 2_000, describe: async () => JSON.stringify(await prom.alerts()) },
+    );
+    const restarts = await prom.value(`max(kube_pod_container_status_restarts_total${sel({ container: 'litellm' })})`);
+    log(`pod alerts after ${((Date.now() - t0) / 1000).toFixed(0)} s, ${restarts} restarts: ${seen.join(' → ')}`);
+    expect(seen).toContain('ChatStackOOMKilled pending');
+    expect(seen).toContain('ChatStackPodRestarting pending');
+    expect(
+      await prom.value(`max(kube_pod_container_status_last_terminated_reason${sel({ container: 'litellm', reason: 'OOMKilled' })})`),
+    ).toBe(1);
+    // Back to the rendered resources. The crash-looping pod never became ready, so the old one
+    // served throughout.
+    type Deployment = KubeObject & { spec: { template: { spec: { containers: { name: string; resources: object }[] } } } };
+    const resources = find<Deployment>('Deployment', 'litellm').spec.template.spec.containers.find((c) => c.name === 'litellm')!.resources;
+    await patchLiteLLM(resources);
+    await waitUntilRolledOut(stack!.kc, NS, { timeoutMs: 180_000 });
+  });
+});
+
+// After the pod alerts: kube-state-metrics has a series of a container's last terminated reason
+// only once one has terminated.
+describe('the names the rules and the dashboard use', () => {
+  it('are all in the live scrape (no alert or panel on a metric that does not exist)', async () => {
+    const dashboard = JSON.parse(
+      find<KubeObject & { data: Record<string, string> }>('ConfigMap', 'chat-stack-dashboard').data['chat-stack.json']!,
+    ) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    const exprs = [
+      ...rule.spec.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
+      ...dashboard.panels.flatMap((p) =>
+        p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr.replaceAll('$namespace', NS) })),
+      ),
+    ];
+    const live = new Set(await prom.metricNames());
+    const missing: string[] = [];
+    const used = new Set<string>();
+    for (const { where, expr } of exprs)
+      for (const name of await prom.selectedMetrics(expr)) {
+        used.add(name);
+        if (!live.has(name)) missing.push(`${where}: ${name}`);
+      }
+    log(`${exprs.length} expressions parsed, ${used.size} metric names, LiteLLM's and kube-state-metrics'`);
+    expect(missing).toEqual([]);
+    // The pod alerts' names come from kube-state-metrics, scraped here as kube-prometheus-stack does.
+    expect(used).toContain('kube_pod_container_status_restarts_total');
   });
 });
