@@ -71,13 +71,15 @@ export async function imageInfo(ref: string): Promise<ImageInfo | undefined> {
   return { id: img.Id, size: img.Size, labels: img.Config?.Labels ?? {} };
 }
 
-/** `docker pull --quiet ref`, given up after `timeout` (a registry that does not answer must not hang a start); never throws. */
-export async function tryPull(ref: string, timeoutMs = 60_000): Promise<DockerResult> {
+/** `docker pull --quiet ref`, given up after `timeoutMs` (`timedOut`: a registry that does not answer must not hang a start); never throws. */
+export async function tryPull(ref: string, timeoutMs = 60_000): Promise<DockerResult & { timedOut: boolean }> {
   const r = await quiet`docker pull --quiet ${ref}`.timeout(timeoutMs);
+  const timedOut = r.exitCode === null;
   return {
     code: r.exitCode ?? 1,
     stdout: r.stdout.trim(),
-    stderr: r.stderr.trim() || (r.exitCode === null ? `no answer within ${timeoutMs / 1000} s` : ''),
+    stderr: r.stderr.trim() || (timedOut ? `no answer within ${timeoutMs / 1000} s` : ''),
+    timedOut,
   };
 }
 

@@ -3,13 +3,16 @@
 // images, smoke, integration) share one node and run in order; the production project has a node
 // of its own, so it runs beside them instead of after them. Vitest runs projects of one group on
 // one worker count, and integration's files may never overlap each other, so two processes are the
-// way (vitest.config.ts). The Docker Engine is made ready here, once, before either starts; the
-// image factory's per-image locks let both set-ups ask for the same images, each built once.
+// way (vitest.config.ts). The Docker Engine is made ready here, once, before either starts, and the
+// image mode (upstream or hermetic, dev/lib/image-mode.ts) is decided here, once, and handed to
+// both, so their stacks never differ; the image factory's per-image locks let both set-ups ask for
+// the same images, each built once.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { parseCommand } from '../lib/cli.ts';
 import { ensureEngine } from '../lib/engine.ts';
+import { chooseImageMode, IMAGE_MODE_ENV } from '../dev/lib/image-mode.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { secondsSince } from '../lib/time.ts';
 
@@ -28,8 +31,12 @@ parseCommand({
 
 const t0 = Date.now();
 const log = (l: string) => console.log(`[test] ${l}`);
+let mode: string;
 try {
   await ensureEngine(log);
+  const choice = await chooseImageMode();
+  log(`images: ${choice.mode} for every project (${choice.reason})`);
+  mode = choice.mode;
 } catch (err) {
   console.error(`npm test: ${(err as Error).message}`);
   process.exit(1);
@@ -39,6 +46,7 @@ const vitest = join(REPO_ROOT, 'node_modules/.bin/vitest');
 const children = RUNS.map(({ tag, projects }) => {
   const child = spawn(vitest, ['run', ...projects.flatMap((p) => ['--project', p]), `--outputFile.junit=test-results/junit-${tag}.xml`], {
     cwd: REPO_ROOT,
+    env: { ...process.env, [IMAGE_MODE_ENV]: mode },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // Whole lines, each tagged, so the two runs' output stays readable interleaved.

@@ -105,23 +105,66 @@ export function upstreamRefs(used?: Set<string>): string[] {
   return [UPSTREAM_K3S, ...pins.map(([name, tag]) => (tag.startsWith('sha256:') ? `${name}@${tag}` : `${name}:${tag}`))];
 }
 
+/** How long one pull may take, the probe's included (it pulls the node image the stack needs anyway). */
+export const PULL_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * Why a pull failed, from the engine's message: `unreachable` when no registry answers (no DNS,
+ * no route, refused, the engine's own dial timeout), so the images must be built here; `refused`
+ * when a registry answered and said no (an unknown tag, a login needed, Docker Hub's pull limit),
+ * which building would only hide.
+ */
+export function pullFailure(stderr: string): 'unreachable' | 'refused' {
+  return /no such host|server misbehaving|dial tcp|i\/o timeout|connection refused|network is unreachable|no route to host|TLS handshake timeout|Client\.Timeout exceeded|connection reset/i.test(
+    stderr,
+  )
+    ? 'unreachable'
+    : 'refused';
+}
+
+/** What the mode choice asks of the engine. */
+export interface ModeEngine {
+  exists(ref: string): Promise<boolean>;
+  pull(ref: string, timeoutMs: number): Promise<{ code: number; stderr: string; timedOut: boolean }>;
+}
+
+export class ImageModeError extends Error {
+  constructor(message: string) {
+    super(
+      `${message}. Set ${IMAGE_MODE_ENV}=upstream to use the registry's images (and fix what it said), or ` +
+        `${IMAGE_MODE_ENV}=hermetic to build equivalents from package registries (Linux, as root).`,
+    );
+    this.name = 'ImageModeError';
+  }
+}
+
 /**
  * CHATSTACK_IMAGES=upstream|hermetic forces a mode; otherwise upstream when its images are
- * present or the k3s image can be pulled, hermetic when no registry answers.
+ * present or the k3s image can be pulled (through the engine, so its registry mirrors count),
+ * hermetic when no registry answers at all. A registry that answers "no", or a pull that does not
+ * finish, is an error to act on, never a silent switch to building. `npm test` decides once and
+ * hands the mode to every project (tests/run.ts). `engine` is Docker's, replaceable in tests.
  */
-export async function chooseImageMode(env: NodeJS.ProcessEnv = process.env, used?: Set<string>): Promise<ImageChoice> {
+export async function chooseImageMode(
+  env: NodeJS.ProcessEnv = process.env,
+  used?: Set<string>,
+  engine: ModeEngine = { exists: imageExists, pull: tryPull },
+): Promise<ImageChoice> {
   const forced = env[IMAGE_MODE_ENV];
   if (forced === 'upstream' || forced === 'hermetic') return { mode: forced, reason: `${IMAGE_MODE_ENV}=${forced}` };
   if (forced && forced !== 'auto') throw new Error(`${IMAGE_MODE_ENV} must be upstream, hermetic or auto, not "${forced}"`);
   const refs = upstreamRefs(used);
-  const present = await Promise.all(refs.map(imageExists));
+  const present = await Promise.all(refs.map((r) => engine.exists(r)));
   if (present.every(Boolean)) return { mode: 'upstream', reason: 'the upstream images are present locally' };
   const probe = refs[present.findIndex((p) => !p)]!;
-  const pull = await tryPull(probe);
-  if (pull.code === 0) return { mode: 'upstream', reason: `pulled ${probe}` };
+  const r = await engine.pull(probe, PULL_TIMEOUT_MS);
+  if (r.code === 0) return { mode: 'upstream', reason: `pulled ${probe}` };
+  const said = r.stderr.split('\n').pop() ?? '';
+  if (r.timedOut) throw new ImageModeError(`pulling ${probe} did not finish within ${PULL_TIMEOUT_MS / 60_000} min`);
+  if (pullFailure(said) === 'refused') throw new ImageModeError(`the registry refused ${probe}: ${said}`);
   return {
     mode: 'hermetic',
-    reason: `cannot pull ${probe} (${pull.stderr.split('\n').pop()}); building equivalents from package registries`,
+    reason: `no registry answers for ${probe} (${said}); building equivalents from package registries`,
   };
 }
 
@@ -165,7 +208,7 @@ export async function prepareImages(
   for (const ref of refs) {
     if (!(await imageExists(ref))) {
       opts.log?.(`pulling ${ref}`);
-      const pull = await tryPull(ref, 15 * 60_000);
+      const pull = await tryPull(ref, PULL_TIMEOUT_MS);
       if (pull.code !== 0) throw new DockerError(['pull', ref], pull);
     }
   }
