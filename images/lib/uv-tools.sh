@@ -40,8 +40,9 @@ python_target "$here"
 # uv pip compile for the image's interpreter (python-target.sh: its CPython and Debian's glibc),
 # x86_64 (uv 0.13 knows manylinux tags up to 2_40: trixie's 2.41 resolves as 2_40, which only
 # leaves out wheels that need the newest glibc), wheels only (nothing built from source, so no
-# unpinned build dependencies), hashes for every file, nothing uploaded after $EXCLUDE_NEWER (the app release's own upload time: the
-# resolution is reproducible and never newer than what the upstream image could have shipped).
+# unpinned build dependencies), hashes for every file, nothing uploaded after $EXCLUDE_NEWER (the
+# app release's own upload time: the resolution is reproducible and never newer than what the
+# upstream image could have shipped).
 compile_for_image() {
   uv pip compile "$@" \
     --no-config --index-url https://pypi.org/simple \
