@@ -13,7 +13,7 @@ import { GenericContainer, getContainerRuntimeClient, getReaper, Wait, type Star
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ensureImages, type EnsureResult } from './factory/build.ts';
-import { docker } from '../lib/docker.ts';
+import { docker, imageConfig, type ImageConfig } from '../lib/docker.ts';
 import { useLocalRyuk } from './factory/testcontainers.ts';
 import type { KubeObject } from '../lib/kustomize.ts';
 import { pinnedImages } from '../lib/pins.ts';
@@ -102,17 +102,8 @@ const OPEN_WEBUI_CONTRACT = {
   },
 };
 
-interface ImageConfig {
-  User: string;
-  WorkingDir: string;
-  Entrypoint: string[] | null;
-  Cmd: string[] | null;
-  Env: string[];
-  ExposedPorts?: Record<string, unknown>;
-}
-
-const imageConfig = async (ref: string) => JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', ref)) as ImageConfig;
-const envOf = (config: ImageConfig) => Object.fromEntries(config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+const envOf = (config: ImageConfig) =>
+  Object.fromEntries((config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 

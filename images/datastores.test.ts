@@ -14,7 +14,7 @@ import { createClient } from 'redis';
 import { GenericContainer, getContainerRuntimeClient, getReaper, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureImages, type EnsureResult } from './factory/build.ts';
-import { docker, dockerTry } from '../lib/docker.ts';
+import { docker, dockerTry, imageConfig, type ImageConfig } from '../lib/docker.ts';
 import { useLocalRyuk } from './factory/testcontainers.ts';
 
 const SESSION_LABEL = 'org.testcontainers.session-id';
@@ -25,17 +25,6 @@ const START_TIMEOUT_MS = 120_000;
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const PGDATA_MOUNT = '/var/lib/postgresql/data';
 const PGDATA = `${PGDATA_MOUNT}/pgdata`; // a subdirectory, as the StatefulSet sets it
-
-interface ImageConfig {
-  User?: string;
-  WorkingDir?: string;
-  Entrypoint: string[] | null;
-  Cmd: string[] | null;
-  Env: string[];
-  ExposedPorts?: Record<string, unknown>;
-  Volumes?: Record<string, unknown> | null;
-  StopSignal?: string;
-}
 
 // The run-time contract of the upstream images (their Dockerfiles). User '' is upstream's too:
 // started as root the entrypoint steps down to the 999 account; Kubernetes starts it as the manifests' UID.
@@ -60,8 +49,8 @@ const REDIS_CONTRACT = {
   env: { PATH: BASE_PATH },
 };
 
-const imageConfig = async (ref: string) => JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', ref)) as ImageConfig;
-const envOf = (config: ImageConfig) => Object.fromEntries(config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+const envOf = (config: ImageConfig) =>
+  Object.fromEntries((config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 
 /** The image's config keeps an upstream contract (inspect leaves out empty strings). */
 function expectContract(cfg: ImageConfig, c: typeof POSTGRES_CONTRACT | typeof REDIS_CONTRACT): void {

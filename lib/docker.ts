@@ -83,6 +83,22 @@ export async function tryPull(ref: string, timeoutMs = 60_000): Promise<DockerRe
   };
 }
 
+/** An image's declared run-time contract (`docker image inspect`'s Config). */
+export interface ImageConfig {
+  User?: string;
+  WorkingDir?: string;
+  Entrypoint: string[] | null;
+  Cmd: string[] | null;
+  Env: string[] | null;
+  ExposedPorts?: Record<string, unknown>;
+  Volumes?: Record<string, unknown> | null;
+  StopSignal?: string;
+}
+
+export async function imageConfig(ref: string): Promise<ImageConfig> {
+  return JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', ref)) as ImageConfig;
+}
+
 export async function imageExists(ref: string): Promise<boolean> {
   return (await imageInfo(ref)) !== undefined;
 }

@@ -16,7 +16,7 @@ import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestCont
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ensureImages, type EnsureResult } from '../factory/build.ts';
-import { docker, dockerTry } from '../../lib/docker.ts';
+import { docker, dockerTry, imageConfig } from '../../lib/docker.ts';
 import { useLocalRyuk } from '../factory/testcontainers.ts';
 import { waitUntil } from '../../lib/wait.ts';
 
@@ -27,13 +27,6 @@ const USER = { email: 'alice@example.com', username: 'alice', userID: randomUUID
 const CLIENT = { id: 'chatstack-test', secret: randomBytes(24).toString('base64url'), name: 'chatstack test client' };
 // Where Open WebUI's OIDC callback lives; nothing needs to listen there, the test reads the redirect.
 const REDIRECT_URI = 'http://127.0.0.1:8080/oauth/oidc/callback';
-
-interface ImageConfig {
-  User?: string;
-  Entrypoint: string[] | null;
-  Cmd: string[] | null;
-  ExposedPorts?: Record<string, unknown>;
-}
 
 interface Discovery {
   issuer: string;
@@ -228,7 +221,7 @@ describe('images/dex: a real OpenID Connect provider', { timeout: 120_000 }, () 
   }, 60_000);
 
   it("keeps upstream's run-time contract: UID 1001 (dex), the dex command on /etc/dex/config.docker.yaml, v2.45.1", async () => {
-    const cfg = JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', ref)) as ImageConfig;
+    const cfg = await imageConfig(ref);
     expect(cfg.User).toBe(`${UID}:${UID}`);
     expect(cfg.Cmd).toEqual(['dex', 'serve', '/etc/dex/config.docker.yaml']);
     expect(cfg.Entrypoint ?? []).toEqual([]);

@@ -4,7 +4,7 @@
 // alerts firing) is in tests/integration/monitoring.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureImages, type EnsureResult } from '../factory/build.ts';
-import { docker } from '../../lib/docker.ts';
+import { docker, imageConfig } from '../../lib/docker.ts';
 
 describe('images/kube-state-metrics: kube-state-metrics', { timeout: 120_000 }, () => {
   let build: EnsureResult;
@@ -15,11 +15,7 @@ describe('images/kube-state-metrics: kube-state-metrics', { timeout: 120_000 }, 
   }, 30 * 60_000);
 
   it("keeps upstream's run-time contract: UID 65534, /kube-state-metrics on ports 8080 and 8081", async () => {
-    const cfg = JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', build.ref)) as {
-      User?: string;
-      Entrypoint: string[];
-      ExposedPorts?: Record<string, unknown>;
-    };
+    const cfg = await imageConfig(build.ref);
     expect(cfg.User).toBe('65534:65534');
     expect(cfg.Entrypoint).toEqual(['/kube-state-metrics', '--port=8080', '--telemetry-port=8081']);
     expect(Object.keys(cfg.ExposedPorts ?? {}).sort()).toEqual(['8080/tcp', '8081/tcp']);

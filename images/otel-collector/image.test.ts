@@ -6,7 +6,7 @@ import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainer
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ensureImages, type EnsureResult } from '../factory/build.ts';
-import { docker } from '../../lib/docker.ts';
+import { docker, imageConfig } from '../../lib/docker.ts';
 import { useLocalRyuk } from '../factory/testcontainers.ts';
 
 describe('images/otel-collector: an OpenTelemetry Collector', { timeout: 120_000 }, () => {
@@ -40,12 +40,7 @@ describe('images/otel-collector: an OpenTelemetry Collector', { timeout: 120_000
   });
 
   it("keeps upstream's run-time contract: UID 10001, /otelcol on /etc/otelcol/config.yaml, OTLP ports", async () => {
-    const cfg = JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', build.ref)) as {
-      User?: string;
-      Entrypoint: string[];
-      Cmd: string[];
-      ExposedPorts?: Record<string, unknown>;
-    };
+    const cfg = await imageConfig(build.ref);
     expect(cfg.User).toBe('10001:10001');
     expect(cfg.Entrypoint).toEqual(['/otelcol']);
     expect(cfg.Cmd).toEqual(['--config', '/etc/otelcol/config.yaml']);

@@ -6,7 +6,7 @@
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureImages, type EnsureResult } from '../factory/build.ts';
-import { docker } from '../../lib/docker.ts';
+import { docker, imageConfig } from '../../lib/docker.ts';
 import { useLocalRyuk } from '../factory/testcontainers.ts';
 import { waitUntil } from '../../lib/wait.ts';
 
@@ -46,13 +46,7 @@ describe('images/prometheus: Prometheus and promtool', { timeout: 120_000 }, () 
   });
 
   it("keeps upstream's run-time contract: UID 65534, the entrypoint, its default arguments, port 9090", async () => {
-    const cfg = JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config}}', build.ref)) as {
-      User?: string;
-      Entrypoint: string[];
-      Cmd: string[];
-      ExposedPorts?: Record<string, unknown>;
-      WorkingDir?: string;
-    };
+    const cfg = await imageConfig(build.ref);
     expect(cfg.User).toBe('65534:65534');
     expect(cfg.Entrypoint).toEqual(['/bin/prometheus']);
     expect(cfg.Cmd).toEqual(['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus']);
