@@ -12,12 +12,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
-import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestContainer } from 'testcontainers';
+import { getContainerRuntimeClient, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ensureImages, type EnsureResult } from '../factory/build.ts';
 import { docker, dockerTry, imageConfig } from '../../lib/docker.ts';
-import { useLocalRyuk } from '../factory/testcontainers.ts';
+import { lockedDownContainer, useLocalRyuk } from '../factory/testcontainers.ts';
 import { waitUntil } from '../../lib/wait.ts';
 
 const UID = 1001; // upstream's dex account
@@ -112,15 +112,7 @@ describe('images/dex: a real OpenID Connect provider', { timeout: 120_000 }, () 
 
   /** Starts the image as a pod would run it (read-only root, no capabilities) with `config` mounted, `command` as its arguments. */
   async function startDex(opts: { command?: string[]; configFile?: string; hostPort?: number }): Promise<StartedTestContainer> {
-    const container = new (class extends GenericContainer {
-      readOnly(): this {
-        this.hostConfig.ReadonlyRootfs = true;
-        return this;
-      }
-    })(ref)
-      .readOnly()
-      .withDroppedCapabilities('ALL')
-      .withSecurityOpt('no-new-privileges')
+    const container = lockedDownContainer(ref)
       .withExposedPorts(opts.hostPort ? { container: PORT, host: opts.hostPort } : PORT)
       .withWaitStrategy(Wait.forLogMessage(/listening on.*server=http/))
       .withStartupTimeout(START_TIMEOUT_MS);

@@ -2,6 +2,7 @@
 // (upstream image testcontainers/ryuk, which cannot be pulled here) comes from images/ryuk/.
 // Call before the first container starts (global setups, dev scripts); testcontainers reads
 // RYUK_CONTAINER_IMAGE lazily, so setting it after importing testcontainers is fine.
+import { GenericContainer } from 'testcontainers';
 import { ensureImage } from './build.ts';
 import { imageExists } from '../../lib/docker.ts';
 import { recipeImageRef } from './recipes.ts';
@@ -35,4 +36,16 @@ export async function useLocalRyuk(opts: { build?: boolean; log?: (line: string)
   }
   process.env.RYUK_CONTAINER_IMAGE = ref;
   return { ryukImage: ref, source: 'local build' };
+}
+
+/** An image started locked down as the manifests' securityContext runs a pod: read-only root, no capabilities, no privilege gain. */
+export function lockedDownContainer(image: string): GenericContainer {
+  return new (class extends GenericContainer {
+    constructor(ref: string) {
+      super(ref);
+      this.hostConfig.ReadonlyRootfs = true;
+    }
+  })(image)
+    .withDroppedCapabilities('ALL')
+    .withSecurityOpt('no-new-privileges');
 }

@@ -2,12 +2,12 @@
 // otel/opentelemetry-collector runs: UID 10001, /otelcol with its default config, read-only root,
 // no capabilities. It lists the components it was built with and starts its pipelines. Prints the
 // start-to-ready time and the image size (not asserted).
-import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ensureImages, type EnsureResult } from '../factory/build.ts';
 import { docker, imageConfig } from '../../lib/docker.ts';
-import { useLocalRyuk } from '../factory/testcontainers.ts';
+import { lockedDownContainer, useLocalRyuk } from '../factory/testcontainers.ts';
 
 describe('images/otel-collector: an OpenTelemetry Collector', { timeout: 120_000 }, () => {
   let build: EnsureResult;
@@ -17,15 +17,7 @@ describe('images/otel-collector: an OpenTelemetry Collector', { timeout: 120_000
     [build] = (await ensureImages(['otel-collector'])).filter((r) => r.name === 'otel-collector');
     await useLocalRyuk({ build: true });
     const t0 = Date.now();
-    collector = await new (class extends GenericContainer {
-      readOnly(): this {
-        this.hostConfig.ReadonlyRootfs = true;
-        return this;
-      }
-    })(build!.ref)
-      .readOnly()
-      .withDroppedCapabilities('ALL')
-      .withSecurityOpt('no-new-privileges')
+    collector = await lockedDownContainer(build!.ref)
       .withExposedPorts(4317, 4318)
       .withWaitStrategy(Wait.forLogMessage(/Everything is ready/))
       .withStartupTimeout(60_000)

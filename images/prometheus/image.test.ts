@@ -3,11 +3,11 @@
 // data on a tmpfs, no capabilities. It becomes ready, scrapes itself (the example config's one job)
 // and answers PromQL; promtool from the same build is in the image. Prints the start-to-ready time
 // and the image size (not asserted).
-import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureImages, type EnsureResult } from '../factory/build.ts';
 import { docker, imageConfig } from '../../lib/docker.ts';
-import { useLocalRyuk } from '../factory/testcontainers.ts';
+import { lockedDownContainer, useLocalRyuk } from '../factory/testcontainers.ts';
 import { waitUntil } from '../../lib/wait.ts';
 
 const PORT = 9090;
@@ -21,16 +21,8 @@ describe('images/prometheus: Prometheus and promtool', { timeout: 120_000 }, () 
     [build] = (await ensureImages(['prometheus'])).filter((r) => r.name === 'prometheus');
     await useLocalRyuk({ build: true });
     const t0 = Date.now();
-    prom = await new (class extends GenericContainer {
-      readOnly(): this {
-        this.hostConfig.ReadonlyRootfs = true;
-        return this;
-      }
-    })(build!.ref)
-      .readOnly()
+    prom = await lockedDownContainer(build!.ref)
       .withTmpFs({ '/prometheus': 'rw,uid=65534,gid=65534' })
-      .withDroppedCapabilities('ALL')
-      .withSecurityOpt('no-new-privileges')
       .withExposedPorts(PORT)
       .withWaitStrategy(Wait.forHttp('/-/ready', PORT))
       .withStartupTimeout(60_000)
