@@ -2,8 +2,11 @@
 // @testcontainers/k3s's K3sContainer, which waits for "Node controller sync successful".
 // Proves: API + Ready node, pods from preloaded images (logs readable), Service DNS (CoreDNS),
 // PVC on local-path, NetworkPolicy enforcement (positive control, deny, allow again), the
-// resource metrics API (metrics-server), Traefik serving the Gateway API, nothing
-// pulled from a registry, and a clean tear-down.
+// resource metrics API (metrics-server), Traefik serving the Gateway API once the harness's
+// HelmChartConfig turns its provider on (off by default, as k3s ships it: src/helmchartconfig_test.go
+// proves the default without a second boot), k3s's registries.yaml honoured by containerd (a mirror
+// with a prefix rewrite, which the kubelet's pull really asks), nothing else pulled from a
+// registry, and a clean tear-down.
 import type { StartedK3sContainer } from '@testcontainers/k3s';
 import * as k8s from '@kubernetes/client-node';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,7 +16,15 @@ import { ensureImage } from '../factory/build.ts';
 import { docker } from '../../lib/docker.ts';
 import { IMAGES_DIR } from '../factory/recipes.ts';
 import { useLocalRyuk } from '../factory/testcontainers.ts';
-import { CLUSTER_LABEL, hostUsesCgroupV1, startCluster } from '../../dev/lib/cluster.ts';
+import {
+  AGENT_DIR,
+  CLUSTER_LABEL,
+  hostUsesCgroupV1,
+  REGISTRIES_YAML,
+  startCluster,
+  TRAEFIK_GATEWAY_CONFIG,
+} from '../../dev/lib/cluster.ts';
+import type { Mirror } from '../../lib/registry-mirror.ts';
 import { deletePod, waitUntilPodFinished, waitUntilPodReady } from '../../lib/kube/pod.ts';
 import { waitUntil } from '../../lib/wait.ts';
 
@@ -31,6 +42,14 @@ let net: k8s.NetworkingV1Api;
 let volumes: string[] = [];
 let hostCgroupDir = '';
 const label = `cluster-smoke-${process.pid}`;
+/**
+ * A docker.io mirror that cannot exist (.invalid), under a path prefix: startCluster writes it
+ * into the node's registries.yaml as k3s users do (an endpoint and a `"^(.*)$": "dockerhub/$1"`
+ * rewrite). Nothing in this file pulls from docker.io except the probe that shows where it goes.
+ */
+const PROBE_MIRROR: Mirror = { registry: 'docker.io', host: 'mirror.invalid:5000', prefix: 'dockerhub', insecure: true };
+const CERTS_D = `${AGENT_DIR}/etc/containerd/certs.d`;
+const PULL_NS = 'pull-probe';
 
 const log = (line: string) => console.log(`[cluster.test] ${line}`);
 
@@ -89,7 +108,9 @@ beforeAll(async () => {
   const k3s = await ensureImage('k3s', { log });
   log(`image ${k3s.ref} (${(k3s.sizeBytes / 1e6).toFixed(0)} MB)`);
   // Its own node, not the shared stack's: this file proves a pristine node and its tear-down.
-  const cluster = await startCluster({ image: k3s.ref, name: label, log });
+  // startCluster also puts the HelmChartConfig that turns Traefik's Gateway provider on in the
+  // manifests directory (TRAEFIK_GATEWAY_CONFIG), as the stack's nodes get it.
+  const cluster = await startCluster({ image: k3s.ref, name: label, log, mirrors: [PROBE_MIRROR] });
   node = cluster.container;
   kc = cluster.kc;
   const inspect = JSON.parse(await docker('inspect', node.getId()))[0];
@@ -243,6 +264,19 @@ describe('k3s-compatible node', () => {
   });
 
   it('routes a Gateway API HTTPRoute through Traefik (the add-on k3s ships), the CRDs at their pinned version', async () => {
+    // What turns the provider on, as on k3s: the HelmChartConfig file, applied like any manifest
+    // (helm.cattle.io's CRDs are installed) and read by the node before Traefik was deployed.
+    expect(await nodeExec(['cat', TRAEFIK_GATEWAY_CONFIG.target])).toBe(TRAEFIK_GATEWAY_CONFIG.content);
+    const helmConfig = (await kc.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({
+      group: 'helm.cattle.io',
+      version: 'v1',
+      namespace: 'kube-system',
+      plural: 'helmchartconfigs',
+      name: 'traefik',
+    })) as { spec?: { valuesContent?: string } };
+    expect(helmConfig.spec?.valuesContent).toMatch(/kubernetesGateway:\s+enabled: true/);
+    const traefik = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: 'traefik', namespace: 'kube-system' });
+    expect(traefik.spec?.template.spec?.containers[0]?.args).toContain('--providers.kubernetesgateway=true');
     const crds = (await kc.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition()).items.filter(
       (c) => c.spec.group === 'gateway.networking.k8s.io',
     );
@@ -253,6 +287,17 @@ describe('k3s-compatible node', () => {
       expect.arrayContaining(['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant']),
     );
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    // The chart's GatewayClass, taken by Traefik.
+    const classAccepted = async () =>
+      (
+        (await custom.getClusterCustomObject({
+          group: 'gateway.networking.k8s.io',
+          version: 'v1',
+          plural: 'gatewayclasses',
+          name: 'traefik',
+        })) as { status?: { conditions?: { type: string; status: string }[] } }
+      ).status?.conditions?.find((c) => c.type === 'Accepted')?.status;
+    await expect.poll(classAccepted, { timeout: 90_000, interval: 1_000 }).toBe('True');
     const gw = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: NS };
     await custom.createNamespacedCustomObject({
       ...gw,
@@ -303,6 +348,47 @@ describe('k3s-compatible node', () => {
     expect(other).not.toContain('hello-from-web');
   });
 
+  it("honours k3s's registries.yaml: a docker.io mirror with a prefix rewrite, in containerd's hosts.toml and in the kubelet's pulls", async () => {
+    expect(await nodeExec(['cat', REGISTRIES_YAML])).toContain('mirror.invalid:5000');
+    // The rewrite as the mirror's path (override_path: containerd adds no /v2), the registry last.
+    const hosts = await nodeExec(['cat', `${CERTS_D}/docker.io/hosts.toml`]);
+    expect(hosts).toContain('server = "https://registry-1.docker.io"');
+    expect(hosts).toContain(
+      '[host."http://mirror.invalid:5000/v2/dockerhub"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n',
+    );
+    expect(await nodeExec(['cat', `${AGENT_DIR}/etc/containerd/config.toml`])).toContain(`config_path = "${CERTS_D}"`);
+    const logs = (await docker('logs', node!.getId())).split('\n');
+    expect(logs.filter((l) => l.includes('Registry docker.io:'))).toEqual([
+      expect.stringContaining(
+        'mirrors http://mirror.invalid:5000/v2/dockerhub (override_path), then default endpoint https://registry-1.docker.io',
+      ),
+    ]);
+
+    // containerd's own reading of the file (ctr with the same hosts directory): it asks the mirror
+    // first, under the prefix (its error is the first host's).
+    const mirrored = 'http://mirror.invalid:5000/v2/dockerhub/library/x/manifests/1';
+    const ctr = await node!.exec(['ctr', '-n', 'k8s.io', 'images', 'pull', '--hosts-dir', CERTS_D, 'docker.io/library/x:1']);
+    expect(ctr.exitCode).not.toBe(0);
+    expect(ctr.output).toContain(mirrored);
+
+    // The kubelet's pull, through the CRI (config_path), asks the same URL.
+    await core.createNamespace({ body: { metadata: { name: PULL_NS } } });
+    await core.createNamespacedPod({
+      namespace: PULL_NS,
+      body: {
+        metadata: { name: 'x', namespace: PULL_NS },
+        spec: {
+          automountServiceAccountToken: false,
+          containers: [{ name: 'main', image: 'docker.io/library/x:1', imagePullPolicy: 'Always' }],
+        },
+      },
+    });
+    const waiting = async () =>
+      (await core.readNamespacedPod({ name: 'x', namespace: PULL_NS })).status?.containerStatuses?.[0]?.state?.waiting?.message ?? '';
+    await expect.poll(waiting, { timeout: 120_000, interval: 1_000 }).toContain(mirrored);
+    await core.deleteNamespace({ name: PULL_NS });
+  });
+
   it('pulled nothing from a registry: every image came preloaded', async () => {
     const refs = (await nodeExec(['sh', '-c', 'ctr -n k8s.io images ls -q 2>/dev/null']))
       .split('\n')
@@ -311,7 +397,8 @@ describe('k3s-compatible node', () => {
     const named = refs.filter((r) => !r.startsWith('sha256:'));
     expect(named.length).toBeGreaterThan(0);
     expect(named.filter((r) => !r.startsWith('chatstack.local/'))).toEqual([]);
-    const events = (await core.listEventForAllNamespaces()).items;
+    // the registries.yaml probe's pull (which found no image) aside
+    const events = (await core.listEventForAllNamespaces()).items.filter((e) => e.involvedObject.namespace !== PULL_NS);
     expect(events.filter((e) => e.reason === 'Pulling').map((e) => e.message)).toEqual([]);
     expect(events.some((e) => e.reason === 'Pulled' && /already present/.test(e.message ?? ''))).toBe(true);
   });

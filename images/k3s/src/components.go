@@ -180,11 +180,39 @@ func (s *supervisor) startKubeProxy(n *node) error {
 
 // --- add-ons and network policy ------------------------------------------------------------------
 
-// applyAddons stages the add-on manifests (CoreDNS, local-path-provisioner, RBAC, baked extras)
-// and applies them, retrying until the API server takes them.
+// applyAddons stages the add-on manifests (CoreDNS, local-path-provisioner, RBAC, metrics-server,
+// Traefik as its HelmChartConfig configures it, baked extras), installs helm.cattle.io's CRDs, and
+// applies the manifests directory, retrying until the API server takes them.
 func applyAddons(ctx context.Context, self string, n *node) error {
-	if err := stageManifests(n.p, n.cfg, n.cfg.clusterDNS, n.name, n.ip.String()); err != nil {
+	var traefik traefikConfig
+	if !n.cfg.disable["traefik"] {
+		var warnings []string
+		var err error
+		traefik, warnings, err = readTraefikConfig(n.p.manifests)
+		for _, w := range warnings {
+			warnf("%s", w)
+		}
+		if err != nil {
+			return fmt.Errorf("traefik add-on: %w", err)
+		}
+		switch {
+		case traefik.gatewayProvider:
+			infof("Traefik: Gateway API provider on (HelmChartConfig kube-system/traefik in %s)", traefik.source)
+		case traefik.source != "":
+			infof("Traefik: Gateway API provider off (HelmChartConfig kube-system/traefik in %s)", traefik.source)
+		default:
+			infof("Traefik: Gateway API provider off, as k3s ships it (a HelmChartConfig kube-system/traefik with providers.kubernetesGateway.enabled: true in %s turns it on)", n.p.manifests)
+		}
+	}
+	if err := stageManifests(n.p, n.cfg, n.cfg.clusterDNS, n.name, n.ip.String(), traefik); err != nil {
 		return fmt.Errorf("staging add-on manifests: %w", err)
+	}
+	// Established before the manifests directory is applied: a HelmChartConfig there must not wait
+	// for a retry of the whole directory.
+	if err := waitFor(ctx, "helm.cattle.io CRDs", 60*time.Second, func() error {
+		return applyHelmCRDs(self, n.adminKubeconfig())
+	}); err != nil {
+		return err
 	}
 	if err := waitFor(ctx, "add-on manifests", 120*time.Second, func() error {
 		return applyManifests(self, n.adminKubeconfig(), n.p.manifests)

@@ -35,6 +35,7 @@ type config struct {
 	disableNetpol    bool
 	disableKubeProxy bool
 	localStoragePath string
+	privateRegistry  string // registries.yaml (registries.go); optional
 	debug            bool
 	extra            map[string][]string // component -> extra "--k=v" args
 	warnings         []string
@@ -76,15 +77,16 @@ var shortFlags = map[string]string{"d": "data-dir", "o": "write-kubeconfig", "i"
 
 func defaultConfig() *config {
 	return &config{
-		dataDir:       "/var/lib/rancher/k3s",
-		kubeconfigOut: "/etc/rancher/k3s/k3s.yaml",
-		disable:       map[string]bool{},
-		clusterCIDR:   "10.42.0.0/16",
-		serviceCIDR:   "10.43.0.0/16",
-		clusterDNS:    "10.43.0.10",
-		clusterDomain: "cluster.local",
-		httpsPort:     "6443",
-		extra:         map[string][]string{},
+		dataDir:         "/var/lib/rancher/k3s",
+		kubeconfigOut:   "/etc/rancher/k3s/k3s.yaml",
+		disable:         map[string]bool{},
+		clusterCIDR:     "10.42.0.0/16",
+		serviceCIDR:     "10.43.0.0/16",
+		clusterDNS:      "10.43.0.10",
+		clusterDomain:   "cluster.local",
+		httpsPort:       "6443",
+		privateRegistry: "/etc/rancher/k3s/registries.yaml",
+		extra:           map[string][]string{},
 	}
 }
 
@@ -246,6 +248,8 @@ func (c *config) set(k, v string) error {
 		c.pauseImage = v
 	case "default-local-storage-path":
 		c.localStoragePath = v
+	case "private-registry":
+		c.privateRegistry = v
 	case "disable-network-policy":
 		c.disableNetpol = v == "true"
 	case "disable-kube-proxy":

@@ -71,7 +71,13 @@ state = "/run/k3s/containerd"
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = %q
 `, filepath.Join(p.agent, "containerd"), containerdSock, cniBinDir, p.cniConf, pause)
-	return writeFileAtomic(filepath.Join(p.agentEtc, "containerd", "config.toml"), []byte(conf), 0o644)
+	// registries.yaml (registries.go): config_path (hosts.toml per registry) and credentials
+	registry, err := writeRegistryConfig(cfg.privateRegistry, filepath.Join(p.agentEtc, "containerd", "certs.d"))
+	if err != nil {
+		return fmt.Errorf("private registry configuration: %w", err)
+	}
+	// 0600: it may hold registry credentials
+	return writeFileAtomic(filepath.Join(p.agentEtc, "containerd", "config.toml"), []byte(conf+registry), 0o600)
 }
 
 func writeCNIConfig(p paths, podSubnet string) error {
@@ -200,16 +206,18 @@ func importImages(p paths) {
 }
 
 // stageManifests writes the built-in add-ons to <data-dir>/server/manifests, like k3s: a
-// disabled add-on's file is removed; a file with a sibling "<name>.skip" is left alone.
-func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string) error {
+// disabled add-on's file is removed; a file with a sibling "<name>.skip" is left alone. traefik
+// is what the traefik add-on's HelmChartConfig says (readTraefikConfig).
+func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string, traefik traefikConfig) error {
 	storage := cfg.localStoragePath
 	if storage == "" {
 		storage = p.storage
 	}
-	data := map[string]string{
+	data := map[string]interface{}{
 		"ClusterDNS": dnsIP, "ClusterDomain": cfg.clusterDomain, "NodeIP": nodeIP, "NodeName": nodeName,
 		"CorednsImage": corednsImage, "LocalPathImage": localPathImage, "HelperImage": helperImage,
 		"MetricsServerImage": metricsImage, "TraefikImage": traefikImage, "StoragePath": storage,
+		"GatewayProvider": traefik.gatewayProvider,
 	}
 	addons := map[string]string{"rbac.yaml": "", "coredns.yaml": "coredns", "local-storage.yaml": "local-storage", "metrics-server.yaml": "metrics-server", "traefik.yaml": "traefik"}
 	for file, key := range addons {
@@ -259,8 +267,21 @@ func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string) error 
 	return nil
 }
 
-// applyManifests applies every manifest in dir (rbac.yaml first), server-side.
+// applyManifests applies every manifest in dir (rbac.yaml first, then by name), server-side.
 func applyManifests(self, kubeconfig, dir string) error {
+	for _, f := range manifestFiles(dir) {
+		out, err := run(self, "kubectl", "--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts",
+			"--field-manager=k3s", "-f", f)
+		if err != nil {
+			return fmt.Errorf("apply %s: %v: %s", f, err, out)
+		}
+	}
+	return nil
+}
+
+// manifestFiles lists the manifests in dir in the order applyManifests applies them: rbac.yaml
+// first, then by name; a file with a sibling "<name>.skip" is left out.
+func manifestFiles(dir string) []string {
 	var files []string
 	for _, pat := range []string{"*.yaml", "*.yml", "*.json"} {
 		m, _ := filepath.Glob(filepath.Join(dir, pat))
@@ -273,15 +294,12 @@ func applyManifests(self, kubeconfig, dir string) error {
 		}
 		return files[i] < files[j]
 	})
+	kept := files[:0]
 	for _, f := range files {
 		if _, err := os.Stat(f + ".skip"); err == nil {
 			continue
 		}
-		out, err := run(self, "kubectl", "--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts",
-			"--field-manager=k3s", "-f", f)
-		if err != nil {
-			return fmt.Errorf("apply %s: %v: %s", f, err, out)
-		}
+		kept = append(kept, f)
 	}
-	return nil
+	return kept
 }
