@@ -103,10 +103,32 @@ export async function imageExists(ref: string): Promise<boolean> {
   return (await imageInfo(ref)) !== undefined;
 }
 
-/** `docker save ref | docker exec -i container cmd...`: streams an image into a container, no file. */
+/** The engine's platform (`linux/amd64`), and whether its `docker save` takes `--platform` (API 1.48, Docker 28). */
+export interface EnginePlatform {
+  platform: string;
+  savePlatform: boolean;
+}
+
+let platform: Promise<EnginePlatform> | undefined;
+export function enginePlatform(): Promise<EnginePlatform> {
+  platform ??= docker('version', '--format', '{{.Server.Os}}/{{.Server.Arch}} {{.Server.APIVersion}}').then((out) => {
+    const [p, api] = out.split(' ');
+    const [major, minor] = (api ?? '0.0').split('.').map(Number);
+    return { platform: p!, savePlatform: major! > 1 || (major === 1 && minor! >= 48) };
+  });
+  return platform;
+}
+
+/**
+ * `docker save ref | docker exec -i container cmd...`: streams an image into a container, no file.
+ * Only the engine's platform is saved where the engine can say so: with Docker's containerd image
+ * store a pulled multi-platform image holds the other platforms' manifests but not their layers,
+ * and a save of all of them fails (`content digest ... not found`, kubernetes-sigs/kind#3795).
+ */
 export async function saveInto(ref: string, container: string, cmd: string[]): Promise<void> {
   try {
-    const save = $({ quiet: true })`docker save ${ref}`;
+    const { platform: p, savePlatform } = await enginePlatform();
+    const save = $({ quiet: true })`docker save ${savePlatform ? ['--platform', p] : []} ${ref}`;
     await Promise.all([save, save.pipe($({ quiet: true })`docker exec -i ${container} ${cmd}`)]);
   } catch (err) {
     const e = err as { exitCode?: number; stderr?: string; message?: string };

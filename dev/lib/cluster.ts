@@ -4,9 +4,10 @@ import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { statfsSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { dockerTry, imageInfo, removeContainers, saveInto } from '../../lib/docker.ts';
+import { dockerTry, enginePlatform, imageInfo, removeContainers, saveInto } from '../../lib/docker.ts';
 import { secondsSince } from '../../lib/time.ts';
 import { kubeConfigFrom } from '../../lib/kube/config.ts';
+import { configuredMirrors, NODE_HOST_ALIAS, registriesYaml, usesHostAlias, type Mirror } from '../../lib/registry-mirror.ts';
 
 /** Label on the node container, so `dev:down` finds it whoever started it. */
 export const CLUSTER_LABEL = 'chat-stack.dev/cluster';
@@ -38,6 +39,8 @@ export interface ClusterOptions {
   name?: string;
   /** An image store volume (dev/lib/node-store.ts) the node starts from (hermetic node image only). */
   store?: string;
+  /** Registry mirrors the node pulls through (its registries.yaml); default: CHATSTACK_REGISTRY_MIRROR's. */
+  mirrors?: Mirror[];
   log?: (line: string) => void;
 }
 
@@ -68,6 +71,35 @@ export function serverCommand(cgroupV1: boolean, apiHost: string): string[] {
   ];
 }
 
+/**
+ * What k3s users write before the first boot to turn on Traefik's Gateway API provider, which
+ * k3s's chart leaves off (k3s-io/k3s#13977): the local-cluster overlay's Gateway needs it. Both
+ * rancher/k3s (helm-controller) and the hermetic node read it from the manifests directory.
+ */
+export const TRAEFIK_GATEWAY_CONFIG = {
+  target: '/var/lib/rancher/k3s/server/manifests/traefik-config.yaml',
+  content: `# Written by the chat-stack harness: Traefik's Gateway API provider on (k3s ships it off).
+apiVersion: helm.cattle.io/v1
+kind: HelmChartConfig
+metadata:
+  name: traefik
+  namespace: kube-system
+spec:
+  valuesContent: |-
+    providers:
+      kubernetesGateway:
+        enabled: true
+`,
+};
+
+/** k3s reads its registry mirrors here at start (docs.k3s.io/installation/private-registry). */
+export const REGISTRIES_YAML = '/etc/rancher/k3s/registries.yaml';
+
+/** The files a node gets before its first start: the Traefik config, and registries.yaml when mirrors are set. */
+export function nodeFiles(mirrors: Mirror[]): { target: string; content: string }[] {
+  return [TRAEFIK_GATEWAY_CONFIG, ...(mirrors.length > 0 ? [{ target: REGISTRIES_YAML, content: registriesYaml(mirrors) }] : [])];
+}
+
 export function hostUsesCgroupV1(): boolean {
   try {
     return statfsSync('/sys/fs/cgroup').type !== CGROUP2_SUPER_MAGIC;
@@ -81,8 +113,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const v1 = hostUsesCgroupV1();
   log(`cgroup ${v1 ? 'v1 host: passing --kubelet-arg=fail-cgroupv1=false' : 'v2 host'}`);
   const apiHost = (await getContainerRuntimeClient()).info.containerRuntime.host;
+  const mirrors = opts.mirrors ?? configuredMirrors();
+  for (const m of mirrors)
+    log(`registry mirror: ${m.registry} -> ${m.insecure ? 'http://' : ''}${m.host}${m.prefix ? `/${m.prefix}` : ''}`);
   let container = new K3sContainer(opts.image)
     .withCommand(serverCommand(v1, apiHost))
+    .withCopyContentToContainer(nodeFiles(mirrors))
     .withLabels({ [CLUSTER_LABEL]: opts.name ?? 'test', ...(opts.store ? { [STORE_LABEL]: opts.store } : {}) })
     .withStartupTimeout(240_000);
   if (opts.store) {
@@ -94,6 +130,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       .withEnvironment({ CHATSTACK_STORE: STORE_MOUNT })
       .withEntrypoint(STORE_ENTRYPOINT);
   }
+  // A mirror on the host's loopback is reached from the node as host.docker.internal.
+  if (usesHostAlias(mirrors)) container = container.withExtraHosts([{ host: NODE_HOST_ALIAS, ipAddress: 'host-gateway' }]);
   if (opts.reuse) container = container.withReuse();
   if (opts.keep) container = container.withAutoCleanup(false);
   const t0 = Date.now();
@@ -140,7 +178,9 @@ export async function loadImages(
   // Only the unpacked snapshots are kept, not the layer tarballs too (half the disk: nothing pulls
   // or exports them here), and the client-side import (--local) is faster than the transfer
   // service: 54 s instead of 66-79 s for the dev stack's three images.
-  const importArgs = ['import', '--all-platforms', '--local', '--discard-unpacked-layers', '-'];
+  // One platform, the engine's (what docker save sends): --all-platforms would ask for layers a
+  // multi-platform image's other platforms never had here.
+  const importArgs = ['import', '--platform', (await enginePlatform()).platform, '--local', '--discard-unpacked-layers', '-'];
   const listed = await dockerTry('exec', node.id, ...ctr, 'ls', '-q');
   const present = new Set(listed.code === 0 ? listed.stdout.split('\n') : []);
   // Concurrently: each import is mostly waiting on I/O (docker save, containerd unpacking).

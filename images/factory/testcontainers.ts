@@ -6,6 +6,7 @@ import { GenericContainer } from 'testcontainers';
 import { ensureImage } from './build.ts';
 import { imageExists } from '../../lib/docker.ts';
 import { recipeImageRef } from './recipes.ts';
+import { MIRROR_ENV, pullUpstream } from '../../lib/registry-mirror.ts';
 
 /** The reaper image testcontainers-node 12 uses by default (node_modules/testcontainers/build/reaper/reaper.js). */
 export const UPSTREAM_RYUK_IMAGE = 'testcontainers/ryuk:0.14.0';
@@ -36,6 +37,25 @@ export async function useLocalRyuk(opts: { build?: boolean; log?: (line: string)
   }
   process.env.RYUK_CONTAINER_IMAGE = ref;
   return { ryukImage: ref, source: 'local build' };
+}
+
+/**
+ * The reaper for a stack of `mode`: hermetic, as useLocalRyuk; upstream, Testcontainers' own
+ * image, pulled ahead (through CHATSTACK_REGISTRY_MIRROR's mirror when set, which Testcontainers'
+ * own pull would not use) so that nothing is compiled in upstream mode.
+ */
+export async function useReaper(mode: 'upstream' | 'hermetic', opts: { log?: (line: string) => void } = {}): Promise<TestcontainersEnv> {
+  if (mode === 'hermetic' || process.env.TESTCONTAINERS_RYUK_DISABLED === 'true' || process.env.RYUK_CONTAINER_IMAGE)
+    return useLocalRyuk(opts);
+  if (!(await imageExists(UPSTREAM_RYUK_IMAGE))) {
+    opts.log?.(`pulling ${UPSTREAM_RYUK_IMAGE} (Testcontainers' reaper)`);
+    const pull = await pullUpstream(UPSTREAM_RYUK_IMAGE, 5 * 60_000);
+    if (pull.code !== 0)
+      throw new Error(
+        `could not pull Testcontainers' reaper ${pull.from}: ${pull.stderr.split('\n').pop()}. Mirror it (${MIRROR_ENV}), set RYUK_CONTAINER_IMAGE to a copy, or TESTCONTAINERS_RYUK_DISABLED=true.`,
+      );
+  }
+  return { ryukImage: UPSTREAM_RYUK_IMAGE, source: 'upstream image present' };
 }
 
 /** An image started locked down as the manifests' securityContext runs a pod: read-only root, no capabilities, no privilege gain. */

@@ -71,6 +71,65 @@ async function enableSharedLocalPath(kc: k8s.KubeConfig, log: (l: string) => voi
 
 const GATEWAY_API = { group: 'gateway.networking.k8s.io', version: 'v1' };
 
+/**
+ * k3s installs some add-ons after its node is Ready (the Gateway API CRDs come with Traefik's
+ * helm-controller job, local-path's ConfigMap and metrics-server's APIService with the deploy
+ * controller's manifests). On a node the harness just started, wait for those the apply needs.
+ */
+export const ADDON_WAIT_MS = 5 * 60_000;
+
+/** Waits until the node's add-ons the objects rely on exist (a node the harness started). */
+export async function waitForAddons(
+  kc: k8s.KubeConfig,
+  objects: KubeObject[],
+  log: (l: string) => void,
+  timeoutMs = ADDON_WAIT_MS,
+): Promise<void> {
+  const waits: Promise<unknown>[] = [];
+  const t0 = Date.now();
+  const opts = { timeoutMs, intervalMs: 2000 };
+  const gatewayKinds = [...new Set(objects.filter((o) => o.apiVersion.startsWith(`${GATEWAY_API.group}/`)).map((o) => o.kind))];
+  if (gatewayKinds.length > 0) {
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    waits.push(
+      waitUntil(
+        `the Gateway API CRDs for ${gatewayKinds.join(', ')} established`,
+        async () => {
+          const established = (await ext.listCustomResourceDefinition()).items
+            .filter((c) => c.spec.group === GATEWAY_API.group)
+            .filter((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'))
+            .map((c) => c.spec.names.kind);
+          return gatewayKinds.every((k) => established.includes(k)) || undefined;
+        },
+        opts,
+      ),
+    );
+  }
+  if (sharedClaims(objects).length > 0) {
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    waits.push(
+      waitUntil(
+        `ConfigMap ${LOCAL_PATH.namespace}/${LOCAL_PATH.configMap} (the local-path add-on)`,
+        () => core.readNamespacedConfigMap({ name: LOCAL_PATH.configMap, namespace: LOCAL_PATH.namespace }),
+        opts,
+      ),
+    );
+  }
+  if (objects.some((o) => o.kind === 'HorizontalPodAutoscaler')) {
+    const reg = kc.makeApiClient(k8s.ApiregistrationV1Api);
+    waits.push(
+      waitUntil(
+        'the APIService v1beta1.metrics.k8s.io (metrics-server)',
+        () => reg.readAPIService({ name: 'v1beta1.metrics.k8s.io' }),
+        opts,
+      ),
+    );
+  }
+  if (waits.length === 0) return;
+  await Promise.all(waits);
+  log(`node add-ons the overlay relies on are in place (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
 /** The cluster serves the Gateway API kinds the overlay uses, or this says how to get them. */
 export class GatewayApiMissingError extends Error {
   constructor(kinds: string[]) {
@@ -117,6 +176,7 @@ export async function prepareClusterFor(
   opts: { ownNode: boolean; log: (l: string) => void },
 ): Promise<void> {
   const { log } = opts;
+  if (opts.ownNode) await waitForAddons(kc, objects, log);
   const shared = sharedClaims(objects);
   if (shared.length > 0) {
     if (opts.ownNode) await enableSharedLocalPath(kc, log);
