@@ -1,0 +1,1 @@
+../lib/go-build.sh
