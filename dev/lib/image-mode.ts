@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { ensureImages, type EnsureOptions } from '../../images/factory/build.ts';
-import { DockerError, imageExists, tryPull } from '../../lib/docker.ts';
+import { ensureOnPublicBases } from '../../images/factory/public-base.ts';
+import { DockerError, imageExists } from '../../lib/docker.ts';
+import { configuredMirrors, MIRROR_ENV, mirroredRef, pullUpstream } from '../../lib/registry-mirror.ts';
 import { loadRecipes, recipeImageRef } from '../../images/factory/recipes.ts';
 import { renderObjects, type KubeObject } from '../../lib/kustomize.ts';
 import { pinnedImages } from '../../lib/pins.ts';
@@ -63,7 +65,7 @@ export async function previousReleases(mode: ImageMode): Promise<Record<string, 
   );
 }
 
-/** The project's own images: built from images/ in both modes. */
+/** The project's own images: built by the hermetic factory, or on public base images in upstream mode. */
 export const OWN_RECIPES = ['fake-anthropic'];
 
 export interface ImageChoice {
@@ -140,7 +142,8 @@ export class ImageModeError extends Error {
 
 /**
  * CHATSTACK_IMAGES=upstream|hermetic forces a mode; otherwise upstream when its images are
- * present or the k3s image can be pulled (through the engine, so its registry mirrors count),
+ * present or the k3s image can be pulled (through CHATSTACK_REGISTRY_MIRROR's mirror, or the
+ * engine's own registry mirrors),
  * hermetic when no registry answers at all. A registry that answers "no", or a pull that does not
  * finish, is an error to act on, never a silent switch to building. `npm test` decides once and
  * hands the mode to every project (tests/run.ts). `engine` is Docker's, replaceable in tests.
@@ -148,7 +151,7 @@ export class ImageModeError extends Error {
 export async function chooseImageMode(
   env: NodeJS.ProcessEnv = process.env,
   used?: Set<string>,
-  engine: ModeEngine = { exists: imageExists, pull: tryPull },
+  engine: ModeEngine = { exists: imageExists, pull: (ref, timeoutMs) => pullUpstream(ref, timeoutMs) },
 ): Promise<ImageChoice> {
   const forced = env[IMAGE_MODE_ENV];
   if (forced === 'upstream' || forced === 'hermetic') return { mode: forced, reason: `${IMAGE_MODE_ENV}=${forced}` };
@@ -176,6 +179,8 @@ export interface StackImages {
   swaps: Record<string, string>;
   /** every image the cluster must be given (apps and the project's own) */
   workload: string[];
+  /** what this call built, each with the public bases it was built on (upstream mode) or none (a hermetic recipe) */
+  built: { name: string; publicBases?: string[] }[];
 }
 
 /**
@@ -197,22 +202,29 @@ export async function prepareImages(
     const built = await ensureImages(['k3s', ...apps.map(([, recipe]) => recipe), ...ownUsed.map((o) => o.recipe), ...alsoBuild], opts);
     const ref = (recipe: string) => built.find((b) => b.name === recipe)!.ref;
     const swaps = Object.fromEntries(apps.map(([name, recipe]) => [name, ref(recipe)]));
-    return { mode, node: ref('k3s'), swaps, workload: [...Object.values(swaps), ...own] };
+    const done = built.filter((b) => b.status === 'built').map((b) => ({ name: b.name }));
+    return { mode, node: ref('k3s'), swaps, workload: [...Object.values(swaps), ...own], built: done };
   }
-  if (ownUsed.length > 0)
-    await ensureImages(
-      ownUsed.map((o) => o.recipe),
-      opts,
-    ); // [] would mean every recipe
+  // Upstream mode compiles nothing: the project's own images are built on public base images.
+  const ownBuilt =
+    ownUsed.length > 0
+      ? await ensureOnPublicBases(
+          ownUsed.map((o) => o.recipe),
+          { log: opts.log },
+        )
+      : [];
   const refs = upstreamRefs(used);
+  const mirrors = configuredMirrors();
   for (const ref of refs) {
     if (!(await imageExists(ref))) {
-      opts.log?.(`pulling ${ref}`);
-      const pull = await tryPull(ref, PULL_TIMEOUT_MS);
-      if (pull.code !== 0) throw new DockerError(['pull', ref], pull);
+      const from = mirroredRef(ref, mirrors);
+      opts.log?.(`pulling ${ref}${from === ref ? '' : ` as ${from} (${MIRROR_ENV})`}`);
+      const pull = await pullUpstream(ref, PULL_TIMEOUT_MS, mirrors);
+      if (pull.code !== 0) throw new DockerError(['pull', from], pull);
     }
   }
-  return { mode, node: UPSTREAM_K3S, swaps: {}, workload: [...refs.slice(1), ...own] };
+  const built = ownBuilt.filter((b) => b.status === 'built').map((b) => ({ name: b.name, publicBases: b.publicBases ?? [] }));
+  return { mode, node: UPSTREAM_K3S, swaps: {}, workload: [...refs.slice(1), ...own], built };
 }
 
 /**

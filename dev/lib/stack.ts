@@ -10,7 +10,7 @@ import { secondsSince } from '../../lib/time.ts';
 import { REPO_ROOT, localDir, renderObjects } from '../../lib/kustomize.ts';
 import { ensureOverlaySecrets, ensureOverlayTls, MissingSecretsError, parseEnv } from '../../lib/secrets.ts';
 import { assertPortFree, forwardService, type Forward } from '../../lib/kube/port-forward.ts';
-import { chooseImageMode, imagesUsed, prepareImages, renderWithImages, type ImageChoice } from './image-mode.ts';
+import { chooseImageMode, imagesUsed, prepareImages, renderWithImages, type ImageChoice, type StackImages } from './image-mode.ts';
 import { startCluster, loadImages, removeNodes, type Cluster } from './cluster.ts';
 import { ensureNodeStore, runningNodeStore, storeDisabled } from './node-store.ts';
 import { applyObjects } from '../../lib/kube/apply.ts';
@@ -18,7 +18,7 @@ import { kubeConfigFromFile } from '../../lib/kube/config.ts';
 import { waitUntilRolledOut } from '../../lib/kube/rollout.ts';
 import { deleteNamespace } from '../../lib/kube/namespace.ts';
 import { prepareClusterFor } from '../../lib/kube/cluster-needs.ts';
-import { useLocalRyuk } from '../../images/factory/testcontainers.ts';
+import { useReaper } from '../../images/factory/testcontainers.ts';
 import { STATE_DIR, type StackRecord } from '../../lib/stack-record.ts';
 import { assertKubeconfigFile, stackNamespace } from '../../lib/preflight.ts';
 
@@ -72,6 +72,8 @@ export interface StackInfo extends StackRecord {
   secretsDir: string;
   credentials: { admin?: string; litellm: string };
   adminEmail?: string;
+  /** the images this up() built: hermetic recipes, or (upstream mode) only ones on public base images */
+  built: StackImages['built'];
   timings: Record<string, number>;
 }
 
@@ -156,7 +158,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
     log(`cluster: using ${opts.kubeconfig} (context ${kc.getCurrentContext()})`);
   } else {
     if (!images) throw new Error('no images prepared for the node');
-    await useLocalRyuk({ log: (l) => log(`images: ${l}`) });
+    await useReaper(choice.mode, { log: (l) => log(`images: ${l}`) });
     // A fresh node starts from an image store holding the workload images (built once
     // per set of images); a reused node keeps the mounts it was started with, or no reuse matches.
     let store: string | undefined;
@@ -237,6 +239,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
     secretsDir,
     credentials: { admin: existsSync(adminFile) ? adminFile : undefined, litellm: join(secretsDir, 'litellm.env') },
     adminEmail: existsSync(adminFile) ? parseEnv(readFileSync(adminFile, 'utf8')).get('WEBUI_ADMIN_EMAIL') : undefined,
+    built: images?.built ?? [],
     timings,
   };
   const detach = async () => {

@@ -7,7 +7,9 @@ import { execIn, isPodReady, podOf } from '../../lib/kube/pod.ts';
 import { apiMessage } from '../../lib/kube/config.ts';
 import { expectLiveEqualsRender } from '../support/live-objects.ts';
 import { recipeImageRef } from '../../images/factory/recipes.ts';
-import { dockerTry } from '../../lib/docker.ts';
+import { docker, dockerTry } from '../../lib/docker.ts';
+import { OWN_RECIPES, upstreamRefs } from '../../dev/lib/image-mode.ts';
+import { PUBLIC_BASE_LABEL } from '../../images/factory/public-base.ts';
 import { STORE_LABEL, containerdName } from '../../dev/lib/cluster.ts';
 import { linkedLayers, storeKey, storeVolume } from '../../dev/lib/node-store.ts';
 
@@ -151,6 +153,26 @@ describe('security posture at run time', { timeout: 60_000 }, () => {
     expect(err).toMatch(/violates PodSecurity "restricted:latest"/);
     expect(err).toMatch(/privileged/);
     expect(err).toMatch(/runAsNonRoot|runAsUser=0/);
+  });
+});
+
+describe("the images of the stack's mode", { timeout: 30_000 }, () => {
+  it('hermetic: every pod runs a local build; upstream: the pinned upstream references, and only public-base builds of our own', async () => {
+    const pods = (await core.listNamespacedPod({ namespace: ns })).items;
+    const running = [...new Set(pods.flatMap((p) => p.spec!.containers.map((c) => c.image!)))].sort();
+    const own = await Promise.all(OWN_RECIPES.map((r) => recipeImageRef(r)));
+    if (stack.images.mode === 'hermetic') {
+      for (const ref of running) expect(ref).toMatch(/^chatstack\.local\//);
+      return;
+    }
+    const allowed = new Set([...upstreamRefs(), ...own]);
+    expect(running.filter((r) => !allowed.has(r))).toEqual([]);
+    // Nothing compiled or debootstrapped: what up() built, it built on public base images, as the images' labels say.
+    for (const b of stack.built) expect(b.publicBases?.length, `${b.name} built on public bases`).toBeGreaterThan(0);
+    for (const ref of running.filter((r) => own.includes(r))) {
+      const labels = JSON.parse(await docker('image', 'inspect', '--format', '{{json .Config.Labels}}', ref)) as Record<string, string>;
+      expect(labels[PUBLIC_BASE_LABEL], `${ref} built on a public base`).toMatch(/^[a-z0-9./-]+:[\w.-]+/);
+    }
   });
 });
 

@@ -1,1 +1,0 @@
-../../../fake-anthropic/src/reply.ts
