@@ -1,11 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
-// Five projects, one per part, each runnable alone (`npm run test:<name>`):
+// Six projects, one per part, each runnable alone (`npm run test:<name>`):
 //   static       the product and the harness without Docker (renders, policies, secrets, the fake's protocol)
 //   images       the image factory: recipes, locks, and each image run on its own (needs Docker, no stack)
 //   smoke        the dev stack as deployed: rollout, live objects, probes, run-time security
 //   integration  the dev stack in use: LiteLLM, Open WebUI, NetworkPolicy, the port-forward, a browser
 //   production   overlays/production-selfhosted on a node of its own: replicas, Postgres, Redis, PDBs
+//   mirror       upstream mode behind a registry mirror (npm run test:mirror sets it up)
 // smoke and integration share one stack booted by their global setup; every global setup runs
 // before any test, so the stacks are up while static and images run.
 export default defineConfig({
@@ -51,6 +52,19 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
+          globalSetup: ['tests/support/stack-setup.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 3 },
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          // npm run test:mirror only (tests/mirror-run.ts): the dev stack in upstream mode behind a
+          // local registry mirror, beside the smoke project on the same stack.
+          name: 'mirror',
+          include: ['tests/mirror/**/*.test.ts'],
           globalSetup: ['tests/support/stack-setup.ts'],
           fileParallelism: false,
           sequence: { groupOrder: 3 },

@@ -48,6 +48,7 @@ describe.concurrent('the commands', { timeout: 60_000 }, () => {
       'restore',
       'secrets',
       'test',
+      'test:mirror',
     ]);
   });
 
@@ -88,6 +89,7 @@ describe.concurrent('the commands', { timeout: 60_000 }, () => {
     ['ops/restore.ts', ['a.tar.gz'], 'npm run restore: missing --overlay NAME'],
     ['ops/restore.ts', ['--overlay', 'dev', 'a.tar.gz', 'b.tar.gz'], 'npm run restore: unexpected argument "b.tar.gz"'],
     ['ops/pins-check.ts', ['--strict=yes'], "npm run pins:check: Option '--strict' does not take an argument"],
+    ['tests/mirror-run.ts', ['--user'], "npm run test:mirror: Option '--user <value>' argument missing"],
   ];
   it.each(BAD)('%s %j: says what is wrong, the usage, exit 2', async (file, args, says) => {
     const r = await run(file, args);

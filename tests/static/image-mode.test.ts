@@ -12,6 +12,7 @@ function handSetModes(files: Record<string, string>): string[] {
   const found: string[] = [];
   for (const [file, text] of Object.entries(files)) {
     text.split('\n').forEach((line, i) => {
+      if (/^\s*(\/\/|\*|\/\*)/.test(line)) return; // a comment may say what a run sets
       if (/hermeticImagesLoaded:\s*(true|false)\b/.test(line) || /CHATSTACK_IMAGES['"]?\]?\s*=[^=]/.test(line))
         found.push(`${file}:${i + 1}: ${line.trim()}`);
     });
