@@ -21,6 +21,7 @@ import { prepareClusterFor } from '../../lib/kube/cluster-needs.ts';
 import { useReaper } from '../../images/factory/testcontainers.ts';
 import { STATE_DIR, type StackRecord } from '../../lib/stack-record.ts';
 import { assertKubeconfigFile, stackNamespace } from '../../lib/preflight.ts';
+import { configuredMirrors } from '../../lib/registry-mirror.ts';
 
 export interface UpOptions {
   overlay: string;
@@ -129,6 +130,7 @@ export async function up(opts: UpOptions): Promise<Stack> {
   const ports = { openWebui: opts.ports?.openWebui ?? 0, litellm: opts.ports?.litellm ?? 0 };
   for (const p of Object.values(ports)) if (p) await assertPortFree(p);
   assertKubeconfigFile(opts.kubeconfig);
+  configuredMirrors(); // a malformed CHATSTACK_REGISTRY_MIRROR stops here, saying what is expected
   if (!opts.kubeconfig) await ensureEngine(log);
 
   // ---- images

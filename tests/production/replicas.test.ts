@@ -19,7 +19,10 @@ afterAll(() => closeAll(forwards));
 
 describe('two Open WebUI replicas', { timeout: 60_000 }, () => {
   it('each answer on a forward of their own', async () => {
-    expect(await Promise.all(forwards.map(async (f) => (await fetch(`${f.url}/health`)).status))).toEqual([200, 200]);
+    // Every running replica (the HPA owns the count: other tests' traffic may have raised it past 2).
+    const statuses = await Promise.all(forwards.map(async (f) => (await fetch(`${f.url}/health`)).status));
+    expect(statuses.length).toBeGreaterThanOrEqual(2);
+    expect(statuses).toEqual(statuses.map(() => 200));
   });
 
   it("accept each other's session tokens (one WEBUI_SECRET_KEY), and refuse a forged one", async () => {
