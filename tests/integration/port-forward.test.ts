@@ -16,7 +16,7 @@ import { admin, kc, masterKey, secret, stack } from '../support/live.ts';
 import { signIn } from '../support/open-webui.ts';
 
 const core = kc.makeApiClient(k8s.CoreV1Api);
-/** Longer than Open WebUI's (uvicorn's) 5 s keep-alive timeout. */
+/** Longer than LiteLLM's (uvicorn's default) 5 s keep-alive timeout. */
 const PAST_KEEPALIVE_MS = 7_000;
 /** How long a request may go unanswered before the test calls it a hang. */
 const HANG_MS = 20_000;
@@ -270,30 +270,34 @@ describe('port-forward (lib/kube/port-forward.ts) against the live pods', { time
   });
 
   it("a kept-alive connection idle past the server's keep-alive timeout is closed or answered, never left hanging", async () => {
-    const { localPort } = forwards.webui;
+    // LiteLLM: its uvicorn closes an idle kept-alive connection after 5 s (Open WebUI's keeps it
+    // 120 s, to outlast the proxies in front of it; the fake's Node server 75 s).
+    const { localPort } = forwards.litellm;
     // Positive control: keep-alive works through the forward, a second request on the same
     // connection is answered.
     const warm = await Conn.open(localPort);
-    expect(status(await warm.request('GET', '/health'))).toBe(200);
+    expect(status(await warm.request('GET', '/health/liveliness'))).toBe(200);
     await sleep(1_000);
-    expect(status(await warm.request('GET', '/health'))).toBe(200);
+    expect(status(await warm.request('GET', '/health/liveliness'))).toBe(200);
     warm.socket.end();
 
     const idle = await Conn.open(localPort);
-    expect(status(await idle.request('GET', '/health'))).toBe(200);
+    expect(status(await idle.request('GET', '/health/liveliness'))).toBe(200);
     await sleep(PAST_KEEPALIVE_MS);
-    // uvicorn closed its end 5 s after the answer; the close reaches the client (a FIN, no reset)
+    // The server closed its end 5 s after the answer; the close reaches the client (a FIN, no reset)
     // at most about a second later (containerd releases the pod's end after a 1 s grace). The old
     // forward never passed it on, and a request sent on the connection went unanswered.
     const closed = idle.closed || (await idle.waitClosed(5_000));
     if (!closed)
-      expect(status(await idle.request('GET', '/health')), 'the close never came; the connection must then still work').toBe(200);
+      expect(status(await idle.request('GET', '/health/liveliness')), 'the close never came; the connection must then still work').toBe(
+        200,
+      );
     expect(idle.ended).toBe(true);
     expect(idle.resetCode).toBeUndefined();
     idle.socket.destroy();
     // and a new connection is answered
     const fresh = await Conn.open(localPort);
-    expect(status(await fresh.request('GET', '/health'))).toBe(200);
+    expect(status(await fresh.request('GET', '/health/liveliness'))).toBe(200);
     fresh.socket.destroy();
   });
 
