@@ -99,7 +99,9 @@ export async function ensureOnPublicBases(
         if (res.code !== 0)
           throw new ImageBuildError(name, 'docker build', res.error?.message ?? `docker exited with ${res.code}`, res.tail);
         const after = (await imageInfo(recipe.ref))!;
-        if (before && before.id !== after.id) await dockerTry('image', 'rm', before.id);
+        // An earlier public-base build goes; a hermetic build under the same name stays (a run that
+        // holds it under another tag, as npm run test:mirror does, gets it back).
+        if (before && before.id !== after.id && before.labels[PUBLIC_BASE_LABEL]) await dockerTry('image', 'rm', before.id);
         const seconds = secondsSince(t0);
         log(`${name}: built ${recipe.ref} in ${seconds}s on ${bases.join(', ')}`);
         return { name, ref: recipe.ref, hash, status: 'built' as const, seconds, sizeBytes: after.size, publicBases: bases };
