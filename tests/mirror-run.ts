@@ -92,7 +92,7 @@ let code = 1;
 try {
   await ensureEngine(log);
   const recipes = await loadRecipes();
-  const built = await ensureImages(SERVED.map((s) => s.recipe).concat('registry'), { log: (l) => log(`images: ${l}`) });
+  const built = await ensureImages(SERVED.map((s) => s.recipe).concat('registry', 'fake-anthropic'), { log: (l) => log(`images: ${l}`) });
   registry = await startRegistry();
   const mirrors = parseMirrors(mirrorSetting(registry.hostAddress));
   log(`registry ${registry.hostAddress} (${MIRROR_ENV}=${mirrorSetting(registry.hostAddress)})`);
