@@ -75,7 +75,7 @@ async function checkoutFor(user: string): Promise<string> {
   if ((await run('usermod', ['-aG', 'docker', user], process.env, REPO_ROOT)) !== 0) throw new Error(`usermod -aG docker ${user} failed`);
   const home = `/home/${user}`;
   const dir = join(home, 'chat-stack');
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 }); // an earlier run's copy
   mkdirSync(dir, { recursive: true });
   const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' })
     .split('\0')
