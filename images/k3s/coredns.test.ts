@@ -64,7 +64,8 @@ function pluginCfg(): { directive: string; pkg: string }[] {
 }
 
 describe(`CoreDNS ${version}, built with the node's plugins only`, () => {
-  const corefile = /Corefile: \|\n((?: {4}.*\n|\n)+)/.exec(readFileSync(join(HERE, 'src/manifests/coredns.yaml'), 'utf8'))?.[1] ?? '';
+  const corefile =
+    /Corefile: \|\n((?: {4}.*\n|\n)+)/.exec(readFileSync(join(HERE, 'src/nodeconfig/manifests/coredns.yaml'), 'utf8'))?.[1] ?? '';
 
   it("registers every directive of the node's Corefile", () => {
     const used = corefileDirectives(corefile);

@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"chatstack.local/k3s/nodeconfig"
 )
 
 // startContainerd writes containerd's and the CNI's configs and starts containerd.
@@ -184,11 +186,11 @@ func (s *supervisor) startKubeProxy(n *node) error {
 // Traefik as its HelmChartConfig configures it, baked extras), installs helm.cattle.io's CRDs, and
 // applies the manifests directory, retrying until the API server takes them.
 func applyAddons(ctx context.Context, self string, n *node) error {
-	var traefik traefikConfig
+	var traefik nodeconfig.TraefikConfig
 	if !n.cfg.disable["traefik"] {
 		var warnings []string
 		var err error
-		traefik, warnings, err = readTraefikConfig(n.p.manifests)
+		traefik, warnings, err = nodeconfig.ReadTraefikConfig(n.p.manifests)
 		for _, w := range warnings {
 			warnf("%s", w)
 		}
@@ -196,10 +198,10 @@ func applyAddons(ctx context.Context, self string, n *node) error {
 			return fmt.Errorf("traefik add-on: %w", err)
 		}
 		switch {
-		case traefik.gatewayProvider:
-			infof("Traefik: Gateway API provider on (HelmChartConfig kube-system/traefik in %s)", traefik.source)
-		case traefik.source != "":
-			infof("Traefik: Gateway API provider off (HelmChartConfig kube-system/traefik in %s)", traefik.source)
+		case traefik.GatewayProvider:
+			infof("Traefik: Gateway API provider on (HelmChartConfig kube-system/traefik in %s)", traefik.Source)
+		case traefik.Source != "":
+			infof("Traefik: Gateway API provider off (HelmChartConfig kube-system/traefik in %s)", traefik.Source)
 		default:
 			infof("Traefik: Gateway API provider off, as k3s ships it (a HelmChartConfig kube-system/traefik with providers.kubernetesGateway.enabled: true in %s turns it on)", n.p.manifests)
 		}

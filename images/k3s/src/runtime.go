@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"embed"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/template"
+
+	"chatstack.local/k3s/nodeconfig"
 )
 
 // Image references baked at link time (-X main.pauseImage=... etc.).
@@ -21,9 +20,6 @@ var (
 	metricsImage   = "chatstack.local/metrics-server:v0.8.0"
 	traefikImage   = "chatstack.local/traefik:v3.6.13"
 )
-
-//go:embed manifests/*.yaml
-var manifestFS embed.FS
 
 func writeContainerdConfig(p paths, cfg *config) error {
 	pause := pauseImage
@@ -71,10 +67,13 @@ state = "/run/k3s/containerd"
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = %q
 `, filepath.Join(p.agent, "containerd"), containerdSock, cniBinDir, p.cniConf, pause)
-	// registries.yaml (registries.go): config_path (hosts.toml per registry) and credentials
-	registry, err := writeRegistryConfig(cfg.privateRegistry, filepath.Join(p.agentEtc, "containerd", "certs.d"))
+	// registries.yaml (nodeconfig/registries.go): config_path (hosts.toml per registry) and credentials
+	registry, summary, err := nodeconfig.WriteRegistryConfig(cfg.privateRegistry, filepath.Join(p.agentEtc, "containerd", "certs.d"), writeFileAtomic)
 	if err != nil {
 		return fmt.Errorf("private registry configuration: %w", err)
+	}
+	for _, s := range summary {
+		infof("%s", s)
 	}
 	// 0600: it may hold registry credentials
 	return writeFileAtomic(filepath.Join(p.agentEtc, "containerd", "config.toml"), []byte(conf+registry), 0o600)
@@ -207,20 +206,19 @@ func importImages(p paths) {
 
 // stageManifests writes the built-in add-ons to <data-dir>/server/manifests, like k3s: a
 // disabled add-on's file is removed; a file with a sibling "<name>.skip" is left alone. traefik
-// is what the traefik add-on's HelmChartConfig says (readTraefikConfig).
-func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string, traefik traefikConfig) error {
+// is what the traefik add-on's HelmChartConfig says (nodeconfig.ReadTraefikConfig).
+func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string, traefik nodeconfig.TraefikConfig) error {
 	storage := cfg.localStoragePath
 	if storage == "" {
 		storage = p.storage
 	}
-	data := map[string]interface{}{
-		"ClusterDNS": dnsIP, "ClusterDomain": cfg.clusterDomain, "NodeIP": nodeIP, "NodeName": nodeName,
-		"CorednsImage": corednsImage, "LocalPathImage": localPathImage, "HelperImage": helperImage,
-		"MetricsServerImage": metricsImage, "TraefikImage": traefikImage, "StoragePath": storage,
-		"GatewayProvider": traefik.gatewayProvider,
+	values := nodeconfig.AddonValues{
+		ClusterDNS: dnsIP, ClusterDomain: cfg.clusterDomain, NodeIP: nodeIP, NodeName: nodeName,
+		CorednsImage: corednsImage, LocalPathImage: localPathImage, HelperImage: helperImage,
+		MetricsServerImage: metricsImage, TraefikImage: traefikImage, StoragePath: storage,
+		GatewayProvider: traefik.GatewayProvider,
 	}
-	addons := map[string]string{"rbac.yaml": "", "coredns.yaml": "coredns", "local-storage.yaml": "local-storage", "metrics-server.yaml": "metrics-server", "traefik.yaml": "traefik"}
-	for file, key := range addons {
+	for file, key := range nodeconfig.Addons {
 		dst := filepath.Join(p.manifests, file)
 		if _, err := os.Stat(dst + ".skip"); err == nil {
 			continue
@@ -230,19 +228,11 @@ func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string, traefi
 			infof("Add-on %s disabled", key)
 			continue
 		}
-		src, err := manifestFS.ReadFile("manifests/" + file)
+		b, err := nodeconfig.RenderAddon(file, values)
 		if err != nil {
 			return err
 		}
-		tmpl, err := template.New(file).Option("missingkey=error").Parse(string(src))
-		if err != nil {
-			return err
-		}
-		var buf bytes.Buffer
-		if err := tmpl.Execute(&buf, data); err != nil {
-			return err
-		}
-		if err := writeFileAtomic(dst, buf.Bytes(), 0o600); err != nil {
+		if err := writeFileAtomic(dst, b, 0o600); err != nil {
 			return err
 		}
 	}
@@ -269,7 +259,7 @@ func stageManifests(p paths, cfg *config, dnsIP, nodeName, nodeIP string, traefi
 
 // applyManifests applies every manifest in dir (rbac.yaml first, then by name), server-side.
 func applyManifests(self, kubeconfig, dir string) error {
-	for _, f := range manifestFiles(dir) {
+	for _, f := range nodeconfig.ManifestFiles(dir) {
 		out, err := run(self, "kubectl", "--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts",
 			"--field-manager=k3s", "-f", f)
 		if err != nil {
@@ -277,29 +267,4 @@ func applyManifests(self, kubeconfig, dir string) error {
 		}
 	}
 	return nil
-}
-
-// manifestFiles lists the manifests in dir in the order applyManifests applies them: rbac.yaml
-// first, then by name; a file with a sibling "<name>.skip" is left out.
-func manifestFiles(dir string) []string {
-	var files []string
-	for _, pat := range []string{"*.yaml", "*.yml", "*.json"} {
-		m, _ := filepath.Glob(filepath.Join(dir, pat))
-		files = append(files, m...)
-	}
-	sort.Slice(files, func(i, j int) bool {
-		ri, rj := filepath.Base(files[i]) == "rbac.yaml", filepath.Base(files[j]) == "rbac.yaml"
-		if ri != rj {
-			return ri
-		}
-		return files[i] < files[j]
-	})
-	kept := files[:0]
-	for _, f := range files {
-		if _, err := os.Stat(f + ".skip"); err == nil {
-			continue
-		}
-		kept = append(kept, f)
-	}
-	return kept
 }

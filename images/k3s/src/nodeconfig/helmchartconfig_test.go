@@ -1,4 +1,4 @@
-package main
+package nodeconfig
 
 import (
 	"bufio"
@@ -34,21 +34,22 @@ type object struct {
 	} `json:"metadata"`
 }
 
-// stagedTraefik renders the add-ons into a fresh data dir and returns traefik.yaml's objects
+// stagedTraefik renders the add-ons with the node's defaults and returns traefik.yaml's objects
 // (every add-on file must be valid YAML) and its text.
-func stagedTraefik(t *testing.T, tc traefikConfig) ([]object, string) {
+func stagedTraefik(t *testing.T, tc TraefikConfig) ([]object, string) {
 	t.Helper()
-	p := newPaths(t.TempDir())
-	if err := stageManifests(p, defaultConfig(), "10.43.0.10", "node", "172.17.0.2", tc); err != nil {
-		t.Fatal(err)
+	v := AddonValues{
+		ClusterDNS: "10.43.0.10", ClusterDomain: "cluster.local", NodeIP: "172.17.0.2", NodeName: "node",
+		StoragePath: "/var/lib/rancher/k3s/storage", CorednsImage: "c", LocalPathImage: "l", HelperImage: "h",
+		MetricsServerImage: "m", TraefikImage: "t", GatewayProvider: tc.GatewayProvider,
 	}
-	for _, f := range manifestFiles(p.manifests) {
-		b, err := os.ReadFile(f)
+	for _, f := range sortedKeys(Addons) {
+		b, err := RenderAddon(f, v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		docs := yamlDocs(t, b)
-		if filepath.Base(f) == "traefik.yaml" {
+		if f == "traefik.yaml" {
 			var objs []object
 			for _, d := range docs {
 				var o object
@@ -94,7 +95,7 @@ func kinds(objs []object) map[string]bool {
 }
 
 func TestTraefikDefaultHasNoGatewayProvider(t *testing.T) {
-	objs, text := stagedTraefik(t, traefikConfig{})
+	objs, text := stagedTraefik(t, TraefikConfig{})
 	k := kinds(objs)
 	for _, want := range []string{"Deployment/traefik", "Service/traefik", "IngressClass/traefik", "ClusterRole/traefik-kube-system"} {
 		if !k[want] {
@@ -121,7 +122,7 @@ func TestTraefikDefaultHasNoGatewayProvider(t *testing.T) {
 }
 
 func TestTraefikGatewayProviderRendered(t *testing.T) {
-	objs, text := stagedTraefik(t, traefikConfig{gatewayProvider: true})
+	objs, text := stagedTraefik(t, TraefikConfig{GatewayProvider: true})
 	k := kinds(objs)
 	if !k["GatewayClass/traefik"] || !k["Gateway/traefik-gateway"] || !k["Deployment/traefik"] {
 		t.Errorf("objects %v", k)
@@ -144,16 +145,16 @@ func TestReadTraefikConfig(t *testing.T) {
 	t.Run("none", func(t *testing.T) {
 		dir := t.TempDir()
 		writeManifest(t, dir, "other.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
-		tc, w, err := readTraefikConfig(dir)
-		if err != nil || tc.gatewayProvider || tc.source != "" || len(w) != 0 {
+		tc, w, err := ReadTraefikConfig(dir)
+		if err != nil || tc.GatewayProvider || tc.Source != "" || len(w) != 0 {
 			t.Errorf("%+v %q %v", tc, w, err)
 		}
 	})
 	t.Run("gateway on", func(t *testing.T) {
 		dir := t.TempDir()
 		writeManifest(t, dir, "traefik-config.yaml", gatewayOn)
-		tc, w, err := readTraefikConfig(dir)
-		if err != nil || !tc.gatewayProvider || tc.source != filepath.Join(dir, "traefik-config.yaml") || len(w) != 0 {
+		tc, w, err := ReadTraefikConfig(dir)
+		if err != nil || !tc.GatewayProvider || tc.Source != filepath.Join(dir, "traefik-config.yaml") || len(w) != 0 {
 			t.Errorf("%+v %q %v", tc, w, err)
 		}
 	})
@@ -161,7 +162,7 @@ func TestReadTraefikConfig(t *testing.T) {
 		dir := t.TempDir()
 		writeManifest(t, dir, "traefik-config.yaml", gatewayOn)
 		writeManifest(t, dir, "traefik-config.yaml.skip", "")
-		if tc, _, err := readTraefikConfig(dir); err != nil || tc.gatewayProvider {
+		if tc, _, err := ReadTraefikConfig(dir); err != nil || tc.GatewayProvider {
 			t.Errorf("%+v %v", tc, err)
 		}
 	})
@@ -170,8 +171,8 @@ func TestReadTraefikConfig(t *testing.T) {
 		writeManifest(t, dir, "extra.yml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"+strings.Replace(gatewayOn,
 			"        enabled: true\n", "        enabled: true\n        experimentalChannel: true\n    logs:\n      general:\n        level: DEBUG\n    ports: [1, 2]\n", 1)+
 			"  failurePolicy: abort\n")
-		tc, w, err := readTraefikConfig(dir)
-		if err != nil || !tc.gatewayProvider {
+		tc, w, err := ReadTraefikConfig(dir)
+		if err != nil || !tc.GatewayProvider {
 			t.Fatalf("%+v %v", tc, err)
 		}
 		all := strings.Join(w, "\n")
@@ -187,7 +188,7 @@ func TestReadTraefikConfig(t *testing.T) {
 	t.Run("spec.values over valuesContent", func(t *testing.T) {
 		dir := t.TempDir()
 		writeManifest(t, dir, "traefik-config.yaml", gatewayOn+"  values:\n    providers:\n      kubernetesGateway:\n        enabled: false\n")
-		if tc, _, err := readTraefikConfig(dir); err != nil || tc.gatewayProvider || tc.source == "" {
+		if tc, _, err := ReadTraefikConfig(dir); err != nil || tc.GatewayProvider || tc.Source == "" {
 			t.Errorf("%+v %v", tc, err)
 		}
 	})
@@ -195,38 +196,38 @@ func TestReadTraefikConfig(t *testing.T) {
 		dir := t.TempDir()
 		writeManifest(t, dir, "a.yaml", gatewayOn)
 		writeManifest(t, dir, "b.yaml", strings.Replace(gatewayOn, "enabled: true", "enabled: false", 1))
-		tc, w, err := readTraefikConfig(dir)
-		if err != nil || tc.gatewayProvider || len(w) != 1 || !strings.Contains(w[0], "2 files") {
+		tc, w, err := ReadTraefikConfig(dir)
+		if err != nil || tc.GatewayProvider || len(w) != 1 || !strings.Contains(w[0], "2 files") {
 			t.Errorf("%+v %q %v", tc, w, err)
 		}
 	})
 	t.Run("other namespace", func(t *testing.T) {
 		dir := t.TempDir()
 		writeManifest(t, dir, "traefik-config.yaml", strings.Replace(gatewayOn, "namespace: kube-system", "namespace: default", 1))
-		tc, w, err := readTraefikConfig(dir)
-		if err != nil || tc.gatewayProvider || len(w) != 1 || !strings.Contains(w[0], `"default"`) {
+		tc, w, err := ReadTraefikConfig(dir)
+		if err != nil || tc.GatewayProvider || len(w) != 1 || !strings.Contains(w[0], `"default"`) {
 			t.Errorf("%+v %q %v", tc, w, err)
 		}
 	})
 	t.Run("not a boolean", func(t *testing.T) {
 		dir := t.TempDir()
 		writeManifest(t, dir, "traefik-config.yaml", strings.Replace(gatewayOn, "enabled: true", "enabled: yes-please", 1))
-		tc, w, err := readTraefikConfig(dir)
-		if err != nil || tc.gatewayProvider || len(w) != 1 || !strings.Contains(w[0], "not a boolean") {
+		tc, w, err := ReadTraefikConfig(dir)
+		if err != nil || tc.GatewayProvider || len(w) != 1 || !strings.Contains(w[0], "not a boolean") {
 			t.Errorf("%+v %q %v", tc, w, err)
 		}
 	})
 	t.Run("invalid valuesContent", func(t *testing.T) {
 		dir := t.TempDir()
 		writeManifest(t, dir, "traefik-config.yaml", strings.Replace(gatewayOn, "        enabled: true", "      enabled: [true", 1))
-		if _, _, err := readTraefikConfig(dir); err == nil || !strings.Contains(err.Error(), "spec.valuesContent") {
+		if _, _, err := ReadTraefikConfig(dir); err == nil || !strings.Contains(err.Error(), "spec.valuesContent") {
 			t.Errorf("error %v", err)
 		}
 	})
 }
 
 func TestHelmCRDs(t *testing.T) {
-	docs := yamlDocs(t, helmCRDs)
+	docs := yamlDocs(t, HelmCRDs)
 	var names []string
 	for _, d := range docs {
 		var crd struct {

@@ -1,4 +1,4 @@
-package main
+package nodeconfig
 
 import (
 	"os"
@@ -362,9 +362,12 @@ func TestWriteRegistryConfig(t *testing.T) {
 	if err := os.WriteFile(regFile, []byte("mirrors:\n  docker.io:\n    endpoint: [\"http://mirror.invalid:5000\"]\n    rewrite:\n      \"^(.*)$\": \"dockerhub/$1\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	section, err := writeRegistryConfig(regFile, certs)
+	section, summary, err := WriteRegistryConfig(regFile, certs, os.WriteFile)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(summary) != 1 || !strings.HasPrefix(summary[0], "Registry docker.io: ") {
+		t.Errorf("log lines: %q", summary)
 	}
 	var c struct {
 		Plugins map[string]struct {
@@ -387,9 +390,12 @@ func TestWriteRegistryConfig(t *testing.T) {
 		t.Errorf("%v:\n%s", err, b)
 	}
 	// no registries.yaml: config_path alone, and the generated files go
-	section, err = writeRegistryConfig(filepath.Join(dir, "none.yaml"), certs)
+	section, summary, err = WriteRegistryConfig(filepath.Join(dir, "none.yaml"), certs, os.WriteFile)
 	if err != nil || !strings.Contains(section, "config_path") || strings.Contains(section, "auth") {
 		t.Errorf("%v: %s", err, section)
+	}
+	if len(summary) != 1 || !strings.Contains(summary[0], "none configured") {
+		t.Errorf("log lines without registries.yaml: %q", summary)
 	}
 	if _, err := os.Stat(filepath.Join(certs, "docker.io")); !os.IsNotExist(err) {
 		t.Errorf("generated docker.io/hosts.toml kept without registries.yaml: %v", err)

@@ -1,4 +1,4 @@
-package main
+package nodeconfig
 
 // k3s's private registry configuration, /etc/rancher/k3s/registries.yaml (--private-registry),
 // turned into containerd's registry host configuration as k3s does: config_path set to
@@ -217,23 +217,27 @@ func authHost(host string) string {
 	return host
 }
 
-// writeRegistryConfig reads registries.yaml, replaces the node's hosts.toml files under
-// certsDir, logs a line per registry, and returns the registry part of containerd's config.toml.
-func writeRegistryConfig(registriesPath, certsDir string) (string, error) {
+// WriteFunc writes a file (the node writes atomically).
+type WriteFunc func(path string, data []byte, mode os.FileMode) error
+
+// WriteRegistryConfig reads registries.yaml, replaces the node's hosts.toml files under
+// certsDir (with write), and returns the registry part of containerd's config.toml and a line per
+// registry for the log.
+func WriteRegistryConfig(registriesPath, certsDir string, write WriteFunc) (string, []string, error) {
 	r, err := readRegistries(registriesPath)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	files, summary, err := containerdHosts(r)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", registriesPath, err)
+		return "", nil, fmt.Errorf("%s: %w", registriesPath, err)
 	}
 	if err := os.MkdirAll(certsDir, 0o700); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	ents, err := os.ReadDir(certsDir)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for _, e := range ents {
 		f := filepath.Join(certsDir, e.Name(), "hosts.toml")
@@ -246,19 +250,16 @@ func writeRegistryConfig(registriesPath, certsDir string) (string, error) {
 	for rel, content := range files {
 		dst := filepath.Join(certsDir, rel)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		if err := writeFileAtomic(dst, []byte(content), 0o600); err != nil {
-			return "", err
+		if err := write(dst, []byte(content), 0o600); err != nil {
+			return "", nil, err
 		}
-	}
-	for _, s := range summary {
-		infof("%s", s)
 	}
 	if len(summary) == 0 {
-		infof("Registries: none configured in %s (images come from their own registries)", registriesPath)
+		summary = []string{fmt.Sprintf("Registries: none configured in %s (images come from their own registries)", registriesPath)}
 	}
-	return fmt.Sprintf("\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = %s\n", tomlString(certsDir)) + criRegistryAuth(r), nil
+	return fmt.Sprintf("\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = %s\n", tomlString(certsDir)) + criRegistryAuth(r), summary, nil
 }
 
 // normalizeEndpoint is k3s's normalisation of an endpoint (or registry) address: the registry
