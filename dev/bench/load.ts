@@ -1,12 +1,15 @@
-// The chat path under load, measured inside the cluster: Locust (images/locust, dev/bench/locustfile.py)
-// runs as a Job beside the stack and streams chats at each concurrency to the fake upstream (the
-// floor), LiteLLM's Service and Open WebUI's API, side by side. Meanwhile the node's cgroups give
-// each pod's CPU use, CPU throttling and memory. Prints figures; asserts nothing.
+// The chat path under load, measured inside the cluster: Locust (dev/bench/locustfile.py) runs as a
+// Job beside the stack and streams chats at each concurrency to the fake upstream (the floor),
+// LiteLLM's Service and Open WebUI's API, side by side. Meanwhile the node's cgroups give each pod's
+// CPU use, CPU throttling and memory. Prints figures; asserts nothing. Its image follows the stack's
+// mode: hermetic builds images/locust, upstream pulls Locust's official image (`benchImage`).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { ensureImage } from '../../images/factory/build.ts';
+import { loadRecipes, type Recipe } from '../../images/factory/recipes.ts';
 import { loadImages, type Cluster } from '../lib/cluster.ts';
+import { imageName, pullMissing, type ImageMode } from '../lib/image-mode.ts';
 import { configuredModels } from '../../lib/models.ts';
 import { REPO_ROOT } from '../../lib/kustomize.ts';
 import { containerLogs, listPods } from '../../lib/kube/pod.ts';
@@ -16,6 +19,58 @@ import { waitUntil } from '../../lib/wait.ts';
 const NAME = 'bench-loadgen';
 const LABELS = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/part-of': 'chat-stack-bench' };
 const TARGET_APPS = ['fake-anthropic', 'litellm', 'open-webui'];
+
+/** The load generator: Locust's official image upstream, and the recipe that builds our equivalent. */
+export const LOCUST = { upstream: 'locustio/locust', recipe: 'locust' } as const;
+
+export interface BenchImage {
+  /** the reference the Job runs */
+  ref: string;
+  /** built by the hermetic factory, or pulled from a registry (through CHATSTACK_REGISTRY_MIRROR's mirror if set) */
+  source: 'built' | 'pulled';
+}
+
+/**
+ * The load generator's image in a stack's image mode: hermetic, the images/locust build
+ * (chatstack.local/locust); upstream, the recipe's inputs.upstream, Locust's official image at the
+ * same release, pulled and never built (its Dockerfile's base is debootstrapped, which needs root).
+ */
+export function benchImage(mode: ImageMode, recipes: Map<string, Recipe>): BenchImage {
+  const r = recipes.get(LOCUST.recipe);
+  if (!r) throw new Error(`bench: no image recipe images/${LOCUST.recipe} (the load generator)`);
+  if (mode === 'hermetic') return { ref: r.ref, source: 'built' };
+  const upstream = String(r.inputs['upstream'] ?? '');
+  if (imageName(upstream) !== LOCUST.upstream || upstream === LOCUST.upstream)
+    throw new Error(`images/${LOCUST.recipe}/image.json: inputs.upstream must be a pinned tag of ${LOCUST.upstream}, not "${upstream}"`);
+  return { ref: upstream, source: 'pulled' };
+}
+
+/** What getting the load generator's image asks of the factory and the engine (replaceable in tests). */
+export interface BenchImageSteps {
+  /** builds a recipe (hermetic) and returns its reference */
+  build(recipe: string): Promise<string>;
+  /** pulls an upstream reference the engine lacks, the way upstream mode pulls the stack's apps */
+  pull(ref: string): Promise<void>;
+}
+
+/** Makes the load generator's image of `mode` (the stack's, as it was brought up) available locally; returns its reference. */
+export async function ensureBenchImage(
+  mode: ImageMode,
+  log: (line: string) => void,
+  steps: BenchImageSteps = {
+    build: async (recipe) => (await ensureImage(recipe, { log })).ref,
+    pull: (ref) => pullMissing([ref], log),
+  },
+): Promise<string> {
+  const want = benchImage(mode, await loadRecipes());
+  if (want.source === 'pulled') {
+    await steps.pull(want.ref);
+    return want.ref;
+  }
+  const built = await steps.build(LOCUST.recipe);
+  if (built !== want.ref) throw new Error(`bench: images/${LOCUST.recipe} built ${built}, expected ${want.ref}`);
+  return built;
+}
 
 export interface LoadOptions {
   concurrency: number[];
@@ -181,8 +236,14 @@ async function plan(stack: Stack, opts: LoadOptions): Promise<string> {
   });
 }
 
-/** The Job, its script and plan, and the NetworkPolicies that let it (and only it) reach the three targets. */
-function objects(namespace: string, image: string, planJson: string): k8s.KubernetesObject[] {
+/**
+ * The Job, its script and plan, and the NetworkPolicies that let it (and only it) reach the three
+ * targets. The Job leans on no default of its image, as images/locust and Locust's official image
+ * differ: their working directory (/tmp; /home/locust, the image's `locust` user's), their user
+ * (10001; `locust`, a name runAsNonRoot could not check) and Python's environment. Only `python`
+ * comes from the image's PATH, the Locust venv's first in both (/opt/locust/bin; /opt/venv/bin).
+ */
+export function benchObjects(namespace: string, image: string, planJson: string): k8s.KubernetesObject[] {
   const meta = (kind: string) => ({ name: kind === 'NetworkPolicy' ? `${NAME}-egress` : NAME, namespace, labels: LABELS });
   const locustfile = readFileSync(join(REPO_ROOT, 'dev/bench/locustfile.py'), 'utf8');
   const ports = [
@@ -234,7 +295,16 @@ function objects(namespace: string, image: string, planJson: string): k8s.Kubern
                 image,
                 imagePullPolicy: 'Never',
                 command: ['python', '/bench/locustfile.py'],
-                env: [{ name: 'BENCH_PLAN', valueFrom: { secretKeyRef: { name: NAME, key: 'BENCH_PLAN' } } }],
+                workingDir: '/tmp',
+                env: [
+                  { name: 'BENCH_PLAN', valueFrom: { secretKeyRef: { name: NAME, key: 'BENCH_PLAN' } } },
+                  // uid 10001 has no home in either image, and only /tmp is writable
+                  { name: 'HOME', value: '/tmp' },
+                  // the driver reads START/RESULT lines from the log as they come
+                  { name: 'PYTHONUNBUFFERED', value: '1' },
+                  // read-only root: no bytecode caches to write
+                  { name: 'PYTHONDONTWRITEBYTECODE', value: '1' },
+                ],
                 resources: { requests: { cpu: '250m', memory: '128Mi' }, limits: { memory: '1Gi' } },
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
                 volumeMounts: [
@@ -284,9 +354,10 @@ export async function benchLoad(stack: Stack, opts: LoadOptions): Promise<CellRe
     throw new Error("bench: the load benchmark reads the node's cgroups, so it needs a node the harness started (not --kubeconfig)");
   const { kc, cluster } = stack;
   const namespace = stack.info.namespace;
-  const image = (await ensureImage('locust', { log: (l) => opts.log(`images: ${l}`) })).ref;
+  // The mode the stack was brought up with (up() chose it once), never decided again here.
+  const image = await ensureBenchImage(stack.info.images.mode, (l) => opts.log(`images: ${l}`));
   await loadImages(cluster, [image], opts.log);
-  const objs = objects(namespace, image, await plan(stack, opts));
+  const objs = benchObjects(namespace, image, await plan(stack, opts));
   await removeBench(kc, namespace, objs);
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
   for (const o of objs) await api.create(o);

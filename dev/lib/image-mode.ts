@@ -184,6 +184,23 @@ export interface StackImages {
 }
 
 /**
+ * Pulls each upstream reference the engine does not hold yet, through CHATSTACK_REGISTRY_MIRROR's
+ * mirror when one is set (then tagged with the upstream name, what the node is given); throws
+ * DockerError when a pull fails. Upstream mode's one way to fetch an image: the stack's apps and
+ * the bench's load generator alike.
+ */
+export async function pullMissing(refs: string[], log?: (line: string) => void): Promise<void> {
+  const mirrors = configuredMirrors();
+  for (const ref of refs) {
+    if (await imageExists(ref)) continue;
+    const from = mirroredRef(ref, mirrors);
+    log?.(`pulling ${ref}${from === ref ? '' : ` as ${from} (${MIRROR_ENV})`}`);
+    const pull = await pullUpstream(ref, PULL_TIMEOUT_MS, mirrors);
+    if (pull.code !== 0) throw new DockerError(['pull', from], pull);
+  }
+}
+
+/**
  * Makes sure the images of the chosen mode are available locally (building or pulling): the node
  * and, with `used` (the image names an overlay runs), only those; without it, all of them.
  * `alsoBuild` recipes are built in the same pass (hermetic mode), not returned.
@@ -214,15 +231,7 @@ export async function prepareImages(
         )
       : [];
   const refs = upstreamRefs(used);
-  const mirrors = configuredMirrors();
-  for (const ref of refs) {
-    if (!(await imageExists(ref))) {
-      const from = mirroredRef(ref, mirrors);
-      opts.log?.(`pulling ${ref}${from === ref ? '' : ` as ${from} (${MIRROR_ENV})`}`);
-      const pull = await pullUpstream(ref, PULL_TIMEOUT_MS, mirrors);
-      if (pull.code !== 0) throw new DockerError(['pull', from], pull);
-    }
-  }
+  await pullMissing(refs, opts.log);
   const built = ownBuilt.filter((b) => b.status === 'built').map((b) => ({ name: b.name, publicBases: b.publicBases ?? [] }));
   return { mode, node: UPSTREAM_K3S, swaps: {}, workload: [...refs.slice(1), ...own], built };
 }

@@ -2,7 +2,7 @@
 // test fixture runs must be an allowed upstream repository, pinned to a tag or digest of the
 // right shape, and the very release its hermetic stand-in (images/<recipe>) says it reproduces,
 // so that the two modes run the same releases. The harness's own pulls (the node, the reaper,
-// the fake's public base) are held to the same rule.
+// the fake's public base, the load benchmark's Locust) are held to the same rule.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { listOverlays, renderObjects, REPO_ROOT } from '../../lib/kustomize.ts';
@@ -11,6 +11,7 @@ import { HERMETIC_RECIPES, OWN_RECIPES, UPSTREAM_K3S } from '../../dev/lib/image
 import { loadRecipes, recipeImageRef, type Recipe } from '../../images/factory/recipes.ts';
 import { UPSTREAM_RYUK_IMAGE } from '../../images/factory/testcontainers.ts';
 import { publicBases } from '../../images/factory/public-base.ts';
+import { benchImage, LOCUST } from '../../dev/bench/load.ts';
 import { readFile } from 'node:fs/promises';
 
 const FIXTURES = [
@@ -18,6 +19,16 @@ const FIXTURES = [
   'tests/production/fixtures/managed-datastores',
   'tests/production/fixtures/oidc-provider',
 ];
+
+/** Upstream repositories a source may name (name -> the recipe of its hermetic stand-in), and where that list lives. */
+interface Allowed {
+  recipes: Record<string, string>;
+  where: string;
+}
+/** The stack's and its fixtures' apps. */
+const APPS: Allowed = { recipes: HERMETIC_RECIPES, where: 'dev/lib/image-mode.ts HERMETIC_RECIPES' };
+/** The load benchmark's: Locust's official image only (never an overlay's). */
+const BENCH: Allowed = { recipes: { [LOCUST.upstream]: LOCUST.recipe }, where: 'dev/bench/load.ts LOCUST' };
 
 /** An image reference pinned to a release: `name:tag` (not latest, not a moving major) or `name@sha256:<64 hex>`. */
 const PINNED = /^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
@@ -30,15 +41,15 @@ function pinProblem(ref: string): string | undefined {
 }
 
 /** What is wrong with the upstream images `refs` (source -> references), against the recipes. */
-function problems(refs: Map<string, string[]>, recipes: Map<string, Recipe>, own: string[]): string[] {
+function problems(refs: Map<string, string[]>, recipes: Map<string, Recipe>, own: string[], allowed: Allowed = APPS): string[] {
   const out: string[] = [];
   const upstreamOf = (recipe: string) => String(recipes.get(recipe)?.inputs['upstream'] ?? '');
   for (const [source, list] of refs) {
     for (const ref of list) {
       if (own.includes(ref)) continue; // the project's own: built in both modes
       const name = ref.replace(/[:@].*$/, '').replace(/^(docker\.io\/)?(library\/)?/, '');
-      const recipe = HERMETIC_RECIPES[name];
-      if (!recipe) out.push(`${source}: ${ref} is not an allowed upstream repository (dev/lib/image-mode.ts HERMETIC_RECIPES)`);
+      const recipe = allowed.recipes[name];
+      if (!recipe) out.push(`${source}: ${ref} is not an allowed upstream repository (${allowed.where})`);
       else if (upstreamOf(recipe) !== ref)
         out.push(`${source}: ${ref} is not images/${recipe}'s inputs.upstream (${upstreamOf(recipe) || 'none'})`);
       const bad = pinProblem(ref);
@@ -94,8 +105,23 @@ describe('the upstream images', () => {
     for (const ref of [UPSTREAM_K3S, UPSTREAM_RYUK_IMAGE, ...bases]) expect(pinProblem(ref), ref).toBeUndefined();
   });
 
+  it("that the load benchmark pulls in upstream mode is Locust's official image, pinned, at the release images/locust builds", () => {
+    const { ref, source } = benchImage('upstream', recipes);
+    expect(source).toBe('pulled');
+    expect(problems(new Map([['dev/bench/load.ts', [ref]]]), recipes, own, BENCH)).toEqual([]);
+    // control: the stack's apps are not the bench's to pull, nor is Locust an overlay's
+    expect(problems(new Map([['x', ['redis:8.0.4']]]), recipes, own, BENCH)).toEqual([
+      'x: redis:8.0.4 is not an allowed upstream repository (dev/bench/load.ts LOCUST)',
+    ]);
+    expect(problems(new Map([['x', [ref]]]), recipes, own)).toEqual([
+      `x: ${ref} is not an allowed upstream repository (dev/lib/image-mode.ts HERMETIC_RECIPES)`,
+    ]);
+    // the official tag is the PyPI release the hermetic recipe installs: both modes measure the same Locust
+    expect(ref).toBe(`${LOCUST.upstream}:${String(recipes.get(LOCUST.recipe)!.inputs['locust'])}`);
+  });
+
   it('each have a recipe that says which upstream release it reproduces', () => {
-    for (const [name, recipe] of Object.entries(HERMETIC_RECIPES)) {
+    for (const [name, recipe] of Object.entries({ ...APPS.recipes, ...BENCH.recipes })) {
       const upstream = String(recipes.get(recipe)?.inputs['upstream'] ?? '');
       expect(upstream.replace(/[:@].*$/, ''), `images/${recipe}`).toBe(name);
     }
