@@ -339,7 +339,7 @@ export async function ensureImages(names: string[] = [], options: EnsureOptions 
     });
   // Live output of two builds would interleave line by line: verbose builds one at a time.
   const jobs = verbose ? 1 : (options.jobs ?? buildJobs());
-  // The longest builds start first (the node image is the critical path of a cold run).
+  // The longest chains start first (the node image and its base are the critical path of a cold run).
   const weight = (p: PlannedImage) => (p.why ? (TYPICAL_COLD_SECONDS[p.recipe.name] ?? 60) : 0);
   return runInDependencyOrder(plan, { key: (p) => p.recipe.name, deps: (p) => p.recipe.dependsOn, weight, jobs }, ensureOne);
 }
@@ -358,7 +358,11 @@ export interface Schedule<T> {
   key: (t: T) => string;
   /** keys this item waits for (keys not among the items are taken as done) */
   deps: (t: T) => string[];
-  /** among ready items the heaviest starts first; ties keep the items' order */
+  /**
+   * an item's own cost; among ready items the one heading the costliest chain starts first (its
+   * weight plus the heaviest chain of items waiting on it: the critical path); ties keep the
+   * items' order
+   */
   weight: (t: T) => number;
   jobs: number;
 }
@@ -374,6 +378,22 @@ export async function runInDependencyOrder<T, R>(
   run: (t: T) => Promise<R>,
 ): Promise<R[]> {
   const index = new Map(items.map((t, i) => [key(t), i]));
+  // A cold run's node image waits for the base image: base must not queue behind a fixture that
+  // merely weighs more on its own (2026-12-07: the node started 133 s late that way).
+  const waiting = new Map<string, T[]>();
+  for (const t of items) for (const d of deps(t)) waiting.set(d, [...(waiting.get(d) ?? []), t]);
+  const chain = new Map<string, number>();
+  const priority = (t: T, seen: Set<string> = new Set()): number => {
+    const k = key(t);
+    const known = chain.get(k);
+    if (known !== undefined) return known;
+    if (seen.has(k)) return weight(t); // a cycle: reported below, once nothing can start
+    seen.add(k);
+    const p = weight(t) + Math.max(0, ...(waiting.get(k) ?? []).map((w) => priority(w, seen)));
+    seen.delete(k);
+    chain.set(k, p);
+    return p;
+  };
   const results: R[] = new Array(items.length);
   const done = new Set<string>();
   const started = new Set<number>();
@@ -389,7 +409,7 @@ export async function runInDependencyOrder<T, R>(
       const ready = items
         .map((item, i) => ({ item, i }))
         .filter(({ item, i }) => !started.has(i) && deps(item).every((d) => !index.has(d) || done.has(d)))
-        .sort((a, b) => weight(b.item) - weight(a.item) || a.i - b.i);
+        .sort((a, b) => priority(b.item) - priority(a.item) || a.i - b.i);
       for (const { item, i } of ready.slice(0, Math.max(0, jobs - running))) {
         started.add(i);
         running++;

@@ -177,6 +177,21 @@ describe('build scheduling (two images at a time)', () => {
     expect(finishOrder.indexOf('open-webui')).toBeLessThan(finishOrder.indexOf('k3s'));
   });
 
+  it('starts what the heaviest chain waits for first, before a heavier build nothing waits on', async () => {
+    // A cold run: base (40 s) heads the node image's 26 min; a Go fixture (150 s) heads nothing.
+    const chainItems = [
+      { name: 'kube-state-metrics', deps: [], ms: 0, weight: 150 },
+      { name: 'base', deps: [], ms: 0, weight: 40 },
+      { name: 'k3s', deps: ['base'], ms: 0, weight: 1560 },
+      { name: 'pause', deps: [], ms: 0, weight: 2 },
+    ];
+    const order: string[] = [];
+    await runInDependencyOrder(chainItems, { ...schedule(1), deps: (i) => i.deps, weight: (i) => i.weight }, async (i) => {
+      order.push(i.name);
+    });
+    expect(order).toEqual(['base', 'k3s', 'kube-state-metrics', 'pause']);
+  });
+
   it('one at a time with jobs = 1', async () => {
     let running = 0;
     let peak = 0;
